@@ -1,0 +1,228 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"switchboard/pbx"
+)
+
+// session is an agent's login. Sessions live in memory only: a restart logs
+// agents out, which is cheaper than persisting secrets.
+type session struct {
+	id      string
+	firm    string // the firm the session acts in
+	agent   string
+	firms   []firmRef // every firm the credentials matched, for the firm picker
+	expires time.Time
+}
+
+type firmRef struct {
+	Firm  string `json:"firm"`
+	Agent string `json:"agent"`
+}
+
+type sessions struct {
+	mu  sync.Mutex
+	m   map[string]*session
+	now func() time.Time
+}
+
+func newSessions(now func() time.Time) *sessions {
+	return &sessions{m: make(map[string]*session), now: now}
+}
+
+func (ss *sessions) create(firm, agent string, firms []firmRef) *session {
+	b := make([]byte, 32)
+	rand.Read(b)
+	now := ss.now()
+	s := &session{id: base64.RawURLEncoding.EncodeToString(b), firm: firm, agent: agent, firms: firms, expires: now.Add(sessionTTL)}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for id, old := range ss.m {
+		if !now.Before(old.expires) {
+			delete(ss.m, id)
+		}
+	}
+	ss.m[s.id] = s
+	return s
+}
+
+func (ss *sessions) get(id string) *session {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.m[id]
+	if s == nil {
+		return nil
+	}
+	if !ss.now().Before(s.expires) {
+		delete(ss.m, id)
+		return nil
+	}
+	return s
+}
+
+func (ss *sessions) delete(id string) {
+	ss.mu.Lock()
+	delete(ss.m, id)
+	ss.mu.Unlock()
+}
+
+// failLimiter counts failures per key in fixed windows that start at the first
+// failure, and blocks the key once max failures fall in one window.
+type failLimiter struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	now    func() time.Time
+	m      map[string]*failWindow
+}
+
+type failWindow struct {
+	start time.Time
+	n     int
+}
+
+func newFailLimiter(max int, window time.Duration, now func() time.Time) *failLimiter {
+	return &failLimiter{max: max, window: window, now: now, m: make(map[string]*failWindow)}
+}
+
+// blocked reports whether key is blocked and for how long.
+func (l *failLimiter) blocked(key string) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.m[key]
+	if w == nil {
+		return 0, false
+	}
+	left := w.start.Add(l.window).Sub(l.now())
+	if left <= 0 {
+		delete(l.m, key)
+		return 0, false
+	}
+	return left, w.n >= l.max
+}
+
+func (l *failLimiter) fail(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if len(l.m) > 1024 {
+		for k, w := range l.m {
+			if now.Sub(w.start) >= l.window {
+				delete(l.m, k)
+			}
+		}
+	}
+	w := l.m[key]
+	if w == nil || now.Sub(w.start) >= l.window {
+		w = &failWindow{start: now}
+		l.m[key] = w
+	}
+	w.n++
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Domain   string `json:"domain"`
+	Firm     string `json:"firm"`
+}
+
+// meJSON describes the caller: the agent of a session, or the admin.
+type meJSON struct {
+	Role      string    `json:"role"`
+	Agent     string    `json:"agent,omitempty"`
+	Name      string    `json:"name,omitempty"`
+	Extension string    `json:"extension,omitempty"`
+	Firm      string    `json:"firm,omitempty"`
+	Status    string    `json:"status,omitempty"`
+	Firms     []firmRef `json:"firms,omitempty"`
+	Expires   time.Time `json:"expires,omitzero"`
+}
+
+// handleLogin checks an agent's SIP credentials and starts a session in the
+// firm named by "firm", else the first firm that matched.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ip := clientIP(r)
+	if left, blocked := s.limiter.blocked(ip); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(left.Seconds())+1))
+		writeError(w, http.StatusTooManyRequests, "too many failed logins; try again later")
+		return
+	}
+	var req loginRequest
+	if herr := decodeBody(w, r, &req, false); herr != nil {
+		writeError(w, herr.code, herr.msg)
+		return
+	}
+	if req.Username == "" || req.Password == "" {
+		writeError(w, http.StatusBadRequest, "username and password are required")
+		return
+	}
+	matches := s.d.PBX.CheckPassword(req.Domain, req.Username, req.Password)
+	if len(matches) == 0 {
+		s.limiter.fail(ip)
+		s.log.Warn("login failed", "username", req.Username, "domain", req.Domain, "ip", ip)
+		writeError(w, http.StatusUnauthorized, "invalid username or password")
+		return
+	}
+	pick := matches[0]
+	if req.Firm != "" {
+		pick = pbx.FirmAgent{}
+		for _, m := range matches {
+			if strings.EqualFold(m.Firm.ID, req.Firm) || strings.EqualFold(m.Firm.Domain, req.Firm) {
+				pick = m
+				break
+			}
+		}
+		if pick.Firm == nil {
+			writeError(w, http.StatusUnauthorized, "these credentials are not valid in firm "+req.Firm)
+			return
+		}
+	}
+	refs := make([]firmRef, len(matches))
+	for i, m := range matches {
+		refs[i] = firmRef{Firm: m.Firm.ID, Agent: m.Agent.ID}
+	}
+	// A new login replaces the old session rather than piling them up.
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.sessions.delete(c.Value)
+	}
+	sess := s.sessions.create(pick.Firm.ID, pick.Agent.ID, refs)
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: sess.id, Path: "/", Expires: sess.expires, MaxAge: int(sessionTTL.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
+	s.log.Info("agent logged in", "firm", pick.Firm.ID, "agent", pick.Agent.ID, "ip", ip)
+	writeJSON(w, http.StatusOK, s.me(principal{firm: pick.Firm, agent: pick.Agent, sess: sess}))
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.sessions.delete(c.Value)
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, p principal) {
+	writeJSON(w, http.StatusOK, s.me(p))
+}
+
+func (s *Server) me(p principal) meJSON {
+	if p.admin {
+		return meJSON{Role: "admin"}
+	}
+	return meJSON{
+		Role: "agent", Agent: p.agent.ID, Name: p.agent.Name, Extension: p.agent.Extension,
+		Firm: p.firm.ID, Status: s.status(p.firm.ID, p.agent), Firms: p.sess.firms, Expires: p.sess.expires,
+	}
+}

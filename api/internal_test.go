@@ -1,0 +1,135 @@
+package api
+
+import (
+	"net/url"
+	"testing"
+	"time"
+)
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func TestFailLimiter(t *testing.T) {
+	t.Parallel()
+	clk := &fakeClock{time.Unix(1_700_000_000, 0)}
+	l := newFailLimiter(3, time.Minute, clk.now)
+	for range 3 {
+		if _, b := l.blocked("1.2.3.4"); b {
+			t.Fatal("blocked too early")
+		}
+		l.fail("1.2.3.4")
+	}
+	left, b := l.blocked("1.2.3.4")
+	if !b || left != time.Minute {
+		t.Fatalf("after 3 failures: blocked=%v left=%v", b, left)
+	}
+	if _, b := l.blocked("5.6.7.8"); b {
+		t.Error("another address is blocked too")
+	}
+	clk.t = clk.t.Add(time.Minute)
+	if _, b := l.blocked("1.2.3.4"); b {
+		t.Error("still blocked after the window")
+	}
+	l.fail("1.2.3.4")
+	if _, b := l.blocked("1.2.3.4"); b {
+		t.Error("a new window starts from zero")
+	}
+}
+
+func TestSessionsExpire(t *testing.T) {
+	t.Parallel()
+	clk := &fakeClock{time.Unix(1_700_000_000, 0)}
+	ss := newSessions(clk.now)
+	s := ss.create("f", "alice", nil)
+	other := ss.create("f", "bob", nil)
+	if len(s.id) < 40 || s.id == other.id {
+		t.Fatalf("weak or repeated session ids %q %q", s.id, other.id)
+	}
+	clk.t = clk.t.Add(sessionTTL - time.Second)
+	if ss.get(s.id) == nil {
+		t.Fatal("session gone before its TTL")
+	}
+	clk.t = clk.t.Add(time.Second)
+	if ss.get(s.id) != nil {
+		t.Fatal("session alive after its TTL")
+	}
+	ss.create("f", "carol", nil) // prunes the expired ones
+	if len(ss.m) != 1 {
+		t.Errorf("%d sessions kept, want 1", len(ss.m))
+	}
+}
+
+func TestCSVSafe(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                  "",
+		"+15551234":         "+15551234",
+		"1001":              "1001",
+		"=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")",
+		"@SUM(A1)":          "'@SUM(A1)",
+		"+1+cmd|' /C calc'": "'+1+cmd|' /C calc'",
+		"-2+3":              "'-2+3",
+		"+":                 "'+",
+		"\tx":               "'\tx",
+		"alice":             "alice",
+	} {
+		if got := csvSafe(in); got != want {
+			t.Errorf("csvSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{
+		"127.0.0.1:5": true, "[::1]:5": true, "[::ffff:127.0.0.1]:5": true,
+		"192.0.2.1:5": false, "garbage": false, "": false,
+	} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v", addr, got)
+		}
+	}
+}
+
+func TestParseCallQuery(t *testing.T) {
+	t.Parallel()
+	q, herr := parseCallQuery(url.Values{"since": {"2025-03-01"}, "until": {"2025-03-02T00:00:00Z"}, "limit": {"7"}}, 100)
+	if herr != nil {
+		t.Fatal(herr)
+	}
+	if q.Limit != 7 || q.Since.Day() != 1 || q.Until.Day() != 2 {
+		t.Errorf("parsed %+v", q)
+	}
+	if q, _ := parseCallQuery(url.Values{}, 0); q.Limit != 0 {
+		t.Errorf("default limit not kept: %d", q.Limit)
+	}
+}
+
+func FuzzParseCallQuery(f *testing.F) {
+	for _, s := range []string{
+		"limit=5&before=abc", "since=2025-01-01&until=2025-02-01", "outcome=answered&agent=alice",
+		"limit=-1", "since=2025-13-40", "until=2025-01-01T00:00:00+01:00&since=2025-01-02", "limit=99999999999999999999",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, herr := parseCallQuery(v, defaultCallLimit)
+		if herr != nil {
+			if herr.code != 400 || herr.msg == "" {
+				t.Fatalf("error %d %q", herr.code, herr.msg)
+			}
+			return
+		}
+		if q.Limit < 1 || q.Limit > maxListLimit {
+			t.Fatalf("limit %d out of range", q.Limit)
+		}
+		if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+			t.Fatalf("since %v not before until %v", q.Since, q.Until)
+		}
+	})
+}

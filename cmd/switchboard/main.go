@@ -1,0 +1,226 @@
+// Command switchboard is the Switchboard PBX: `serve` runs it, `check` validates a
+// config file, and the admin commands talk to a running server's HTTP API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"switchboard/dialplan"
+	"switchboard/internal/app"
+)
+
+const usage = `usage: switchboard <command> [flags]
+
+commands:
+  serve [-config F] [-data DIR]      run the PBX (demo config when no file exists)
+  check [-config F]                  validate a config file
+  agents                             list agents with status and registrations
+  status AGENT online|away|offline   set an agent's status
+  calls [-n N] [-csv]                call log
+  callbacks [-all]                   callback queue
+  callback done|cancel|claim ID      change a callback entry
+  voicemail MAILBOX                  list voicemail
+  voicemail play MAILBOX ID          fetch a message (WAV)
+  dial AGENT NUMBER                  click-to-call
+admin commands take -server URL (default http://127.0.0.1:8080) and -json; the token
+comes from SWITCHBOARD_TOKEN or the data dir (-data).
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(rest, stdout, stderr)
+	case "check":
+		return check(rest, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if code, ok := admin(cmd, rest, stdout, stderr); ok {
+		return code
+	}
+	fmt.Fprintf(stderr, "switchboard: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+// loadConfig reads -config, else ./switchboard.yaml, else the embedded demo.
+func loadConfig(path string) (*dialplan.Config, bool, error) {
+	if path == "" {
+		if _, err := os.Stat("switchboard.yaml"); err == nil {
+			path = "switchboard.yaml"
+		}
+	}
+	if path == "" {
+		cfg, err := dialplan.Demo()
+		return cfg, true, err
+	}
+	cfg, err := dialplan.Load(path)
+	return cfg, false, err
+}
+
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "switchboard.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := dialplan.Load(*config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	agents := 0
+	for _, f := range cfg.Firms {
+		agents += len(f.Agents)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d firms, %d agents)\n", *config, len(cfg.Firms), agents)
+	return 0
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "config file (default ./switchboard.yaml, else the built-in demo)")
+	data := fs.String("data", "", "data directory (overrides data_dir)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	cfg, demo, err := loadConfig(*config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.Start(ctx, cfg, app.Options{DataDir: *data, Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "switchboard: %v\n", err)
+		return 1
+	}
+	for _, l := range a.SIP.Listeners() {
+		fmt.Fprintf(stdout, "SIP  %s://%s\n", l.Network, l.Addr)
+	}
+	if a.HTTPAddr != "" {
+		fmt.Fprintf(stdout, "HTTP http://%s (admin token in %s, or SWITCHBOARD_TOKEN)\n", a.HTTPAddr, a.DataDir)
+	}
+	if demo {
+		printDemo(stdout, cfg)
+	}
+	log.Info("switchboard running", "config", cfg.File, "data", a.DataDir)
+
+	if !demo {
+		go watchConfig(ctx, cfg.File, a, log)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if demo {
+				log.Info("SIGHUP: demo config has no file to reload")
+				continue
+			}
+			reload(cfg.File, a, log)
+		case <-ctx.Done():
+			log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := a.Stop(sctx)
+			cancel()
+			if err != nil {
+				log.Error("shutdown", "err", err)
+				return 1
+			}
+			log.Info("stopped")
+			return 0
+		}
+	}
+}
+
+func logLevel() slog.Level {
+	if os.Getenv("SWITCHBOARD_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+func printDemo(w io.Writer, cfg *dialplan.Config) {
+	f := cfg.Firms[0]
+	fmt.Fprintf(w, "\nDemo configuration (no switchboard.yaml here). Register a softphone to %s:\n", cfg.Listen.SIP[0])
+	for _, a := range f.Agents {
+		fmt.Fprintf(w, "  %-6s extension %s@%s  password %s\n", a.ID, a.Extension, f.Domain, a.Password)
+	}
+	for _, t := range f.Teams {
+		fmt.Fprintf(w, "  team %s: dial %s\n", t.ID, t.Extension)
+	}
+	for _, i := range f.IVRs {
+		fmt.Fprintf(w, "  menu %s: dial %s\n", i.ID, i.Extension)
+	}
+	fmt.Fprintln(w, "  *50 online, *51 away, *97 voicemail")
+}
+
+// reload loads the file again; an invalid file is logged and the running dialplan stays.
+func reload(path string, a *app.App, log *slog.Logger) {
+	cfg, err := dialplan.Load(path)
+	if err != nil {
+		var ve *dialplan.ValidationError
+		if errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				log.Error("config rejected, keeping the running one", "problem", p.String())
+			}
+		} else {
+			log.Error("config rejected, keeping the running one", "err", err)
+		}
+		return
+	}
+	a.Reload(cfg)
+}
+
+// watchConfig reloads when the file's modification time or size changes. Polling
+// keeps us on the standard library and works across editors' rename-on-save.
+func watchConfig(ctx context.Context, path string, a *app.App, log *slog.Logger) {
+	stamp := func() (time.Time, int64) {
+		st, err := os.Stat(path)
+		if err != nil {
+			return time.Time{}, -1
+		}
+		return st.ModTime(), st.Size()
+	}
+	mt, sz := stamp()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m, s := stamp()
+			if s < 0 || (m.Equal(mt) && s == sz) {
+				continue
+			}
+			mt, sz = m, s
+			log.Info("config file changed", "file", path)
+			reload(path, a, log)
+		}
+	}
+}

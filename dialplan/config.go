@@ -1,0 +1,210 @@
+package dialplan
+
+import (
+	"net/netip"
+	"path/filepath"
+	"time"
+)
+
+// Config is a loaded and validated configuration: the global settings of the
+// main file plus one Firm per tenant. It is read-only once returned.
+type Config struct {
+	// File is the path of the main configuration file as given to Load.
+	File string
+	// Domain is the SIP domain of the default firm (Firms[0]).
+	Domain string
+	// Listen holds the network addresses the PBX binds.
+	Listen Listen
+	// DataDir holds the database, voicemail audio and logs. A relative
+	// data_dir is resolved against the directory of the main file.
+	DataDir string
+	// SoundsDir, when not empty, holds WAV files that replace built-in prompts.
+	SoundsDir string
+	// DigestAlgorithms lists the digest challenges to send, in order: "MD5"
+	// and/or "SHA-256". Default ["MD5"].
+	DigestAlgorithms []string
+	// Voicemail holds the recording limits shared by all mailboxes.
+	Voicemail VoicemailSettings
+	// Firms lists the tenants. Firms[0] is the default firm described inline
+	// in the main file; the others come from the files listed under firms:.
+	Firms []*Firm
+}
+
+// Listen holds the network settings of the listen: section.
+type Listen struct {
+	// SIP lists the SIP transports as URLs: udp://, tcp://, tls://, ws://, wss://
+	// followed by host:port.
+	SIP []string
+	// HTTP is the host:port of the HTTP API and web console.
+	HTTP string
+	// RTPMin and RTPMax bound the UDP port range for media (RTPMin is even).
+	RTPMin, RTPMax int
+	// PublicIP, when set, is the address written into SDP and Contact headers
+	// instead of the local one (for a PBX behind NAT).
+	PublicIP string
+	// TLSCert and TLSKey are PEM files for tls:// and wss:// listeners.
+	TLSCert, TLSKey string
+}
+
+// VoicemailSettings holds the recording limits of the voicemail: section.
+type VoicemailSettings struct {
+	// SilenceTimeout ends a recording after this much silence. Default 5s.
+	SilenceTimeout time.Duration
+	// MaxLength ends a recording after this long. Default 120s.
+	MaxLength time.Duration
+}
+
+// Firm is one tenant: a SIP domain with its own agents, teams, IVRs,
+// mailboxes, trunks and routes.
+type Firm struct {
+	// ID identifies the firm in stored records; it equals Domain.
+	ID string
+	// Domain is the SIP domain (and digest realm), in lower case.
+	Domain string
+	// File is the file that describes the firm.
+	File string
+	// SoundsDir overrides the global sounds_dir for this firm's prompts.
+	SoundsDir string
+
+	Agents    []*Agent
+	Teams     []*Team
+	IVRs      []*IVR
+	Mailboxes []*Mailbox
+	Trunks    []*Trunk
+	Inbound   []InboundRoute
+	Outbound  []OutboundRoute
+}
+
+// Agent is a person who takes calls.
+type Agent struct {
+	ID   string
+	Name string
+	// Extension is the number other agents dial, and the SIP user name the
+	// agent's phones register with (extension@domain).
+	Extension string
+	// Password is the SIP and web console password; HA1 (MD5) and HA1SHA256
+	// are the precomputed digests of "extension:domain:password" for admins
+	// who do not want plain passwords in the file.
+	Password, HA1, HA1SHA256 string
+	// Routing is "computer" (ring registered phones) or "mobile".
+	Routing string
+	// Mobile is the number dialled for mobile routing.
+	Mobile string
+	// RingTimeout is how long an inbound call rings the agent. Default 20s.
+	RingTimeout time.Duration
+	// NoAnswer ("voicemail" or "callback") applies after RingTimeout.
+	NoAnswer string
+	// Away ("voicemail" or "callback") applies when the agent is away or offline.
+	Away string
+	// VoicemailPIN protects the agent's own mailbox.
+	VoicemailPIN string
+	// Status is the initial status: "online", "away" or "offline".
+	Status string
+	// CallerID is presented on outbound calls instead of the trunk's.
+	CallerID string
+	// AutoCallback makes the PBX dial pending callbacks for this agent.
+	AutoCallback bool
+	// MaxAttempts bounds callback attempts. Default 3.
+	MaxAttempts int
+}
+
+// Team is a group of agents sharing a call queue.
+type Team struct {
+	ID, Name  string
+	Extension string
+	// Members are agent ids, in the order used by the linear strategy.
+	Members []string
+	// Strategy is "ring-all", "round-robin", "longest-idle" or "linear".
+	Strategy string
+	// RingTimeout is how long one offer rings a member. Default 20s.
+	RingTimeout time.Duration
+	// MaxWait is how long a caller waits in the queue. Default 5m.
+	MaxWait time.Duration
+	// OnTimeout applies after MaxWait. Default callback to this team.
+	OnTimeout    Target
+	AutoCallback bool
+	// MaxAttempts bounds callback attempts. Default 3.
+	MaxAttempts int
+	// RetryDelay separates callback attempts. Default 60s.
+	RetryDelay time.Duration
+}
+
+// IVR is a voice menu: a prompt, then one DTMF digit picks an option.
+type IVR struct {
+	ID        string
+	Extension string
+	// Prompt is a WAV file name; see Firm.SoundPaths for where it is looked up.
+	Prompt string
+	// Timeout is how long to wait for a digit after the prompt. Default 5s.
+	Timeout time.Duration
+	// Options maps one key ("0"-"9", "*", "#") to a target.
+	Options map[string]Target
+	// Default applies on timeout or an unknown key; the zero Target hangs up.
+	Default Target
+}
+
+// Mailbox is a voicemail box. Every agent also owns a mailbox with the
+// agent's id, returned by Firm.Mailbox.
+type Mailbox struct {
+	ID    string
+	Email string
+	PIN   string
+	// Agent is the owning agent's id for an agent's own mailbox, else "".
+	Agent string
+}
+
+// Trunk is a connection to a carrier.
+type Trunk struct {
+	ID string
+	// URI is the carrier's SIP URI, e.g. "sip:sip.carrier.example:5060".
+	URI      string
+	Register bool
+	Username string
+	Password string
+	// AllowFrom lists the networks whose calls are accepted as this trunk's.
+	AllowFrom []netip.Prefix
+	CallerID  string
+	// Expires is the registration lifetime requested. Default 3600s.
+	Expires time.Duration
+}
+
+// InboundRoute sends a number dialled from a trunk (a DID) to a target.
+type InboundRoute struct {
+	Match Pattern
+	To    Target
+	// Trunk, when set, limits the route to calls from that trunk.
+	Trunk string
+}
+
+// OutboundRoute sends a number dialled by an agent out through a trunk.
+type OutboundRoute struct {
+	Match Pattern
+	Trunk string
+	// Strip removes this many leading characters before Prepend is added.
+	Strip   int
+	Prepend string
+}
+
+// DefaultFirm returns the firm described inline in the main file, or nil for
+// an empty Config.
+func (c *Config) DefaultFirm() *Firm {
+	if c == nil || len(c.Firms) == 0 {
+		return nil
+	}
+	return c.Firms[0]
+}
+
+// SoundPaths returns the places to look for a prompt file, in order: the
+// firm's sounds directory, then the directory of the firm's file. An absolute
+// name is returned alone. The caller checks which exists; none may, in which
+// case a built-in prompt of that name applies.
+func (f *Firm) SoundPaths(name string) []string {
+	if filepath.IsAbs(name) {
+		return []string{name}
+	}
+	var out []string
+	if f.SoundsDir != "" {
+		out = append(out, filepath.Join(f.SoundsDir, name))
+	}
+	return append(out, filepath.Join(filepath.Dir(f.File), name))
+}

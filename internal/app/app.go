@@ -1,0 +1,278 @@
+// Package app wires a running Switchboard out of its parts (store, SIP server, RTP
+// pool, PBX, HTTP API) and takes it apart again. cmd/switchboard calls it for
+// `serve`; end-to-end tests call it to run a real server in-process on loopback ports
+// the OS picks. It holds no call logic.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"switchboard/api"
+	"switchboard/dialplan"
+	"switchboard/pbx"
+	"switchboard/rtp"
+	"switchboard/sip"
+	"switchboard/sounds"
+	"switchboard/store"
+)
+
+// Options adjust a start beyond the config file.
+type Options struct {
+	// DataDir overrides the config's data_dir.
+	DataDir string
+	Logger  *slog.Logger
+	// Token is the admin API token; empty: SWITCHBOARD_TOKEN, else the one stored in
+	// data_dir (generated on first start).
+	Token string
+}
+
+// App is a running Switchboard.
+type App struct {
+	Config   *dialplan.Config
+	Store    *store.Store
+	SIP      *sip.Server
+	Pool     *rtp.Pool
+	PBX      *pbx.PBX
+	API      *api.Server
+	HTTPAddr string
+	Token    string
+	DataDir  string
+
+	log      *slog.Logger
+	httpSrv  *http.Server
+	cancel   context.CancelFunc
+	stopped  atomic.Bool
+	doneHTTP chan struct{}
+}
+
+// Start opens the store, binds SIP, RTP and HTTP, and starts taking calls.
+func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	dataDir := cfg.DataDir
+	if o.DataDir != "" {
+		dataDir = o.DataDir
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	a := &App{Config: cfg, DataDir: dataDir, log: o.Logger, doneHTTP: make(chan struct{})}
+	ctx, a.cancel = context.WithCancel(ctx)
+	ok := false
+	defer func() {
+		if !ok {
+			a.cancel()
+			a.closeParts()
+		}
+	}()
+
+	st, err := store.Open(filepath.Join(dataDir, "switchboard.db"))
+	if err != nil {
+		return nil, err
+	}
+	a.Store = st
+
+	var tlsConf *tls.Config
+	if cfg.Listen.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.Listen.TLSCert, cfg.Listen.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls certificate: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	var pbxRef atomic.Pointer[pbx.PBX]
+	srv, err := sip.New(sip.Config{
+		Listen: cfg.Listen.SIP, PublicIP: cfg.Listen.PublicIP, TLS: tlsConf, Logger: o.Logger,
+		Drop: func(ip netip.Addr) bool {
+			p := pbxRef.Load()
+			return p != nil && p.Banned(ip)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.SIP = srv
+	if err := srv.Listen(ctx); err != nil {
+		srv.Close()
+		return nil, err
+	}
+
+	bindIP, mediaIP, err := mediaAddrs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := rtp.NewPool(bindIP, cfg.Listen.RTPMin, cfg.Listen.RTPMax)
+	if err != nil {
+		return nil, fmt.Errorf("rtp ports: %w", err)
+	}
+	a.Pool = pool
+
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	p, err := pbx.New(pbx.Deps{
+		Config: cfg, Store: st, SIP: srv, Pool: pool, Logger: o.Logger,
+		Sounds: sounds.New(cfg.SoundsDir), MediaIP: mediaIP, DataDir: dataDir, AuthSecret: secret,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.PBX = p
+	pbxRef.Store(p)
+	p.Start()
+
+	token, err := adminToken(st, o.Token)
+	if err != nil {
+		return nil, err
+	}
+	a.Token = token
+	if cfg.Listen.HTTP != "" {
+		a.API = api.New(api.Deps{PBX: p, Store: st, Token: token, Logger: o.Logger})
+		l, err := net.Listen("tcp", cfg.Listen.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("http listen %s: %w", cfg.Listen.HTTP, err)
+		}
+		a.HTTPAddr = l.Addr().String()
+		a.httpSrv = &http.Server{Handler: a.API, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			defer close(a.doneHTTP)
+			if err := a.httpSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				o.Logger.Error("http server", "err", err)
+			}
+		}()
+	} else {
+		close(a.doneHTTP)
+	}
+	ok = true
+	return a, nil
+}
+
+// mediaAddrs picks the address RTP binds to and the one written into SDP: the first
+// SIP listener's IP, with listen.public_ip for SDP behind NAT.
+func mediaAddrs(cfg *dialplan.Config) (bind, advertise netip.Addr, err error) {
+	bind = netip.MustParseAddr("127.0.0.1")
+	if len(cfg.Listen.SIP) > 0 {
+		if u, perr := url.Parse(cfg.Listen.SIP[0]); perr == nil {
+			if ip, perr := netip.ParseAddr(u.Hostname()); perr == nil {
+				bind = ip
+			}
+		}
+	}
+	advertise = bind
+	if cfg.Listen.PublicIP != "" {
+		advertise, err = netip.ParseAddr(cfg.Listen.PublicIP)
+		if err != nil {
+			return bind, advertise, fmt.Errorf("listen.public_ip %q: %w", cfg.Listen.PublicIP, err)
+		}
+	} else if bind.IsUnspecified() {
+		advertise = outboundIP()
+	}
+	return bind, advertise, nil
+}
+
+// outboundIP finds the address of the interface that routes outward, without
+// sending anything (a UDP connect only picks the route).
+func outboundIP() netip.Addr {
+	conn, err := net.Dial("udp", "192.0.2.1:9")
+	if err != nil {
+		return netip.MustParseAddr("127.0.0.1")
+	}
+	defer conn.Close()
+	ap, err := netip.ParseAddrPort(conn.LocalAddr().String())
+	if err != nil {
+		return netip.MustParseAddr("127.0.0.1")
+	}
+	return ap.Addr()
+}
+
+// adminToken returns the admin token: given, from SWITCHBOARD_TOKEN, or stored in
+// the database (generated once).
+func adminToken(st *store.Store, given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	if t := os.Getenv("SWITCHBOARD_TOKEN"); t != "" {
+		return t, nil
+	}
+	t, err := st.GetSetting("admin_token")
+	if err == nil && t != "" {
+		return t, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	b := make([]byte, 24)
+	rand.Read(b)
+	t = hex.EncodeToString(b)
+	if err := st.PutSetting("admin_token", t); err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	return t, nil
+}
+
+// Reload swaps in a new dialplan.
+func (a *App) Reload(cfg *dialplan.Config) {
+	a.Config = cfg
+	a.PBX.Reload(cfg)
+}
+
+// SIPAddr is the address phones send to (the first listener).
+func (a *App) SIPAddr() string {
+	ls := a.SIP.Listeners()
+	if len(ls) == 0 {
+		return ""
+	}
+	return ls[0].Addr.String()
+}
+
+// Stop shuts down gracefully: no new calls, calls in progress hung up cleanly and
+// logged, then listeners and the database closed.
+func (a *App) Stop(ctx context.Context) error {
+	if a.stopped.Swap(true) {
+		return nil
+	}
+	var errs []error
+	if a.PBX != nil {
+		if err := a.PBX.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.httpSrv != nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		a.httpSrv.Shutdown(sctx)
+		cancel()
+		<-a.doneHTTP
+	}
+	a.cancel()
+	if err := a.closeParts(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (a *App) closeParts() error {
+	var errs []error
+	if a.SIP != nil {
+		a.SIP.Close()
+	}
+	if a.Store != nil {
+		if err := a.Store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

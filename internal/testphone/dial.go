@@ -1,0 +1,185 @@
+package testphone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Dial calls target ("1002" for sip:1002@Domain, or a full sip: URI), answers
+// digest challenges (401/407) with the phone's credentials and waits for the
+// final answer. A 2xx is acknowledged and gives a Call; a failure answer gives a
+// *StatusError. Cancelling ctx before the answer sends CANCEL and returns the
+// context's error.
+func (p *Phone) Dial(ctx context.Context, target string) (*Call, error) {
+	return p.dial(ctx, target, nil)
+}
+
+// Pending is a call being set up by DialAsync.
+type Pending struct {
+	ringOnce sync.Once
+	ringing  chan struct{}
+	done     chan struct{}
+	cancel   context.CancelFunc
+	call     *Call
+	err      error
+}
+
+// Ringing is closed on the first provisional answer above 100 (180, 183).
+func (pd *Pending) Ringing() <-chan struct{} { return pd.ringing }
+
+// Done is closed when the dial has a result.
+func (pd *Pending) Done() <-chan struct{} { return pd.done }
+
+// Result waits for the final outcome, as Dial would return it.
+func (pd *Pending) Result() (*Call, error) {
+	<-pd.done
+	return pd.call, pd.err
+}
+
+// Cancel abandons the dial: CANCEL is sent if the INVITE is still pending.
+func (pd *Pending) Cancel() { pd.cancel() }
+
+// DialAsync starts Dial in the background, for tests that act while it rings.
+func (p *Phone) DialAsync(ctx context.Context, target string) *Pending {
+	ctx, cancel := context.WithCancel(ctx)
+	pd := &Pending{ringing: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer cancel()
+		defer close(pd.done)
+		pd.call, pd.err = p.dial(ctx, target, func() { pd.ringOnce.Do(func() { close(pd.ringing) }) })
+	}()
+	return pd
+}
+
+func (p *Phone) dial(ctx context.Context, target string, onRinging func()) (*Call, error) {
+	uri, err := parseTarget(target, p.domain)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	ctx, cancel := p.dialContext(ctx)
+	defer cancel()
+
+	m, err := newMedia(p.log, p.codec)
+	if err != nil {
+		return nil, err
+	}
+	offer, err := buildSDP(mediaOffer{
+		addr: m.local, codecPT: m.recvPT, codecName: p.codec,
+		eventPT: int(m.localEventPT), direction: dirSendRecv, version: 1,
+	})
+	if err != nil {
+		m.stop()
+		return nil, err
+	}
+
+	req := sip.NewRequest(sip.INVITE, uri)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: p.contact.Address.User, Host: p.domain}}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: uri.User, Host: uri.Host, Port: uri.Port}}
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(sip.HeaderClone(&p.contact))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer)
+	p.prepare(req)
+
+	sess, err := p.dua.WriteInvite(ctx, req)
+	if err != nil {
+		m.stop()
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{
+		Username: p.cfg.User,
+		Password: p.cfg.Password,
+		OnResponse: func(res *sip.Response) error {
+			if res.StatusCode > 100 && res.StatusCode < 200 && onRinging != nil {
+				onRinging()
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		m.stop()
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			return nil, &StatusError{Code: de.Res.StatusCode, Reason: de.Res.Reason}
+		}
+		if p.ctx.Err() != nil {
+			return nil, fmt.Errorf("dial %s: %w", target, ErrClosed)
+		}
+		if ctx.Err() != nil {
+			// The callee may have answered while CANCEL was under way: end that call.
+			if res := sess.InviteResponse; res != nil && res.IsSuccess() {
+				p.abandonAnswered(sess)
+			}
+			return nil, fmt.Errorf("dial %s: %w", target, ctx.Err())
+		}
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+
+	res := sess.InviteResponse
+	remoteTarget := uri
+	if ct := res.Contact(); ct != nil {
+		remoteTarget = *ct.Address.Clone()
+	}
+	localTag, _ := sess.InviteRequest.From().Params.Get("tag")
+	remoteTag, _ := res.To().Params.Get("tag")
+	c := newCall(p, m, dialogKey(sess.InviteRequest.CallID().Value(), localTag, remoteTag), remoteTarget)
+	c.uac = sess
+
+	rm, perr := parseSDP(res.Body())
+	if perr == nil {
+		if _, ok := rm.payloadTypeFor(p.codec); !ok {
+			perr = fmt.Errorf("answer lacks %s", p.codec)
+		}
+	}
+	if perr == nil {
+		m.setRemote(rm, dirSendRecv)
+	}
+	m.start()
+	if err := p.addCall(c); err != nil {
+		m.stop()
+		return nil, err
+	}
+	// Registered before the ACK leaves, so an immediate BYE finds the call.
+	ack := sip.NewRequest(sip.ACK, *remoteTarget.Clone())
+	p.prepare(ack)
+	if err := sess.WriteAck(ctx, ack); err != nil {
+		c.end()
+		return nil, fmt.Errorf("dial %s: ack: %w", target, err)
+	}
+	if perr != nil {
+		hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer hcancel()
+		_ = c.Hangup(hctx)
+		return nil, fmt.Errorf("dial %s: unusable SDP answer: %w", target, perr)
+	}
+	return c, nil
+}
+
+// abandonAnswered ACKs and hangs up a 2xx that raced with our CANCEL.
+func (p *Phone) abandonAnswered(sess *sipgo.DialogClientSession) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sess.Ack(ctx); err != nil {
+		p.log.Debug("ack of late 2xx", "error", err)
+		return
+	}
+	if err := sess.Bye(ctx); err != nil {
+		p.log.Debug("bye of late 2xx", "error", err)
+	}
+}

@@ -1,0 +1,239 @@
+package pbx
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"time"
+
+	"switchboard/dialplan"
+	"switchboard/rtp"
+	"switchboard/store"
+	"switchboard/voicemail"
+)
+
+// voicemailApp answers the caller and records a message in mailbox.
+func (p *PBX) voicemailApp(c *Call, mailbox string) {
+	sess, err := c.answerCaller()
+	if err != nil {
+		p.log.Warn("voicemail: answer", "call", c.ID, "err", err)
+		return
+	}
+	c.setState("voicemail")
+	c.outcome("voicemail", "")
+	cfg := p.cfg.Load()
+	greeting, err := p.sounds.Get("greeting-" + mailbox)
+	if err != nil {
+		greeting = nil // the default greeting
+	}
+	vm, err := voicemail.Deposit(c.ctx, sess, p.store, p.sounds, voicemail.DepositOptions{
+		Firm: c.Firm.ID, Mailbox: mailbox, Caller: c.rec.From,
+		Dir:            filepath.Join(p.dataDir, "voicemail"),
+		Greeting:       greeting,
+		SilenceTimeout: cfg.Voicemail.SilenceTimeout,
+		MaxLength:      cfg.Voicemail.MaxLength,
+	})
+	switch {
+	case errors.Is(err, voicemail.ErrTooShort):
+		p.log.Info("voicemail too short, discarded", "call", c.ID, "mailbox", mailbox)
+	case err != nil:
+		p.log.Error("voicemail", "call", c.ID, "mailbox", mailbox, "err", err)
+	default:
+		p.log.Info("voicemail saved", "call", c.ID, "mailbox", mailbox, "id", vm.ID, "duration", vm.Duration)
+		p.notifyMailbox(c.Firm.ID, mailbox)
+	}
+}
+
+// callbackApp stores a callback request (fsync) and then tells the caller so.
+func (p *PBX) callbackApp(c *Call, kind, id string) {
+	sess, err := c.answerCaller()
+	if err != nil {
+		p.log.Warn("callback: answer", "call", c.ID, "err", err)
+		return
+	}
+	c.setState("callback")
+	cb := &store.Callback{
+		Firm: c.Firm.ID, Caller: c.rec.From, TargetKind: kind, TargetID: id,
+	}
+	if c.In != nil {
+		cb.CallerName = c.In.FromDisplay()
+	}
+	if err := p.store.AddCallback(cb); err != nil {
+		p.log.Error("callback: store", "call", c.ID, "err", err)
+		c.outcome("failed", "500 Server Internal Error")
+		p.play(c.ctx, sess, "goodbye")
+		return
+	}
+	c.outcome("callback", "")
+	p.log.Info("callback queued", "call", c.ID, "id", cb.ID, "target", kind+":"+id, "caller", cb.Caller)
+	p.play(c.ctx, sess, "callback")
+	p.callbackQueued(c.Firm.ID, kind, id)
+}
+
+// play plays a named prompt; a missing prompt is logged, not fatal.
+func (p *PBX) play(ctx context.Context, sess *rtp.Session, name string) error {
+	pcm, err := p.sounds.Get(name)
+	if err != nil {
+		p.log.Error("prompt", "name", name, "err", err)
+		return err
+	}
+	return sess.Play(ctx, pcm)
+}
+
+// feature runs a feature code dialled from an agent's phone.
+func (p *PBX) feature(c *Call, d dialplan.Decision) {
+	a := d.Agent
+	if a == nil {
+		a = c.callerAgent
+	}
+	c.rec.Agent = a.ID
+	sess, err := c.answerCaller()
+	if err != nil {
+		return
+	}
+	c.outcome("answered", "")
+	switch d.Feature {
+	case dialplan.FeatureOnline, dialplan.FeatureAway:
+		status, prompt := "online", "status-online"
+		if d.Feature == dialplan.FeatureAway {
+			status, prompt = "away", "status-away"
+		}
+		if err := p.SetAgentStatus(c.Firm.ID, a.ID, status); err != nil {
+			p.log.Error("feature status", "err", err)
+			p.play(c.ctx, sess, "goodbye")
+			return
+		}
+		p.play(c.ctx, sess, prompt)
+	case dialplan.FeatureMyVoicemail:
+		p.retrieve(c, sess, a.ID, a.VoicemailPIN)
+	case dialplan.FeatureVoicemail:
+		p.play(c.ctx, sess, "vm-mailbox")
+		id, err := voicemail.CollectDigits(c.ctx, sess, 16, 8*time.Second)
+		if err != nil || id == "" {
+			p.play(c.ctx, sess, "vm-goodbye")
+			return
+		}
+		box := c.Firm.Mailbox(id)
+		if box == nil {
+			if ag := c.Firm.AgentByExtension(id); ag != nil {
+				box = c.Firm.Mailbox(ag.ID)
+			}
+		}
+		if box == nil {
+			p.play(c.ctx, sess, "vm-bad-pin")
+			return
+		}
+		pin := box.PIN
+		if pin == "" {
+			// A mailbox without a PIN is not open to everyone: only its owner.
+			if box.ID != a.ID {
+				p.play(c.ctx, sess, "vm-bad-pin")
+				return
+			}
+		}
+		p.retrieve(c, sess, box.ID, pin)
+	}
+}
+
+func (p *PBX) retrieve(c *Call, sess *rtp.Session, mailbox, pin string) {
+	c.setState("voicemail-menu")
+	err := voicemail.Retrieve(c.ctx, sess, p.store, p.sounds, voicemail.RetrieveOptions{
+		Firm: c.Firm.ID, Mailbox: mailbox, PIN: pin, DigitTimeout: 5 * time.Second,
+		OnChange: func() { p.notifyMailbox(c.Firm.ID, mailbox) },
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		p.log.Info("voicemail menu", "call", c.ID, "mailbox", mailbox, "err", err)
+	}
+	p.notifyMailbox(c.Firm.ID, mailbox)
+}
+
+// runIVR plays a menu, reads one digit and goes where the option says; the default
+// applies on timeout or after an invalid digit has been answered once.
+func (p *PBX) runIVR(c *Call, ivr *dialplan.IVR) {
+	sess, err := c.answerCaller()
+	if err != nil {
+		return
+	}
+	c.setState("ivr")
+	prompt, err := p.ivrPrompt(c.Firm, ivr)
+	if err != nil {
+		p.log.Error("ivr prompt", "ivr", ivr.ID, "err", err)
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		digit, ok := p.promptDigit(c.ctx, sess, prompt, ivr.Timeout)
+		if c.ctx.Err() != nil {
+			c.outcome("abandoned", "")
+			return
+		}
+		if !ok {
+			break
+		}
+		if t, found := ivr.Options[string(digit)]; found {
+			p.log.Info("ivr option", "call", c.ID, "ivr", ivr.ID, "digit", string(digit), "to", t.String())
+			p.runAnswered(c, t.Decide(c.Firm))
+			return
+		}
+		p.play(c.ctx, sess, "invalid")
+	}
+	if ivr.Default.IsZero() {
+		p.play(c.ctx, sess, "goodbye")
+		c.outcome("failed", "")
+		return
+	}
+	p.runAnswered(c, ivr.Default.Decide(c.Firm))
+}
+
+// runAnswered runs a decision for a caller who is already answered (IVR options,
+// queue timeouts): the same as run, with the leg already up.
+func (p *PBX) runAnswered(c *Call, d dialplan.Decision) {
+	p.run(c, d)
+}
+
+// ivrPrompt finds an IVR's prompt: sounds_dir, next to the config file, absolute.
+func (p *PBX) ivrPrompt(f *dialplan.Firm, ivr *dialplan.IVR) ([]int16, error) {
+	if ivr.Prompt == "" {
+		return p.sounds.Get("main-menu")
+	}
+	for _, path := range f.SoundPaths(ivr.Prompt) {
+		if pcm, err := p.sounds.Get(path); err == nil {
+			return pcm, nil
+		}
+	}
+	return p.sounds.Get(ivr.Prompt)
+}
+
+// promptDigit plays pcm and waits up to timeout after it for one digit; a digit
+// pressed during the prompt stops it (barge-in).
+func (p *PBX) promptDigit(ctx context.Context, sess *rtp.Session, pcm []int16, timeout time.Duration) (rune, bool) {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	played := make(chan struct{})
+	go func() {
+		if pcm != nil {
+			sess.Play(pctx, pcm)
+		}
+		close(played)
+	}()
+	for {
+		select {
+		case d := <-sess.DTMF():
+			cancel()
+			<-played
+			return d, true
+		case <-ctx.Done():
+			<-played
+			return 0, false
+		case <-played:
+			t := time.NewTimer(timeout)
+			defer t.Stop()
+			select {
+			case d := <-sess.DTMF():
+				return d, true
+			case <-t.C:
+				return 0, false
+			case <-ctx.Done():
+				return 0, false
+			}
+		}
+	}
+}

@@ -1,0 +1,356 @@
+package pbx
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"switchboard/dialplan"
+	"switchboard/rtp"
+	"switchboard/sip"
+	"switchboard/store"
+)
+
+// Call is one call in progress, from the first INVITE (or API request) to its call log
+// entry. Its goroutine is the only writer of rec until finish.
+type Call struct {
+	ID   string
+	Firm *dialplan.Firm
+	In   *sip.InboundLeg // nil for calls the PBX places (click-to-call, callbacks)
+
+	callerAgent *dialplan.Agent // the authenticated agent who placed the call, if any
+
+	p      *PBX
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	rec      store.CallRecord
+	state    string
+	inMedia  *rtp.Session
+	sessions []*rtp.Session
+	busy     []string // agents marked busy by this call
+	finished bool
+}
+
+// LiveCall is a snapshot of a call in progress for the API.
+type LiveCall struct {
+	ID        string    `json:"id"`
+	Firm      string    `json:"firm"`
+	Direction string    `json:"direction"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Agent     string    `json:"agent,omitempty"`
+	Team      string    `json:"team,omitempty"`
+	State     string    `json:"state"`
+	Start     time.Time `json:"start"`
+	Answer    time.Time `json:"answer,omitzero"`
+}
+
+func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, to string) *Call {
+	c := &Call{
+		ID:   strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatUint(p.seq.Add(1), 36),
+		Firm: firm,
+		In:   in,
+		p:    p,
+	}
+	c.ctx, c.cancel = context.WithCancel(p.ctx)
+	if in != nil {
+		go func() {
+			select {
+			case <-in.Done():
+				c.cancel()
+			case <-c.ctx.Done():
+			}
+		}()
+	}
+	c.rec = store.CallRecord{Firm: firm.ID, Start: time.Now(), Direction: direction, From: from, To: to}
+	if in != nil {
+		c.rec.CallID = in.CallID()
+	}
+	c.state = "routing"
+	p.mu.Lock()
+	p.live[c.ID] = c
+	p.mu.Unlock()
+	p.calls.Add(1)
+	return c
+}
+
+func (c *Call) setState(s string) {
+	c.mu.Lock()
+	c.state = s
+	c.mu.Unlock()
+}
+
+func (c *Call) setAgent(id string) {
+	c.mu.Lock()
+	c.rec.Agent = id
+	c.mu.Unlock()
+}
+
+func (c *Call) setTeam(id string) {
+	c.mu.Lock()
+	c.rec.Team = id
+	c.mu.Unlock()
+}
+
+func (c *Call) answered() {
+	c.mu.Lock()
+	if c.rec.Answer.IsZero() {
+		c.rec.Answer = time.Now()
+	}
+	c.state = "talking"
+	c.mu.Unlock()
+}
+
+// outcome sets the call log outcome and SIP cause (first writer wins for the cause).
+func (c *Call) outcome(o, cause string) {
+	c.mu.Lock()
+	c.rec.Outcome = o
+	if cause != "" {
+		c.rec.Cause = cause
+	}
+	c.mu.Unlock()
+}
+
+// markBusy records that an agent is in this call until it ends.
+func (c *Call) markBusy(agent string) {
+	c.p.agentBusy(c.Firm.ID, agent, 1)
+	c.mu.Lock()
+	c.busy = append(c.busy, agent)
+	c.mu.Unlock()
+}
+
+// track registers a media session that finish must close.
+func (c *Call) track(s *rtp.Session) {
+	c.mu.Lock()
+	c.sessions = append(c.sessions, s)
+	c.mu.Unlock()
+}
+
+// finish closes media, hangs up the caller if still up, and writes the call log entry
+// once.
+func (c *Call) finish() {
+	c.mu.Lock()
+	if c.finished {
+		c.mu.Unlock()
+		return
+	}
+	c.finished = true
+	sessions := c.sessions
+	busy := c.busy
+	c.mu.Unlock()
+
+	if c.In != nil {
+		select {
+		case <-c.In.Done():
+		default:
+			c.In.Hangup(context.Background())
+		}
+	}
+	c.cancel()
+	for _, s := range sessions {
+		s.Close()
+	}
+	for _, a := range busy {
+		c.p.agentBusy(c.Firm.ID, a, -1)
+	}
+
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	rec.End = time.Now()
+	if !rec.Answer.IsZero() && rec.TalkTime == 0 {
+		rec.TalkTime = rec.End.Sub(rec.Answer)
+	}
+	if rec.Outcome == "" {
+		rec.Outcome = "failed"
+	}
+	if err := c.p.store.AddCall(&rec); err != nil {
+		c.p.log.Error("write call log", "call", c.ID, "err", err)
+	}
+	c.p.log.Info("call ended", "call", c.ID, "firm", rec.Firm, "direction", rec.Direction, "from", rec.From, "to", rec.To,
+		"agent", rec.Agent, "outcome", rec.Outcome, "cause", rec.Cause, "talk", rec.TalkTime.Round(time.Millisecond))
+	c.p.mu.Lock()
+	c.p.outcomes[rec.Outcome]++
+	delete(c.p.live, c.ID)
+	c.p.mu.Unlock()
+	c.p.calls.Done()
+}
+
+// LiveCalls lists calls in progress.
+func (p *PBX) LiveCalls(firm string) []LiveCall {
+	p.mu.Lock()
+	calls := make([]*Call, 0, len(p.live))
+	for _, c := range p.live {
+		calls = append(calls, c)
+	}
+	p.mu.Unlock()
+	out := make([]LiveCall, 0, len(calls))
+	for _, c := range calls {
+		if firm != "" && c.Firm.ID != firm {
+			continue
+		}
+		c.mu.Lock()
+		out = append(out, LiveCall{
+			ID: c.ID, Firm: c.Firm.ID, Direction: c.rec.Direction, From: c.rec.From, To: c.rec.To,
+			Agent: c.rec.Agent, Team: c.rec.Team, State: c.state, Start: c.rec.Start, Answer: c.rec.Answer,
+		})
+		c.mu.Unlock()
+	}
+	return out
+}
+
+// callerMedia prepares the caller's side of the media: a session bound to one of our
+// ports, the codec picked from the caller's offer, and the SDP answer to send.
+func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
+	c.mu.Lock()
+	if c.inMedia != nil {
+		s := c.inMedia
+		c.mu.Unlock()
+		return s, c.In.LastLocalSDP(), nil
+	}
+	c.mu.Unlock()
+	offer, err := rtp.ParseSDP(c.In.SDP())
+	if err != nil {
+		return nil, nil, fmt.Errorf("caller SDP: %w", err)
+	}
+	codec, ok := rtp.Negotiate(offer, rtp.Supported)
+	if !ok {
+		return nil, nil, errNoCodec
+	}
+	sess, err := c.p.pool.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	c.track(sess)
+	sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
+	answer, err := c.p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, answerDirection(offer.Direction))
+	if err != nil {
+		return nil, nil, err
+	}
+	c.In.SetLocalSDP(answer)
+	c.In.OnOffer(c.p.offerHandler(sess, nil))
+	c.mu.Lock()
+	c.inMedia = sess
+	c.mu.Unlock()
+	return sess, answer, nil
+}
+
+var errNoCodec = fmt.Errorf("no common codec (PCMU, PCMA)")
+
+// answerCaller answers the inbound leg with our media (used by voicemail, IVR,
+// callback prompts and bridges).
+func (c *Call) answerCaller() (*rtp.Session, error) {
+	sess, answer, err := c.callerMedia()
+	if err != nil {
+		c.In.Reject(488, "Not Acceptable Here")
+		c.outcome("failed", "488 Not Acceptable Here")
+		return nil, err
+	}
+	if c.In.Answered() {
+		return sess, nil
+	}
+	if err := c.In.Answer(answer); err != nil {
+		return nil, err
+	}
+	c.answered()
+	return sess, nil
+}
+
+// sdp writes our SDP for a session.
+func (p *PBX) sdp(sess *rtp.Session, codecs []rtp.Codec, dtmfPT int, direction string) ([]byte, error) {
+	if dtmfPT < 0 {
+		dtmfPT = rtp.DefaultDTMFPT
+	}
+	port := sess.LocalAddr().Port()
+	return rtp.BuildSDP(rtp.SDPParams{
+		SessionID: uint64(time.Now().UnixNano() & 0x7fffffff), Version: 1,
+		Addr: p.mediaIP, Port: int(port), Codecs: codecs, DTMFPT: dtmfPT, Direction: direction,
+	})
+}
+
+func answerDirection(offered string) string {
+	switch offered {
+	case "sendonly":
+		return "recvonly"
+	case "recvonly":
+		return "sendonly"
+	case "inactive":
+		return "inactive"
+	}
+	return "sendrecv"
+}
+
+// reinviter is a leg that can send a mid-call offer.
+type reinviter interface {
+	Reinvite(ctx context.Context, sdp []byte) ([]byte, error)
+}
+
+// offerHandler answers a mid-call offer on one leg (hold, unhold, new address or
+// codec): it re-points the leg's media and, when the call is bridged, tells the other
+// leg about the new direction so that its phone shows the hold too.
+func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Session)) sip.OfferHandler {
+	return func(body []byte) ([]byte, error) {
+		offer, err := rtp.ParseSDP(body)
+		if err != nil {
+			return nil, err
+		}
+		codec, ok := rtp.Negotiate(offer, rtp.Supported)
+		if !ok {
+			return nil, errNoCodec
+		}
+		sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
+		answer, err := p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, answerDirection(offer.Direction))
+		if err != nil {
+			return nil, err
+		}
+		if other != nil {
+			if leg, osess := other(); leg != nil && osess != nil {
+				dir := offer.Direction
+				go func() {
+					ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+					defer cancel()
+					o, err := p.sdp(osess, []rtp.Codec{osess.Codec()}, rtp.DefaultDTMFPT, dir)
+					if err != nil {
+						return
+					}
+					if ans, err := leg.Reinvite(ctx, o); err == nil {
+						if md, err := rtp.ParseSDP(ans); err == nil {
+							if c, ok := rtp.Negotiate(md, rtp.Supported); ok {
+								osess.SetRemote(md.AddrPort(), c, md.DTMFPT)
+							}
+						}
+					} else {
+						p.log.Debug("relay re-INVITE", "err", err)
+					}
+				}()
+			}
+		}
+		return answer, nil
+	}
+}
+
+// applyRemote points a session at the peer's SDP answer.
+func applyRemote(sess *rtp.Session, answer []byte) error {
+	md, err := rtp.ParseSDP(answer)
+	if err != nil {
+		return err
+	}
+	codec, ok := rtp.Negotiate(md, rtp.Supported)
+	if !ok {
+		return errNoCodec
+	}
+	sess.SetRemote(md.AddrPort(), codec, md.DTMFPT)
+	return nil
+}
+
+func addrPortString(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return ""
+	}
+	return ap.String()
+}

@@ -1,0 +1,352 @@
+// Package pbx is call control: it receives authenticated calls from package sip, asks
+// the dialplan what to do, and runs the decision as straight-line code in one goroutine
+// per call (ring, bridge, voicemail, callback, queue, click-to-call). It is the one
+// package that knows sip, rtp, dialplan, voicemail and store.
+package pbx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"switchboard/dialplan"
+	"switchboard/rtp"
+	"switchboard/sip"
+	"switchboard/sip/auth"
+	"switchboard/sip/registrar"
+	"switchboard/sounds"
+	"switchboard/store"
+)
+
+// Deps are the parts the PBX is built from; cmd/switchboard wires them.
+type Deps struct {
+	Config *dialplan.Config
+	Store  *store.Store
+	SIP    *sip.Server
+	Pool   *rtp.Pool
+	Sounds *sounds.Library
+	Logger *slog.Logger
+	// MediaIP is the address written into SDP; default: the SIP server's host.
+	MediaIP netip.Addr
+	// DataDir holds voicemail audio.
+	DataDir string
+	// AuthSecret keys the digest nonces; random when nil.
+	AuthSecret []byte
+}
+
+// PBX is the running call controller.
+type PBX struct {
+	cfg     atomic.Pointer[dialplan.Config]
+	store   *store.Store
+	sip     *sip.Server
+	pool    *rtp.Pool
+	sounds  *sounds.Library
+	log     *slog.Logger
+	mediaIP netip.Addr
+	dataDir string
+	auth    *auth.Authenticator
+	reg     *registrar.Registrar
+
+	mu       sync.Mutex
+	status   map[agentKey]string    // live status cache, persisted in store
+	busy     map[agentKey]int       // calls an agent is in (queues offer only idle agents)
+	idleFrom map[agentKey]time.Time // when the agent last became idle (longest-idle)
+	live     map[string]*Call
+	outcomes map[string]uint64 // calls logged, by outcome
+
+	qmu    sync.Mutex
+	queues map[agentKey]*teamQueue
+
+	subMu sync.Mutex
+	subs  map[subKey]*subscription
+
+	calls    sync.WaitGroup
+	stopping atomic.Bool
+	seq      atomic.Uint64
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+type agentKey struct{ firm, agent string }
+
+// New builds the PBX; Start installs its SIP handlers.
+func New(d Deps) (*PBX, error) {
+	if d.Config == nil || d.Store == nil || d.SIP == nil || d.Pool == nil {
+		return nil, errors.New("pbx: config, store, sip server and rtp pool are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Sounds == nil {
+		d.Sounds = sounds.New(d.Config.SoundsDir)
+	}
+	p := &PBX{
+		store:    d.Store,
+		sip:      d.SIP,
+		pool:     d.Pool,
+		sounds:   d.Sounds,
+		log:      d.Logger,
+		mediaIP:  d.MediaIP,
+		dataDir:  d.DataDir,
+		status:   map[agentKey]string{},
+		busy:     map[agentKey]int{},
+		idleFrom: map[agentKey]time.Time{},
+		live:     map[string]*Call{},
+		outcomes: map[string]uint64{},
+		subs:     map[subKey]*subscription{},
+		queues:   map[agentKey]*teamQueue{},
+	}
+	if !p.mediaIP.IsValid() {
+		ip, err := netip.ParseAddr(d.SIP.Host())
+		if err != nil {
+			return nil, fmt.Errorf("pbx: media address: SIP host %q is not an IP; set listen.public_ip", d.SIP.Host())
+		}
+		p.mediaIP = ip
+	}
+	if p.dataDir == "" {
+		p.dataDir = d.Config.DataDir
+	}
+	p.cfg.Store(d.Config)
+	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.lookupAccount)
+	p.reg = registrar.New(registrar.Config{}, regPersister{d.Store})
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if err := p.loadState(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Config returns the dialplan in force.
+func (p *PBX) Config() *dialplan.Config { return p.cfg.Load() }
+
+// Reload swaps in a new dialplan; calls in progress keep the one they started with.
+func (p *PBX) Reload(cfg *dialplan.Config) {
+	p.cfg.Store(cfg)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seedStatus(cfg)
+	p.log.Info("dialplan reloaded", "file", cfg.File, "firms", len(cfg.Firms))
+}
+
+// Banned reports whether an address is banned for failed authentication; the SIP
+// transport drops its packets before parsing.
+func (p *PBX) Banned(ip netip.Addr) bool { return p.auth != nil && p.auth.Banned(ip) }
+
+// Registrar exposes the binding table (API, metrics).
+func (p *PBX) Registrar() *registrar.Registrar { return p.reg }
+
+// AuthFailures counts failed credential checks.
+func (p *PBX) AuthFailures() uint64 { return p.auth.Failures() }
+
+func (p *PBX) loadState() error {
+	regs, err := p.store.ListRegistrations()
+	if err != nil {
+		return fmt.Errorf("pbx: load registrations: %w", err)
+	}
+	bs := make([]registrar.Binding, 0, len(regs))
+	for _, r := range regs {
+		bs = append(bs, registrar.Binding{
+			Firm: r.Firm, User: r.User, Contact: r.Contact, Source: r.Source, Transport: r.Transport,
+			Expires: r.Expires, CallID: r.CallID, CSeq: r.CSeq, UserAgent: r.UserAgent, Instance: r.Instance,
+		})
+	}
+	kept := p.reg.Load(bs)
+	if n, err := p.store.PurgeExpiredRegistrations(time.Now()); err == nil && n > 0 {
+		p.log.Info("dropped expired registrations", "count", n)
+	}
+	p.log.Info("registrations restored", "count", kept)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seedStatus(p.cfg.Load())
+	return nil
+}
+
+// seedStatus fills the status cache: stored status wins over the file's starting one.
+func (p *PBX) seedStatus(cfg *dialplan.Config) {
+	for _, f := range cfg.Firms {
+		stored, err := p.store.AgentStatuses(f.ID)
+		if err != nil {
+			p.log.Error("read agent status", "firm", f.ID, "err", err)
+		}
+		for _, a := range f.Agents {
+			k := agentKey{f.ID, a.ID}
+			if st, ok := stored[a.ID]; ok {
+				p.status[k] = st
+			} else if _, ok := p.status[k]; !ok {
+				p.status[k] = a.Status
+			}
+			if _, ok := p.idleFrom[k]; !ok {
+				p.idleFrom[k] = time.Time{}
+			}
+		}
+	}
+}
+
+// Start installs the SIP handlers and the housekeeping loop.
+func (p *PBX) Start() {
+	p.sip.OnInvite(p.handleInvite)
+	p.sip.OnRequest("REGISTER", p.handleRegister)
+	p.sip.OnRequest("SUBSCRIBE", p.handleSubscribe)
+	p.sip.OnRequest("NOTIFY", func(req *sip.Request, tx sip.ServerTransaction) {
+		p.sip.Respond(tx, req, 200, "OK")
+	})
+	p.sip.OnRequest("MESSAGE", func(req *sip.Request, tx sip.ServerTransaction) {
+		p.sip.Respond(tx, req, 405, "Method Not Allowed")
+	})
+	go p.housekeeping()
+}
+
+func (p *PBX) housekeeping() {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+			if n := p.reg.Expire(); n > 0 {
+				p.log.Debug("registrations expired", "count", n)
+			}
+			if _, err := p.store.PurgeExpiredRegistrations(time.Now()); err != nil {
+				p.log.Error("purge registrations", "err", err)
+			}
+			p.expireSubscriptions()
+		}
+	}
+}
+
+// Shutdown stops taking calls, hangs up the ones in progress and waits for them to be
+// logged, or for ctx to end.
+func (p *PBX) Shutdown(ctx context.Context) error {
+	p.stopping.Store(true)
+	p.cancel()
+	done := make(chan struct{})
+	go func() { p.calls.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("pbx: shutdown: calls still running: %w", ctx.Err())
+	}
+}
+
+// lookupAccount gives the digest layer the credentials of an agent: the username is
+// the extension (or the agent id), the realm the firm's domain.
+func (p *PBX) lookupAccount(realm, username string) (auth.Account, bool) {
+	cfg := p.cfg.Load()
+	f := cfg.FirmByDomain(realm)
+	if f == nil {
+		return auth.Account{}, false
+	}
+	a := f.AgentByExtension(username)
+	if a == nil {
+		a = f.Agent(username)
+	}
+	if a == nil {
+		return auth.Account{}, false
+	}
+	acct := auth.Account{Realm: f.Domain, Username: username, ID: a.ID, HA1: map[string]string{}}
+	if a.Password != "" {
+		acct.HA1["MD5"] = auth.HA1("MD5", username, f.Domain, a.Password)
+		acct.HA1["SHA-256"] = auth.HA1("SHA-256", username, f.Domain, a.Password)
+	} else if a.HA1 != "" && username == a.Extension {
+		acct.HA1["MD5"] = strings.ToLower(a.HA1)
+	}
+	return acct, true
+}
+
+// firmFor picks the firm a phone's request belongs to: by the domain in From, then
+// To and Request-URI; phones set up with the PBX's IP fall back to the default firm.
+func (p *PBX) firmFor(req *sip.Request) *dialplan.Firm {
+	cfg := p.cfg.Load()
+	for _, host := range []string{req.From().Address.Host, req.To().Address.Host, req.Recipient.Host} {
+		if f := cfg.FirmByDomain(host); f != nil {
+			return f
+		}
+	}
+	return cfg.Firms[0]
+}
+
+// AgentStatus returns an agent's current status.
+func (p *PBX) AgentStatus(firm, agent string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status[agentKey{firm, agent}]
+}
+
+// ErrUnknownAgent is returned for an agent id the dialplan does not know.
+var ErrUnknownAgent = errors.New("unknown agent")
+
+// SetAgentStatus changes and persists (fsync) an agent's status.
+func (p *PBX) SetAgentStatus(firm, agent, status string) error {
+	switch status {
+	case "online", "away", "offline":
+	default:
+		return fmt.Errorf("invalid status %q (want online, away or offline)", status)
+	}
+	f := p.cfg.Load().Firm(firm)
+	if f == nil || f.Agent(agent) == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownAgent, agent)
+	}
+	if err := p.store.SetAgentStatus(firm, agent, status); err != nil {
+		return fmt.Errorf("pbx: save status: %w", err)
+	}
+	p.mu.Lock()
+	p.status[agentKey{firm, agent}] = status
+	p.mu.Unlock()
+	p.log.Info("agent status", "firm", firm, "agent", agent, "status", status)
+	p.agentMaybeFree(firm, agent)
+	return nil
+}
+
+// agentBusy marks an agent as in a call (or no longer).
+func (p *PBX) agentBusy(firm, agent string, delta int) {
+	if agent == "" {
+		return
+	}
+	k := agentKey{firm, agent}
+	p.mu.Lock()
+	p.busy[k] += delta
+	if p.busy[k] <= 0 {
+		delete(p.busy, k)
+		p.idleFrom[k] = time.Now()
+	}
+	p.mu.Unlock()
+	if delta < 0 {
+		p.agentMaybeFree(firm, agent)
+	}
+}
+
+// AgentIdle reports whether an agent is online and in no call.
+func (p *PBX) AgentIdle(firm, agent string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := agentKey{firm, agent}
+	return p.status[k] == "online" && p.busy[k] == 0
+}
+
+// agentMaybeFree is the hook for queues and automatic callbacks: an agent may have
+// become available.
+func (p *PBX) agentMaybeFree(firm, agent string) {
+	// Queues and automatic callbacks subscribe here (see queue.go).
+	p.notifyAvailable(firm, agent)
+}
+
+type regPersister struct{ s *store.Store }
+
+func (r regPersister) SaveBinding(b registrar.Binding) error {
+	return r.s.PutRegistration(store.Registration{
+		Firm: b.Firm, User: b.User, Contact: b.Contact, Source: b.Source, Transport: b.Transport,
+		Expires: b.Expires, CallID: b.CallID, CSeq: b.CSeq, UserAgent: b.UserAgent, Instance: b.Instance,
+	})
+}
+
+func (r regPersister) DeleteBinding(firm, user, contact string) error {
+	return r.s.DeleteRegistration(firm, user, contact)
+}

@@ -1,0 +1,281 @@
+package pbx
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"switchboard/dialplan"
+	"switchboard/sip"
+)
+
+// teamQueue holds the callers waiting for one team, first in first out.
+type teamQueue struct {
+	mu      sync.Mutex
+	waiting []*queued
+	next    int           // round-robin position in the member list
+	wake    chan struct{} // closed and replaced on every change that may let a caller move
+}
+
+type queued struct {
+	c        *Call
+	offering bool // ringing a member right now
+}
+
+func (q *teamQueue) broadcast() {
+	q.mu.Lock()
+	close(q.wake)
+	q.wake = make(chan struct{})
+	q.mu.Unlock()
+}
+
+func (p *PBX) queueFor(firm, team string) *teamQueue {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	k := agentKey{firm, team}
+	q := p.queues[k]
+	if q == nil {
+		q = &teamQueue{wake: make(chan struct{})}
+		p.queues[k] = q
+	}
+	return q
+}
+
+// QueueLength returns how many callers wait for a team.
+func (p *PBX) QueueLength(firm, team string) int {
+	q := p.queueFor(firm, team)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiting)
+}
+
+// notifyAvailable wakes the queues of an agent's teams and starts an automatic
+// callback when nobody waits.
+func (p *PBX) notifyAvailable(firm, agent string) {
+	f := p.cfg.Load().Firm(firm)
+	if f == nil {
+		return
+	}
+	for _, t := range f.TeamsOf(agent) {
+		p.queueFor(firm, t.ID).broadcast()
+	}
+	go p.autoCallback(f, agent)
+}
+
+// queueCall puts a caller in a team's queue: hold music, offers to idle members by
+// the team's strategy, max_wait then on_timeout.
+func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
+	c.setTeam(t.ID)
+	sess, err := c.answerCaller()
+	if err != nil {
+		return
+	}
+	c.setState("queued")
+	q := p.queueFor(c.Firm.ID, t.ID)
+	me := &queued{c: c}
+	q.mu.Lock()
+	q.waiting = append(q.waiting, me)
+	q.mu.Unlock()
+	joined := time.Now()
+	leave := func() {
+		q.mu.Lock()
+		q.waiting = slices.DeleteFunc(q.waiting, func(x *queued) bool { return x == me })
+		q.mu.Unlock()
+		q.broadcast()
+		c.mu.Lock()
+		c.rec.QueueWait = time.Since(joined)
+		c.mu.Unlock()
+	}
+
+	holdCtx, stopHold := context.WithCancel(c.ctx)
+	holdDone := make(chan struct{})
+	go func() {
+		defer close(holdDone)
+		if pcm, err := p.sounds.Get("hold"); err == nil {
+			sess.PlayLoop(holdCtx, pcm)
+		}
+	}()
+	stopMusic := func() { stopHold(); <-holdDone }
+
+	deadline := time.NewTimer(t.MaxWait)
+	defer deadline.Stop()
+	tried := map[string]bool{}
+	for {
+		q.mu.Lock()
+		wake := q.wake
+		candidates := p.offerable(q, me, c.Firm, t, tried)
+		if len(candidates) > 0 {
+			me.offering = true
+		}
+		q.mu.Unlock()
+
+		if len(candidates) > 0 {
+			for _, a := range candidates {
+				tried[a.ID] = true
+				c.markBusy(a.ID) // reserved while it rings: never two offers at once
+			}
+			r := p.ringMembers(c, candidates, t.RingTimeout)
+			q.mu.Lock()
+			me.offering = false
+			q.mu.Unlock()
+			if r.outcome == "answered" {
+				leave()
+				stopMusic()
+				for _, a := range candidates {
+					if a.ID != r.agent {
+						c.unmarkBusy(a.ID)
+					}
+				}
+				c.setAgent(r.agent)
+				c.outcome("answered", "200 OK")
+				p.bridge(c, c.In, sess, r.leg, r.sess)
+				return
+			}
+			for _, a := range candidates {
+				c.unmarkBusy(a.ID)
+			}
+			if c.ctx.Err() != nil {
+				leave()
+				stopMusic()
+				c.outcome("abandoned", "")
+				return
+			}
+			continue
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			leave()
+			stopMusic()
+			p.log.Info("queue timeout", "call", c.ID, "team", t.ID, "on_timeout", t.OnTimeout.String())
+			target := t.OnTimeout
+			if target.Kind == dialplan.TargetCallback && target.ID == "" {
+				target.ID = t.ID
+			}
+			if target.Kind == dialplan.TargetCallback {
+				p.callbackApp(c, "team", t.ID)
+				return
+			}
+			p.runAnswered(c, target.Decide(c.Firm))
+			return
+		case <-c.ctx.Done():
+			leave()
+			stopMusic()
+			c.outcome("abandoned", "")
+			return
+		}
+	}
+}
+
+// offerable picks the members to ring for caller me, or none when it is not me's
+// turn. Callers ahead that are not ringing anyone go first (FIFO); a member who did
+// not answer is skipped for this call until every member has had a turn.
+// Called with q.mu held.
+func (p *PBX) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.Team, tried map[string]bool) []*dialplan.Agent {
+	for _, w := range q.waiting {
+		if w == me {
+			break
+		}
+		if !w.offering {
+			return nil
+		}
+	}
+	var idle []*dialplan.Agent
+	untried := 0
+	for _, id := range t.Members {
+		a := f.Agent(id)
+		if a == nil || !p.AgentIdle(f.ID, id) || len(p.agentTargets(f, a, "", "")) == 0 {
+			continue
+		}
+		idle = append(idle, a)
+		if !tried[id] {
+			untried++
+		}
+	}
+	if len(idle) > 0 && untried == 0 {
+		clear(tried) // a new round
+	}
+	var cand []*dialplan.Agent
+	for _, a := range idle {
+		if !tried[a.ID] {
+			cand = append(cand, a)
+		}
+	}
+	if len(cand) == 0 {
+		return nil
+	}
+	switch t.Strategy {
+	case "ring-all":
+		return cand
+	case "linear":
+		return cand[:1]
+	case "longest-idle":
+		best := cand[0]
+		p.mu.Lock()
+		for _, a := range cand[1:] {
+			if p.idleFrom[agentKey{f.ID, a.ID}].Before(p.idleFrom[agentKey{f.ID, best.ID}]) {
+				best = a
+			}
+		}
+		p.mu.Unlock()
+		return []*dialplan.Agent{best}
+	default: // round-robin: the next member after the one offered last
+		n := len(t.Members)
+		for i := range n {
+			id := t.Members[(q.next+i)%n]
+			for _, a := range cand {
+				if a.ID == id {
+					q.next = (q.next + i + 1) % n
+					return []*dialplan.Agent{a}
+				}
+			}
+		}
+		return cand[:1]
+	}
+}
+
+type memberResult struct {
+	ringResult
+	agent string
+}
+
+// ringMembers rings the routing targets of several agents at once.
+func (p *PBX) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Duration) memberResult {
+	var specs []sip.DialSpec
+	owner := map[string]string{}
+	for _, a := range agents {
+		for _, s := range p.agentTargets(c.Firm, a, c.rec.From, c.callerName()) {
+			specs = append(specs, s)
+			owner[s.URI] = a.ID
+		}
+	}
+	if len(specs) == 0 {
+		return memberResult{ringResult: ringResult{outcome: "no-answer"}}
+	}
+	r := p.ring(c, specs, timeout)
+	if r.outcome != "answered" {
+		return memberResult{ringResult: r}
+	}
+	return memberResult{ringResult: r, agent: owner[r.leg.URI()]}
+}
+
+func (c *Call) callerName() string {
+	if c.In == nil {
+		return ""
+	}
+	return c.In.FromDisplay()
+}
+
+// unmarkBusy releases one reservation made with markBusy.
+func (c *Call) unmarkBusy(agent string) {
+	c.mu.Lock()
+	for i, a := range c.busy {
+		if a == agent {
+			c.busy = append(c.busy[:i], c.busy[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+	c.p.agentBusy(c.Firm.ID, agent, -1)
+}

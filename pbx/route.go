@@ -1,0 +1,372 @@
+package pbx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"switchboard/dialplan"
+	"switchboard/rtp"
+	"switchboard/sip"
+)
+
+// handleInvite is where every new call starts: find who is calling (a trunk by its
+// address, otherwise a phone that must pass the digest check), accept the leg, ask the
+// dialplan, run the decision, log the call.
+func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if p.stopping.Load() {
+		p.sip.Respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	cfg := p.cfg.Load()
+	var firm *dialplan.Firm
+	var from dialplan.Source
+	src, _ := netip.ParseAddrPort(req.Source())
+	if f, t := cfg.TrunkForSource(src.Addr().Unmap()); t != nil {
+		firm, from.Trunk = f, t
+	} else if f, t := p.registeredTrunkFor(src.Addr().Unmap()); t != nil {
+		firm, from.Trunk = f, t
+	} else {
+		firm = p.firmFor(req)
+		acct, ok := p.auth.Authenticate(req, tx, firm.Domain, true)
+		if !ok {
+			return
+		}
+		from.Agent = firm.Agent(acct.ID)
+		if from.Agent == nil {
+			p.sip.Respond(tx, req, 403, "Forbidden")
+			return
+		}
+	}
+	leg, err := p.sip.Accept(req, tx)
+	if err != nil {
+		p.log.Warn("accept INVITE", "err", err)
+		return
+	}
+	direction := "internal"
+	caller := leg.FromUser()
+	if from.Trunk != nil {
+		direction = "inbound"
+	} else {
+		caller = from.Agent.Extension
+	}
+	d := firm.Resolve(from, leg.Dialled())
+	if d.Kind == dialplan.RouteOutbound {
+		direction = "outbound"
+	}
+	c := p.newCall(firm, leg, direction, caller, leg.Dialled())
+	defer c.finish()
+	if from.Agent != nil {
+		c.callerAgent = from.Agent
+		c.markBusy(from.Agent.ID)
+		if direction != "internal" {
+			c.setAgent(from.Agent.ID)
+		}
+	}
+	p.log.Info("call", "call", c.ID, "firm", firm.ID, "from", caller, "to", leg.Dialled(), "decision", d.Kind.String(), "why", d.Why)
+	p.run(c, d)
+}
+
+// run carries out a routing decision for a call whose caller is c.In.
+func (p *PBX) run(c *Call, d dialplan.Decision) {
+	switch d.Kind {
+	case dialplan.Reject:
+		c.outcome("failed", fmt.Sprintf("%d %s", d.Code, d.Reason))
+		c.In.Reject(d.Code, d.Reason)
+	case dialplan.RouteAgent:
+		p.callAgent(c, d.Agent)
+	case dialplan.RouteTeam:
+		p.queueCall(c, d.Team)
+	case dialplan.RouteIVR:
+		p.runIVR(c, d.IVR)
+	case dialplan.RouteVoicemail:
+		p.voicemailApp(c, d.Mailbox)
+	case dialplan.RouteCallback:
+		if d.Team != nil {
+			p.callbackApp(c, "team", d.Team.ID)
+		} else if d.Agent != nil {
+			p.callbackApp(c, "agent", d.Agent.ID)
+		} else {
+			c.In.Reject(404, "Not Found")
+		}
+	case dialplan.RouteOutbound:
+		p.callOutbound(c, d.Trunk, d.Number)
+	case dialplan.RouteFeature:
+		p.feature(c, d)
+	default:
+		c.outcome("failed", "500 Server Internal Error")
+		c.In.Reject(500, "Server Internal Error")
+	}
+}
+
+// callAgent delivers a call to an agent by their status and routing (SPEC section 1).
+func (p *PBX) callAgent(c *Call, a *dialplan.Agent) {
+	c.setAgent(a.ID)
+	if st := p.AgentStatus(c.Firm.ID, a.ID); st != "online" {
+		p.unavailable(c, a, a.Away)
+		return
+	}
+	specs := p.agentTargets(c.Firm, a, c.rec.From, c.In.FromDisplay())
+	if len(specs) == 0 {
+		c.outcome("no-answer", "480 Temporarily Unavailable")
+		p.unavailable(c, a, a.NoAnswer)
+		return
+	}
+	c.setState("ringing")
+	r := p.ring(c, specs, a.RingTimeout)
+	switch r.outcome {
+	case "answered":
+		c.markBusy(a.ID)
+		p.connect(c, r.leg, r.sess)
+		return
+	case "abandoned":
+		c.outcome("abandoned", "487 Request Terminated")
+		return
+	}
+	c.outcome(r.outcome, r.cause)
+	p.unavailable(c, a, a.NoAnswer)
+}
+
+// unavailable applies an agent's no_answer or away action.
+func (p *PBX) unavailable(c *Call, a *dialplan.Agent, action string) {
+	if action == "callback" {
+		p.callbackApp(c, "agent", a.ID)
+		return
+	}
+	p.voicemailApp(c, a.ID)
+}
+
+// agentTargets lists where an agent's calls ring: every registered contact for
+// computer routing, the mobile number through the outbound route for mobile routing.
+func (p *PBX) agentTargets(f *dialplan.Firm, a *dialplan.Agent, callerNum, callerName string) []sip.DialSpec {
+	if a.Routing == "mobile" {
+		spec, ok := p.trunkSpec(f, a.Mobile, callerNum, callerName)
+		if !ok {
+			return nil
+		}
+		return []sip.DialSpec{spec}
+	}
+	var specs []sip.DialSpec
+	seen := map[string]bool{}
+	for _, user := range []string{a.Extension, a.ID} {
+		for _, b := range p.reg.Contacts(f.ID, user) {
+			if seen[b.Contact] {
+				continue
+			}
+			seen[b.Contact] = true
+			specs = append(specs, sip.DialSpec{
+				URI: b.Contact, Destination: b.Source, Transport: b.Transport,
+				FromUser: callerNum, FromDisplay: callerName, FromHost: f.Domain,
+				ToURI: "sip:" + a.Extension + "@" + f.Domain,
+			})
+		}
+	}
+	return specs
+}
+
+// trunkSpec builds the INVITE for a number through the firm's outbound routes.
+func (p *PBX) trunkSpec(f *dialplan.Firm, number, callerNum, callerName string) (sip.DialSpec, bool) {
+	d, ok := f.OutboundFor(number)
+	if !ok || d.Trunk == nil {
+		return sip.DialSpec{}, false
+	}
+	t := d.Trunk
+	host, transport, err := trunkHost(t.URI)
+	if err != nil {
+		p.log.Error("trunk uri", "trunk", t.ID, "err", err)
+		return sip.DialSpec{}, false
+	}
+	if callerNum == "" {
+		callerNum = t.CallerID
+	}
+	return sip.DialSpec{
+		URI:       "sip:" + d.Number + "@" + host,
+		Transport: transport,
+		FromUser:  callerNum, FromDisplay: callerName, FromHost: f.Domain,
+		AuthUser: t.Username, AuthPass: t.Password,
+	}, true
+}
+
+type ringResult struct {
+	outcome string // answered, no-answer, busy, failed, abandoned
+	cause   string
+	leg     *sip.OutboundLeg
+	sess    *rtp.Session
+}
+
+// ring offers media and rings all specs at once for up to timeout: the first to
+// answer wins and the others get CANCEL (parallel fork). The caller hears 180 when a
+// branch rings.
+func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringResult {
+	sess, err := p.pool.Open()
+	if err != nil {
+		return ringResult{outcome: "failed", cause: "503 Service Unavailable"}
+	}
+	c.track(sess)
+	offer, err := p.sdp(sess, rtp.Supported, rtp.DefaultDTMFPT, "sendrecv")
+	if err != nil {
+		return ringResult{outcome: "failed", cause: "500 Server Internal Error"}
+	}
+	var ringOnce sync.Once
+	onRing := func() {
+		if c.In != nil && !c.In.Answered() {
+			c.In.Ring()
+		}
+	}
+	leg, outcome, cause := p.fork(c.ctx, specs, offer, timeout, func() { ringOnce.Do(onRing) })
+	if leg == nil {
+		if c.ctx.Err() != nil {
+			outcome = "abandoned"
+		}
+		return ringResult{outcome: outcome, cause: cause}
+	}
+	if err := applyRemote(sess, leg.RemoteSDP()); err != nil {
+		leg.Hangup(context.Background())
+		return ringResult{outcome: "failed", cause: "488 Not Acceptable Here"}
+	}
+	return ringResult{outcome: "answered", leg: leg, sess: sess}
+}
+
+type forkResult struct {
+	leg *sip.OutboundLeg
+	err error
+}
+
+// fork dials every spec with the same offer and returns the first leg that answers.
+func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, offer []byte, timeout time.Duration, onRing func()) (*sip.OutboundLeg, string, string) {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan forkResult, len(specs))
+	for _, spec := range specs {
+		spec.SDP = offer
+		go func() {
+			leg, err := p.sip.Dial(fctx, spec)
+			if err == nil {
+				err = leg.Wait(fctx, func(code int, _ []byte) { onRing() })
+			}
+			results <- forkResult{leg, err}
+		}()
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	pending, busy := len(specs), 0
+	cause := ""
+	drain := func(n int) {
+		// Branches still ringing get CANCEL from the deferred cancel; one that
+		// answered anyway is hung up here.
+		go func() {
+			for range n {
+				if r := <-results; r.err == nil {
+					r.leg.Hangup(context.Background())
+				}
+			}
+		}()
+	}
+	for pending > 0 {
+		select {
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				drain(pending)
+				return r.leg, "answered", "200 OK"
+			}
+			var se *sip.StatusError
+			if errors.As(r.err, &se) {
+				cause = fmt.Sprintf("%d %s", se.Code, se.Reason)
+				if se.Code == 486 || se.Code == 600 || se.Code == 603 {
+					busy++
+				}
+			} else if cause == "" {
+				cause = "408 Request Timeout"
+			}
+		case <-timer.C:
+			drain(pending)
+			return nil, "no-answer", "408 Request Timeout"
+		case <-ctx.Done():
+			drain(pending)
+			return nil, "abandoned", "487 Request Terminated"
+		}
+	}
+	if busy == len(specs) {
+		return nil, "busy", cause
+	}
+	return nil, "no-answer", cause
+}
+
+// legControl is what the bridge needs of either kind of leg.
+type legControl interface {
+	Done() <-chan struct{}
+	Hangup(ctx context.Context) error
+	Reinvite(ctx context.Context, sdp []byte) ([]byte, error)
+	OnOffer(h sip.OfferHandler)
+}
+
+// connect answers the caller and bridges them to the answered leg until either side
+// hangs up.
+func (p *PBX) connect(c *Call, b *sip.OutboundLeg, bSess *rtp.Session) {
+	aSess, err := c.answerCaller()
+	if err != nil {
+		b.Hangup(context.Background())
+		if c.ctx.Err() != nil {
+			c.outcome("abandoned", "487 Request Terminated")
+		}
+		return
+	}
+	c.outcome("answered", "200 OK")
+	p.bridge(c, c.In, aSess, b, bSess)
+}
+
+// bridge relays media between two answered legs until one hangs up, then hangs up the
+// other.
+func (p *PBX) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
+	c.setState("talking")
+	a.OnOffer(p.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }))
+	b.OnOffer(p.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }))
+	stop := rtp.Bridge(aSess, bSess)
+	defer stop()
+	ctx := context.Background()
+	select {
+	case <-a.Done():
+		b.Hangup(ctx)
+	case <-b.Done():
+		a.Hangup(ctx)
+	case <-p.ctx.Done():
+		a.Hangup(ctx)
+		b.Hangup(ctx)
+	}
+}
+
+// callOutbound sends an agent's call out through a trunk.
+func (p *PBX) callOutbound(c *Call, t *dialplan.Trunk, number string) {
+	callerID := t.CallerID
+	if a := c.callerAgent; a != nil && a.CallerID != "" {
+		callerID = a.CallerID
+	}
+	spec, ok := p.trunkSpec(c.Firm, number, callerID, "")
+	if !ok {
+		c.outcome("failed", "404 Not Found")
+		c.In.Reject(404, "Not Found")
+		return
+	}
+	c.setState("dialing")
+	r := p.ring(c, []sip.DialSpec{spec}, outboundRingLimit)
+	switch r.outcome {
+	case "answered":
+		p.connect(c, r.leg, r.sess)
+	case "abandoned":
+		c.outcome("abandoned", "487 Request Terminated")
+	default:
+		c.outcome(r.outcome, r.cause)
+		code, reason := 480, "Temporarily Unavailable"
+		if r.outcome == "busy" {
+			code, reason = 486, "Busy Here"
+		}
+		c.In.Reject(code, reason)
+	}
+}
+
+// outboundRingLimit bounds how long an outbound call may ring before we give up.
+const outboundRingLimit = 3 * time.Minute

@@ -1,0 +1,105 @@
+package rtp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// ErrPoolExhausted is returned by Pool.Open when no even port in the range could
+// be bound.
+var ErrPoolExhausted = errors.New("rtp: port pool exhausted")
+
+// Pool hands out RTP ports from a fixed range on one local IP. Every session gets
+// an even port for RTP; port+1 is bound as well so that no one else takes the RTCP
+// port the peer will use. Ports held by other processes are skipped.
+type Pool struct {
+	ip       netip.Addr
+	min, max int // first and last even RTP port
+
+	mu   sync.Mutex
+	used map[int]bool
+	next int // where the next search starts, so freed ports rest a little
+}
+
+// NewPool returns a pool of the even ports in [min, max] on ip; the RTCP port
+// (port+1) must also lie in the range, so rtp_ports 10000-20000 gives
+// 10000, 10002, ... 19998.
+func NewPool(ip netip.Addr, min, max int) (*Pool, error) {
+	if !ip.IsValid() {
+		return nil, errors.New("rtp: pool: invalid IP address")
+	}
+	if min < 1 || max > 65535 || min > max {
+		return nil, fmt.Errorf("rtp: pool: invalid port range %d-%d", min, max)
+	}
+	first := min + min%2
+	last := max - 1
+	last -= last % 2
+	if first > last {
+		return nil, fmt.Errorf("rtp: pool: port range %d-%d holds no even/odd port pair", min, max)
+	}
+	return &Pool{ip: ip.Unmap(), min: first, max: last, used: make(map[int]bool), next: first}, nil
+}
+
+// Size returns how many sessions the pool can hold at most.
+func (p *Pool) Size() int { return (p.max-p.min)/2 + 1 }
+
+// InUse returns the number of open sessions.
+func (p *Pool) InUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.used)
+}
+
+// Open binds a free even port (and the RTCP port above it) and starts a session
+// on it. It returns an error wrapping ErrPoolExhausted when every port in the
+// range is taken, by us or by another process.
+func (p *Pool) Open() (*Session, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var lastErr error
+	port := p.next
+	for range p.Size() {
+		candidate := port
+		port += 2
+		if port > p.max {
+			port = p.min
+		}
+		if p.used[candidate] {
+			continue
+		}
+		rtpConn, rtcpConn, err := p.bind(candidate)
+		if err != nil {
+			lastErr = err // typically EADDRINUSE: someone else holds it
+			continue
+		}
+		p.used[candidate] = true
+		p.next = port
+		return newSession(p, candidate, rtpConn, rtcpConn), nil
+	}
+	if lastErr != nil {
+		return nil, fmt.Errorf("%w (%s ports %d-%d, last bind error: %w)", ErrPoolExhausted, p.ip, p.min, p.max+1, lastErr)
+	}
+	return nil, fmt.Errorf("%w (%s ports %d-%d, all %d in use)", ErrPoolExhausted, p.ip, p.min, p.max+1, p.Size())
+}
+
+func (p *Pool) bind(port int) (*net.UDPConn, *net.UDPConn, error) {
+	rtpConn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port))))
+	if err != nil {
+		return nil, nil, fmt.Errorf("bind RTP port %d: %w", port, err)
+	}
+	rtcpConn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port+1))))
+	if err != nil {
+		_ = rtpConn.Close()
+		return nil, nil, fmt.Errorf("bind RTCP port %d: %w", port+1, err)
+	}
+	return rtpConn, rtcpConn, nil
+}
+
+func (p *Pool) release(port int) {
+	p.mu.Lock()
+	delete(p.used, port)
+	p.mu.Unlock()
+}

@@ -1,0 +1,317 @@
+package rtp
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// ErrClosed is returned by Play, PlayLoop and SendDTMF when the session closes.
+var ErrClosed = errors.New("rtp: session closed")
+
+const (
+	// maxPacket bounds one datagram; RTP over UDP on Ethernet never comes close.
+	maxPacket = 1500
+	// headerLen is the size of the plain RTP header we write (no CSRC, no
+	// extensions).
+	headerLen = 12
+	// relatchAfter is how long the latched source must be silent before another
+	// source may take over: a NAT rebinding recovers after this gap, while a
+	// stray or spoofed stream cannot hijack a live call.
+	relatchAfter = time.Second
+	// dtmfBuffer is the capacity of the DTMF channel; digits beyond it are dropped.
+	dtmfBuffer = 32
+)
+
+// processStart anchors the monotonic clock readings of every session; it is set
+// once at start-up and never changes.
+var processStart = time.Now()
+
+func nanotime() int64 { return int64(time.Since(processStart)) }
+
+// Stats are a session's counters since it was opened.
+type Stats struct {
+	PacketsIn, BytesIn   uint64
+	PacketsOut, BytesOut uint64
+	// Lost counts sequence numbers skipped by the peer's stream.
+	Lost uint64
+	// Dropped counts packets ignored on receive: malformed, from a source that
+	// is not the latched one, or of a payload type we did not negotiate.
+	Dropped uint64
+	// Latched is the source address we latched to, invalid until a packet came.
+	Latched netip.AddrPort
+	// Remote is the address from the peer's SDP (via SetRemote).
+	Remote netip.AddrPort
+}
+
+// remoteConfig is what SetRemote stores; it is replaced whole, never mutated, so
+// that the read goroutine reads it with one atomic load per packet.
+type remoteConfig struct {
+	addr   netip.AddrPort
+	codec  Codec
+	law    law
+	dtmfPT int
+}
+
+// Session is one leg's media endpoint: a local even RTP port, the peer's address,
+// and one outgoing stream (a single SSRC, sequence and timestamp space) that
+// bridged audio, prompts and DTMF all feed, so the far end sees one stream.
+type Session struct {
+	pool  *Pool
+	port  int
+	conn  *net.UDPConn
+	rtcp  *net.UDPConn
+	local netip.AddrPort
+
+	remote  atomic.Pointer[remoteConfig]
+	latched atomic.Pointer[netip.AddrPort]
+	peer    atomic.Pointer[Session] // bridge destination of our received media
+	onAudio atomic.Pointer[func([]int16)]
+	dtmf    chan rune
+
+	out      outStream
+	localSem chan struct{} // one local writer (Play, SendDTMF) at a time
+
+	pktIn, bytesIn, pktOut, bytesOut, lost, dropped atomic.Uint64
+
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{}
+	readDone  chan struct{}
+
+	rx rxState // owned by the read goroutine
+}
+
+func newSession(p *Pool, port int, conn, rtcpConn *net.UDPConn) *Session {
+	s := &Session{
+		pool:     p,
+		port:     port,
+		conn:     conn,
+		rtcp:     rtcpConn,
+		local:    netip.AddrPortFrom(p.ip, uint16(port)),
+		dtmf:     make(chan rune, dtmfBuffer),
+		localSem: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		readDone: make(chan struct{}),
+	}
+	s.out.init()
+	// Until the peer's SDP is known we expect what the PBX offers first.
+	s.remote.Store(&remoteConfig{codec: PCMU, law: lawU, dtmfPT: DefaultDTMFPT})
+	s.rx.buf = make([]byte, maxPacket)
+	s.rx.pcm = make([]int16, maxPacket)
+	go s.readLoop()
+	return s
+}
+
+// LocalAddr returns the local RTP address to put into our SDP.
+func (s *Session) LocalAddr() netip.AddrPort { return s.local }
+
+// SetRemote sets what the peer's SDP says: where to send, which codec and which
+// telephone-event payload type (-1 for none). It may be called again on a
+// re-INVITE; a new address drops the latched source so that the next packet
+// latches afresh. An unspecified address (c=0.0.0.0) or port 0 stops sending.
+func (s *Session) SetRemote(addr netip.AddrPort, codec Codec, dtmfPT int) {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	if dtmfPT > 127 {
+		dtmfPT = -1
+	}
+	old := s.remote.Swap(&remoteConfig{addr: addr, codec: codec, law: codecLaw(codec), dtmfPT: dtmfPT})
+	if old == nil || old.addr != addr {
+		s.latched.Store(nil)
+	}
+}
+
+// Codec returns the codec set by SetRemote (PCMU before that).
+func (s *Session) Codec() Codec { return s.remote.Load().codec }
+
+// OnAudio sets the receive hook: fn gets each decoded frame from the peer (20 ms,
+// 160 samples, for a usual peer). It runs on the read goroutine, so it must be
+// quick, must copy the samples to keep them, and must not call Close. nil clears
+// the hook.
+func (s *Session) OnAudio(fn func(pcm []int16)) {
+	if fn == nil {
+		s.onAudio.Store(nil)
+		return
+	}
+	s.onAudio.Store(&fn)
+}
+
+// DTMF returns the digits received as RFC 4733 events, one per key press. The
+// channel is buffered; digits are dropped when nobody reads. It is closed when
+// the session closes.
+func (s *Session) DTMF() <-chan rune { return s.dtmf }
+
+// Stats returns a snapshot of the session's counters.
+func (s *Session) Stats() Stats {
+	st := Stats{
+		PacketsIn:  s.pktIn.Load(),
+		BytesIn:    s.bytesIn.Load(),
+		PacketsOut: s.pktOut.Load(),
+		BytesOut:   s.bytesOut.Load(),
+		Lost:       s.lost.Load(),
+		Dropped:    s.dropped.Load(),
+		Remote:     s.remote.Load().addr,
+	}
+	if l := s.latched.Load(); l != nil {
+		st.Latched = *l
+	}
+	return st
+}
+
+// Close stops the read goroutine, leaves any bridge, closes the sockets and
+// returns the port to the pool. Play, PlayLoop and SendDTMF return ErrClosed.
+// Close is idempotent.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.unbridge()
+		errRTP := s.conn.Close()
+		errRTCP := s.rtcp.Close()
+		<-s.readDone
+		close(s.dtmf)
+		s.pool.release(s.port)
+		s.closeErr = errors.Join(errRTP, errRTCP)
+	})
+	return s.closeErr
+}
+
+func (s *Session) closed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// sendAddr is where our outgoing stream goes: the latched source if any,
+// otherwise the SDP address. Nothing is sent before SetRemote or while the peer
+// holds with c=0.0.0.0 or port 0.
+func (s *Session) sendAddr(cfg *remoteConfig) netip.AddrPort {
+	if !cfg.addr.IsValid() || cfg.addr.Port() == 0 || cfg.addr.Addr().IsUnspecified() {
+		return netip.AddrPort{}
+	}
+	if l := s.latched.Load(); l != nil {
+		return *l
+	}
+	return cfg.addr
+}
+
+// rxState is touched only by the read goroutine.
+type rxState struct {
+	buf []byte
+	pcm []int16
+	pkt rtp.Packet
+
+	seqValid bool
+	seqSSRC  uint32
+	nextSeq  uint16
+
+	latchSeen int64 // last time the latched source sent, nanotime
+	dtmf      dtmfDecoder
+}
+
+func (s *Session) readLoop() {
+	defer close(s.readDone)
+	buf := s.rx.buf
+	for {
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.closed() {
+				return
+			}
+			continue // e.g. a truncated datagram; the socket is still fine
+		}
+		s.receive(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+	}
+}
+
+// receive handles one datagram: latching, stats, DTMF decoding, the audio hook
+// and the bridge. It must not allocate in the steady state.
+func (s *Session) receive(b []byte, from netip.AddrPort) {
+	pkt := &s.rx.pkt
+	if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
+		s.dropped.Add(1)
+		return
+	}
+	cfg := s.remote.Load()
+	now := nanotime()
+	if !s.acceptSource(from, cfg, now) {
+		s.dropped.Add(1)
+		return
+	}
+	s.pktIn.Add(1)
+	s.bytesIn.Add(uint64(len(b)))
+
+	h := &pkt.Header
+	switch {
+	case cfg.dtmfPT >= 0 && int(h.PayloadType) == cfg.dtmfPT:
+		s.trackSeq(h)
+		digits, n := s.rx.dtmf.decode(pkt.Payload, h.Timestamp)
+		for _, d := range digits[:n] {
+			select {
+			case s.dtmf <- d:
+			default:
+			}
+		}
+		if dst := s.peer.Load(); dst != nil {
+			dst.forward(s, h, pkt.Payload, lawNone)
+		}
+	case ptLaw(h.PayloadType) != lawNone:
+		l := ptLaw(h.PayloadType)
+		s.trackSeq(h)
+		if fn := s.onAudio.Load(); fn != nil && len(pkt.Payload) > 0 {
+			(*fn)(decodeInto(s.rx.pcm, pkt.Payload, l))
+		}
+		if dst := s.peer.Load(); dst != nil {
+			dst.forward(s, h, pkt.Payload, l)
+		}
+	default:
+		// Comfort noise and codecs we never offered: nothing to do with them.
+		s.dropped.Add(1)
+	}
+}
+
+// acceptSource implements symmetric RTP: latch to the first source, follow the
+// SDP address when it starts sending, and let another source take over only
+// after the latched one has gone quiet (NAT rebinding).
+func (s *Session) acceptSource(from netip.AddrPort, cfg *remoteConfig, now int64) bool {
+	cur := s.latched.Load()
+	if cur != nil && *cur == from {
+		s.rx.latchSeen = now
+		return true
+	}
+	if cur != nil && from != cfg.addr && now-s.rx.latchSeen < int64(relatchAfter) {
+		return false
+	}
+	p := new(netip.AddrPort) // only when the source changes, never per packet
+	*p = from
+	s.latched.Store(p)
+	s.rx.latchSeen = now
+	return true
+}
+
+// trackSeq counts sequence gaps per SSRC for Stats.Lost.
+func (s *Session) trackSeq(h *rtp.Header) {
+	rx := &s.rx
+	if !rx.seqValid || h.SSRC != rx.seqSSRC {
+		rx.seqValid, rx.seqSSRC, rx.nextSeq = true, h.SSRC, h.SequenceNumber+1
+		return
+	}
+	switch d := h.SequenceNumber - rx.nextSeq; {
+	case d == 0:
+		rx.nextSeq++
+	case d < 3000: // a gap: packets missing
+		s.lost.Add(uint64(d))
+		rx.nextSeq = h.SequenceNumber + 1
+	case d < 0x8000: // a jump too large to be loss: the sender restarted
+		rx.nextSeq = h.SequenceNumber + 1
+	default:
+		// late or duplicate packet: already counted as lost or received
+	}
+}

@@ -1,0 +1,457 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// StatusError is a final non-2xx answer to an INVITE we sent.
+type StatusError struct {
+	Code   int
+	Reason string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%d %s", e.Code, e.Reason) }
+
+// OfferHandler answers an SDP offer received inside a dialog (re-INVITE, UPDATE) with
+// the SDP to send back.
+type OfferHandler func(offer []byte) (answer []byte, err error)
+
+// legState is what inbound and outbound legs share: the end signal, its cause, digits
+// received by SIP INFO, and the hook for mid-call offers.
+type legState struct {
+	done     chan struct{}
+	doneOnce sync.Once
+	mu       sync.Mutex
+	cause    string
+	local    []byte
+	onOffer  atomic.Pointer[OfferHandler]
+	dtmf     chan rune
+}
+
+func newLegState() legState {
+	return legState{done: make(chan struct{}), dtmf: make(chan rune, 16)}
+}
+
+func (l *legState) end() { l.doneOnce.Do(func() { close(l.done) }) }
+
+func (l *legState) setCause(c string) {
+	l.mu.Lock()
+	if l.cause == "" {
+		l.cause = c
+	}
+	l.mu.Unlock()
+}
+
+func (l *legState) setLocalSDP(b []byte) {
+	l.mu.Lock()
+	l.local = b
+	l.mu.Unlock()
+}
+
+func (l *legState) lastLocalSDP() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.local
+}
+
+func (l *legState) pushDTMF(d rune) {
+	select {
+	case l.dtmf <- d:
+	default:
+	}
+}
+
+// SetLocalSDP records the SDP we last sent, so that a refresh offer without body
+// gets the same answer.
+func (l *legState) SetLocalSDP(b []byte) { l.setLocalSDP(b) }
+
+// LastLocalSDP is the SDP we last sent on this leg.
+func (l *legState) LastLocalSDP() []byte { return l.lastLocalSDP() }
+
+// Done is closed when the leg has ended (BYE either way, CANCEL, final failure).
+func (l *legState) Done() <-chan struct{} { return l.done }
+
+// Cause says why the leg ended: "BYE" (remote hung up), "CANCEL", "local", or a status.
+func (l *legState) Cause() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cause
+}
+
+// OnOffer sets the handler for SDP offers inside the dialog (hold, unhold, codec change).
+func (l *legState) OnOffer(h OfferHandler) { l.onOffer.Store(&h) }
+
+// InfoDTMF delivers digits that arrive as SIP INFO (application/dtmf-relay).
+func (l *legState) InfoDTMF() <-chan rune { return l.dtmf }
+
+// InboundLeg is the caller's side of a call: an INVITE that reached us.
+type InboundLeg struct {
+	legState
+	s        *Server
+	d        *sipgo.DialogServerSession
+	req      *gosip.Request
+	answered atomic.Bool
+	respMu   sync.Mutex // sipgo's dialog responses are not safe for concurrent use
+}
+
+// Accept takes over an authenticated INVITE: it creates the dialog and sends 100 Trying.
+// The caller keeps the handler goroutine until it has answered or rejected the leg.
+func (s *Server) Accept(req *Request, tx ServerTransaction) (*InboundLeg, error) {
+	d, err := s.dua.ReadInvite(req, tx)
+	if err != nil {
+		s.respond(tx, req, 400, "Bad Request")
+		return nil, fmt.Errorf("sip: accept INVITE: %w", err)
+	}
+	l := &InboundLeg{legState: newLegState(), s: s, d: d, req: req}
+	s.mu.Lock()
+	s.inbound[d.ID] = l
+	s.mu.Unlock()
+	go func() {
+		<-d.Context().Done()
+		if errors.Is(context.Cause(d.Context()), gosip.ErrTransactionCanceled) {
+			l.setCause("CANCEL")
+		}
+		l.setCause("ended")
+		l.end()
+		s.mu.Lock()
+		delete(s.inbound, d.ID)
+		s.mu.Unlock()
+	}()
+	l.respMu.Lock()
+	err = d.Respond(100, "Trying", nil)
+	l.respMu.Unlock()
+	if err != nil {
+		return l, fmt.Errorf("sip: 100 Trying: %w", err)
+	}
+	return l, nil
+}
+
+// Request is the INVITE as received.
+func (l *InboundLeg) Request() *Request { return l.req }
+
+// CallID of the caller's dialog.
+func (l *InboundLeg) CallID() string {
+	if c := l.req.CallID(); c != nil {
+		return c.Value()
+	}
+	return ""
+}
+
+// FromUser is the user part of From (the caller's number or extension).
+func (l *InboundLeg) FromUser() string { return l.req.From().Address.User }
+
+// FromDisplay is the display name of From, with quotes removed.
+func (l *InboundLeg) FromDisplay() string {
+	return strings.Trim(l.req.From().DisplayName, `"`)
+}
+
+// FromHost is the host part of From (the caller's domain).
+func (l *InboundLeg) FromHost() string { return l.req.From().Address.Host }
+
+// Dialled is the number the caller asked for: the Request-URI user.
+func (l *InboundLeg) Dialled() string {
+	if u := l.req.Recipient.User; u != "" {
+		return u
+	}
+	return l.req.To().Address.User
+}
+
+// Source is the ip:port the INVITE came from.
+func (l *InboundLeg) Source() string { return l.req.Source() }
+
+// SDP is the caller's offer (may be empty: offerless INVITE).
+func (l *InboundLeg) SDP() []byte { return l.req.Body() }
+
+// Ring sends 180 Ringing.
+func (l *InboundLeg) Ring() error {
+	l.respMu.Lock()
+	defer l.respMu.Unlock()
+	if l.answered.Load() {
+		return nil
+	}
+	return l.d.Respond(180, "Ringing", nil)
+}
+
+// Progress sends 183 Session Progress with early media SDP.
+func (l *InboundLeg) Progress(sdp []byte) error {
+	l.setLocalSDP(sdp)
+	l.respMu.Lock()
+	defer l.respMu.Unlock()
+	return l.d.Respond(183, "Session Progress", sdp, gosip.NewHeader("Content-Type", "application/sdp"))
+}
+
+// Answer sends 200 OK with sdp and waits for the ACK.
+func (l *InboundLeg) Answer(sdp []byte) error {
+	l.setLocalSDP(sdp)
+	l.respMu.Lock()
+	l.answered.Store(true)
+	err := l.d.RespondSDP(sdp)
+	l.respMu.Unlock()
+	if err != nil && l.d.LoadState() == gosip.DialogStateEnded {
+		// The BYE overtook the ACK (messages are handled concurrently): the call
+		// was answered and has already ended, which the caller sees on Done.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sip: answer: %w", err)
+	}
+	return nil
+}
+
+// Answered reports whether Answer was called.
+func (l *InboundLeg) Answered() bool { return l.answered.Load() }
+
+// Reject sends a final failure answer.
+func (l *InboundLeg) Reject(code int, reason string, hdrs ...Header) error {
+	l.setCause(fmt.Sprintf("%d %s", code, reason))
+	l.respMu.Lock()
+	err := l.d.Respond(code, reason, nil, hdrs...)
+	l.respMu.Unlock()
+	l.end()
+	return err
+}
+
+// Hangup ends the leg from our side: BYE when answered, 480 otherwise.
+func (l *InboundLeg) Hangup(ctx context.Context) error {
+	if !l.answered.Load() {
+		return l.Reject(480, "Temporarily Unavailable")
+	}
+	l.setCause("local")
+	defer l.end()
+	select {
+	case <-l.done:
+		return nil
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return l.d.Bye(ctx)
+}
+
+// Reinvite sends an offer inside the dialog and returns the peer's answer.
+func (l *InboundLeg) Reinvite(ctx context.Context, sdp []byte) ([]byte, error) {
+	req := gosip.NewRequest(gosip.INVITE, l.req.Contact().Address)
+	req.SetBody(sdp)
+	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	res, err := l.d.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if !res.IsSuccess() {
+		return nil, &StatusError{Code: res.StatusCode, Reason: res.Reason}
+	}
+	ack := gosip.NewRequest(gosip.ACK, l.req.Contact().Address)
+	ack.AppendHeader(gosip.HeaderClone(res.CSeq()))
+	ack.CSeq().MethodName = gosip.ACK
+	if err := l.d.WriteRequest(ack); err != nil {
+		return nil, err
+	}
+	l.setLocalSDP(sdp)
+	return res.Body(), nil
+}
+
+// DialSpec describes an outbound INVITE.
+type DialSpec struct {
+	URI         string // Request-URI, e.g. a registered Contact exactly as registered
+	Destination string // host:port to send to (registration source for NAT); "" = from URI
+	Transport   string // UDP (default), TCP, TLS
+	FromUser    string
+	FromDisplay string
+	FromHost    string // "" = the server's host
+	ToURI       string // To header; "" = URI without parameters
+	SDP         []byte
+	AuthUser    string // digest credentials for a trunk that challenges
+	AuthPass    string
+	Headers     []Header
+}
+
+// OutboundLeg is a call the PBX places: to a phone, a mobile through a trunk, a customer.
+type OutboundLeg struct {
+	legState
+	s      *Server
+	d      *sipgo.DialogClientSession
+	spec   DialSpec
+	remote []byte
+}
+
+// Dial sends an INVITE; Wait follows it to the final answer.
+func (s *Server) Dial(ctx context.Context, spec DialSpec) (*OutboundLeg, error) {
+	var ruri gosip.Uri
+	if err := gosip.ParseUri(spec.URI, &ruri); err != nil {
+		return nil, fmt.Errorf("sip: dial %q: %w", spec.URI, err)
+	}
+	req := gosip.NewRequest(gosip.INVITE, ruri)
+	transport := strings.ToUpper(spec.Transport)
+	if transport == "" {
+		if t, ok := ruri.UriParams.Get("transport"); ok {
+			transport = strings.ToUpper(t)
+		} else {
+			transport = "UDP"
+		}
+	}
+	req.SetTransport(transport)
+	if spec.Destination != "" {
+		req.SetDestination(spec.Destination)
+	}
+	fromHost := spec.FromHost
+	if fromHost == "" {
+		fromHost = s.host
+	}
+	from := &gosip.FromHeader{
+		DisplayName: sanitize(spec.FromDisplay),
+		Address:     gosip.Uri{Scheme: "sip", User: sanitize(spec.FromUser), Host: fromHost},
+	}
+	from.Params.Add("tag", gosip.GenerateTagN(16))
+	req.AppendHeader(from)
+	to := &gosip.ToHeader{Address: gosip.Uri{Scheme: "sip", User: ruri.User, Host: ruri.Host, Port: ruri.Port}}
+	if spec.ToURI != "" {
+		var tu gosip.Uri
+		if err := gosip.ParseUri(spec.ToURI, &tu); err == nil {
+			to.Address = tu
+		}
+	}
+	req.AppendHeader(to)
+	contact := gosip.ContactHeader{Address: s.dua.ContactHDR.Address}
+	if transport != "UDP" {
+		contact.Address.UriParams = gosip.NewParams()
+		contact.Address.UriParams.Add("transport", strings.ToLower(transport))
+	}
+	req.AppendHeader(&contact)
+	req.AppendHeader(gosip.NewHeader("User-Agent", s.cfg.UserAgent))
+	for _, h := range spec.Headers {
+		req.AppendHeader(h)
+	}
+	if len(spec.SDP) > 0 {
+		req.SetBody(spec.SDP)
+		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	}
+	s.pinUDP(req)
+	d, err := s.dua.WriteInvite(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("sip: dial %s: %w", spec.URI, err)
+	}
+	l := &OutboundLeg{legState: newLegState(), s: s, d: d, spec: spec}
+	l.setLocalSDP(spec.SDP)
+	return l, nil
+}
+
+// sanitize keeps user-supplied text from breaking out of a header (CR/LF, quotes).
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == '"' || r == '<' || r == '>' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// Wait blocks until the INVITE gets a final answer. On 2xx it sends the ACK and
+// returns nil; a failure answer is a *StatusError. Cancelling ctx sends CANCEL and
+// returns ctx's error. onProgress sees each 18x (code, early SDP).
+func (l *OutboundLeg) Wait(ctx context.Context, onProgress func(code int, sdp []byte)) error {
+	err := l.d.WaitAnswer(ctx, sipgo.AnswerOptions{
+		Username: l.spec.AuthUser,
+		Password: l.spec.AuthPass,
+		OnResponse: func(res *gosip.Response) error {
+			if res.StatusCode > 100 && res.StatusCode < 200 && onProgress != nil {
+				onProgress(res.StatusCode, res.Body())
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		// A 200 can cross our CANCEL: the callee is then up and must be hung up.
+		if res := l.d.InviteResponse; res != nil && res.IsSuccess() {
+			l.d.Ack(context.Background())
+			bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			l.d.Bye(bctx)
+			cancel()
+		}
+		l.setCause("failed")
+		l.end()
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			return &StatusError{Code: de.Res.StatusCode, Reason: de.Res.Reason}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("sip: INVITE %s: %w", l.spec.URI, err)
+	}
+	if err := l.d.Ack(ctx); err != nil {
+		l.end()
+		return fmt.Errorf("sip: ACK %s: %w", l.spec.URI, err)
+	}
+	l.remote = l.d.InviteResponse.Body()
+	s := l.s
+	s.mu.Lock()
+	s.outbound[l.d.ID] = l
+	s.mu.Unlock()
+	go func() {
+		select {
+		case <-l.d.Context().Done():
+		case <-l.done:
+		}
+		l.setCause("ended")
+		l.end()
+		s.mu.Lock()
+		delete(s.outbound, l.d.ID)
+		s.mu.Unlock()
+	}()
+	return nil
+}
+
+// URI is the Request-URI the leg was dialled with.
+func (l *OutboundLeg) URI() string { return l.spec.URI }
+
+// RemoteSDP is the callee's answer.
+func (l *OutboundLeg) RemoteSDP() []byte { return l.remote }
+
+// Hangup sends BYE (the leg must have been answered).
+func (l *OutboundLeg) Hangup(ctx context.Context) error {
+	l.setCause("local")
+	defer l.end()
+	select {
+	case <-l.done:
+		return nil
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return l.d.Bye(ctx)
+}
+
+// Reinvite sends an offer inside the dialog and returns the peer's answer.
+func (l *OutboundLeg) Reinvite(ctx context.Context, sdp []byte) ([]byte, error) {
+	target := l.d.InviteResponse.Contact()
+	if target == nil {
+		return nil, errors.New("sip: re-INVITE: callee sent no Contact")
+	}
+	req := gosip.NewRequest(gosip.INVITE, target.Address)
+	req.SetBody(sdp)
+	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	res, err := l.d.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if !res.IsSuccess() {
+		return nil, &StatusError{Code: res.StatusCode, Reason: res.Reason}
+	}
+	ack := gosip.NewRequest(gosip.ACK, target.Address)
+	ack.AppendHeader(gosip.HeaderClone(res.CSeq()))
+	ack.CSeq().MethodName = gosip.ACK
+	if err := l.d.WriteRequest(ack); err != nil {
+		return nil, err
+	}
+	l.setLocalSDP(sdp)
+	return res.Body(), nil
+}

@@ -1,0 +1,549 @@
+// Package sip owns everything that speaks SIP: transports, the dialog bookkeeping of a
+// B2BUA (inbound and outbound legs), and out-of-dialog requests. Digest checks live in
+// sip/auth and the binding table in sip/registrar; call control decisions belong to pbx.
+// It is built on github.com/emiago/sipgo and imports none of our other packages.
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// Request, Response and ServerTransaction are sipgo's types, re-exported so that pbx can
+// write handlers without importing sipgo under another name.
+type (
+	Request           = gosip.Request
+	Response          = gosip.Response
+	ServerTransaction = gosip.ServerTransaction
+	Header            = gosip.Header
+	Uri               = gosip.Uri
+)
+
+// ParseURI parses a SIP URI.
+func ParseURI(s string, u *Uri) error { return gosip.ParseUri(s, u) }
+
+// RequestHandler handles one request; it must send a final response before it returns.
+type RequestHandler = sipgo.RequestHandler
+
+// Config says where the server listens and how it presents itself.
+type Config struct {
+	// Listen holds URLs such as "udp://127.0.0.1:5060" or "tcp://127.0.0.1:0".
+	// Port 0 binds a port chosen by the OS; later listeners that also say port 0 reuse
+	// the first port picked, so that UDP and TCP share one port as phones expect.
+	Listen []string
+	// PublicIP, when set, is written into Contact and Via instead of the listen address.
+	PublicIP string
+	// TLS is used for tls:// listeners.
+	TLS *tls.Config
+	// UserAgent is the User-Agent/Server header value.
+	UserAgent string
+	Logger    *slog.Logger
+	// Drop, when set, is asked for every packet before parsing; true discards it. The
+	// place to enforce failed-auth bans cheaply.
+	Drop func(src netip.Addr) bool
+}
+
+// Listener is one bound transport.
+type Listener struct {
+	Network string // udp, tcp, tls
+	Addr    netip.AddrPort
+}
+
+// Server is the SIP side of the PBX: one sipgo user agent, server and client.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	dua    *sipgo.DialogUA
+
+	listeners []Listener
+	closers   []func() error
+	udpLocal  gosip.Addr
+	host      string
+	port      int
+
+	mu       sync.Mutex
+	inbound  map[string]*InboundLeg  // by UAS dialog id
+	outbound map[string]*OutboundLeg // by UAC dialog id, once answered
+
+	onInvite atomic.Pointer[RequestHandler]
+	requests sync.Map // method -> *atomic.Uint64
+	handlers sync.Map // method -> RequestHandler
+	closed   atomic.Bool
+	wg       sync.WaitGroup
+}
+
+// New creates a server; Listen binds it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "Switchboard"
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		inbound:  map[string]*InboundLeg{},
+		outbound: map[string]*OutboundLeg{},
+	}
+	var tpOpts []gosip.TransportLayerOption
+	tpOpts = append(tpOpts, gosip.WithTransportLayerReadFilter(s.readFilter))
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentTransportLayerOptions(tpOpts...),
+		sipgo.WithUserAgenTLSConfig(cfg.TLS),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sip: user agent: %w", err)
+	}
+	s.ua = ua
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(cfg.Logger))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("sip: server: %w", err)
+	}
+	s.srv = srv
+	srv.OnInvite(s.handleInvite)
+	srv.OnAck(s.handleAck)
+	srv.OnBye(s.handleBye)
+	srv.OnCancel(s.handleCancel)
+	srv.OnOptions(s.handleOptions)
+	srv.OnInfo(s.handleInfo)
+	srv.OnUpdate(s.handleUpdate)
+	// sipgo's handler table is not safe to change once serving, so every method is
+	// routed here up front and OnRequest only fills our own table.
+	for _, m := range []gosip.RequestMethod{gosip.REGISTER, gosip.SUBSCRIBE, gosip.NOTIFY, gosip.MESSAGE, gosip.REFER, gosip.PUBLISH, gosip.PRACK} {
+		srv.OnRequest(m, s.dispatch)
+	}
+	srv.OnNoRoute(func(req *gosip.Request, tx gosip.ServerTransaction) {
+		s.count(req)
+		s.respond(tx, req, 405, "Method Not Allowed", gosip.NewHeader("Allow", allowed))
+	})
+	return s, nil
+}
+
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, SUBSCRIBE, NOTIFY"
+
+func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte, error) {
+	if s.cfg.Drop == nil || info.RemoteAddr == nil {
+		return data, nil
+	}
+	ap, err := netip.ParseAddrPort(info.RemoteAddr.String())
+	if err == nil && s.cfg.Drop(ap.Addr().Unmap()) {
+		return nil, errDropped
+	}
+	return data, nil
+}
+
+var errDropped = errors.New("sip: packet from banned address dropped")
+
+// Listen binds every configured listener and starts serving them until ctx ends.
+// It returns once the sockets are bound, so that Listeners reports real ports.
+func (s *Server) Listen(ctx context.Context) error {
+	if len(s.cfg.Listen) == 0 {
+		return errors.New("sip: no listen addresses")
+	}
+	sharedPort := 0
+	for _, raw := range s.cfg.Listen {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("sip: listen address %q: want scheme://host:port", raw)
+		}
+		network := strings.ToLower(u.Scheme)
+		host, portStr, err := net.SplitHostPort(u.Host)
+		if err != nil {
+			return fmt.Errorf("sip: listen address %q: %w", raw, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return fmt.Errorf("sip: listen address %q: bad port", raw)
+		}
+		if port == 0 && sharedPort != 0 {
+			port = sharedPort
+		}
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		var bound netip.AddrPort
+		switch network {
+		case "udp":
+			conn, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				return fmt.Errorf("sip: listen %s: %w", raw, err)
+			}
+			bound = netip.MustParseAddrPort(conn.LocalAddr().String())
+			s.closers = append(s.closers, conn.Close)
+			s.serve(func() error { return s.srv.ServeUDP(conn) })
+			if s.udpLocal.IP == nil {
+				s.udpLocal = gosip.Addr{IP: net.IP(bound.Addr().AsSlice()), Port: int(bound.Port())}
+			}
+		case "tcp", "tls":
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("sip: listen %s: %w", raw, err)
+			}
+			bound = netip.MustParseAddrPort(l.Addr().String())
+			s.closers = append(s.closers, l.Close)
+			if network == "tls" {
+				if s.cfg.TLS == nil {
+					l.Close()
+					return fmt.Errorf("sip: listen %s: no TLS certificate configured", raw)
+				}
+				tl := tls.NewListener(l, s.cfg.TLS)
+				s.serve(func() error { return s.srv.ServeTLS(tl) })
+			} else {
+				s.serve(func() error { return s.srv.ServeTCP(l) })
+			}
+		default:
+			return fmt.Errorf("sip: listen %s: transport %q not supported (udp, tcp, tls)", raw, network)
+		}
+		if sharedPort == 0 {
+			sharedPort = int(bound.Port())
+		}
+		s.listeners = append(s.listeners, Listener{Network: network, Addr: bound})
+	}
+	first := s.listeners[0].Addr
+	s.host = first.Addr().String()
+	if first.Addr().IsUnspecified() {
+		s.host = "127.0.0.1"
+	}
+	if s.cfg.PublicIP != "" {
+		s.host = s.cfg.PublicIP
+	}
+	s.port = int(first.Port())
+	client, err := sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.host), sipgo.WithClientPort(s.port))
+	if err != nil {
+		return fmt.Errorf("sip: client: %w", err)
+	}
+	s.client = client
+	s.dua = &sipgo.DialogUA{
+		Client:         client,
+		ContactHDR:     gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", User: "switchboard", Host: s.host, Port: s.port}},
+		RewriteContact: true,
+	}
+	go func() {
+		<-ctx.Done()
+		s.Close()
+	}()
+	return nil
+}
+
+func (s *Server) serve(fn func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := fn(); err != nil && !s.closed.Load() {
+			s.log.Error("sip listener stopped", "err", err)
+		}
+	}()
+}
+
+// Listeners reports the bound transports.
+func (s *Server) Listeners() []Listener { return append([]Listener(nil), s.listeners...) }
+
+// Host and Port are what the server writes into Contact and Via.
+func (s *Server) Host() string { return s.host }
+
+// Port is the advertised SIP port.
+func (s *Server) Port() int { return s.port }
+
+// Close stops the listeners and the user agent.
+func (s *Server) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	for _, c := range s.closers {
+		c()
+	}
+	err := s.ua.Close()
+	s.wg.Wait()
+	return err
+}
+
+// OnInvite sets the handler for new (out-of-dialog) INVITEs. The handler owns the
+// transaction: it authenticates, then calls Accept, and must not return before a
+// final response has been sent.
+func (s *Server) OnInvite(h RequestHandler) { s.onInvite.Store(&h) }
+
+// OnRequest sets the handler of another method: REGISTER, SUBSCRIBE, NOTIFY,
+// MESSAGE, REFER, PUBLISH or PRACK. Methods without a handler get 405.
+func (s *Server) OnRequest(method string, h RequestHandler) {
+	s.handlers.Store(method, h)
+}
+
+func (s *Server) dispatch(req *gosip.Request, tx gosip.ServerTransaction) {
+	s.count(req)
+	if h, ok := s.handlers.Load(string(req.Method)); ok {
+		h.(RequestHandler)(req, tx)
+		return
+	}
+	s.respond(tx, req, 405, "Method Not Allowed", gosip.NewHeader("Allow", allowed))
+}
+
+// RequestCounts returns how many requests of each method arrived.
+func (s *Server) RequestCounts() map[string]uint64 {
+	out := map[string]uint64{}
+	s.requests.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
+}
+
+func (s *Server) count(req *gosip.Request) {
+	m := string(req.Method)
+	v, ok := s.requests.Load(m)
+	if !ok {
+		v, _ = s.requests.LoadOrStore(m, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(1)
+}
+
+func (s *Server) respond(tx gosip.ServerTransaction, req *gosip.Request, code int, reason string, hdrs ...gosip.Header) {
+	res := gosip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip respond failed", "code", code, "err", err)
+	}
+}
+
+// Respond sends a response without body to req on tx; a helper for pbx handlers.
+func (s *Server) Respond(tx ServerTransaction, req *Request, code int, reason string, hdrs ...Header) {
+	s.respond(tx, req, code, reason, hdrs...)
+}
+
+func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
+	s.count(req)
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.handleReinvite(req, tx)
+		return
+	}
+	if s.closed.Load() {
+		s.respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	h := s.onInvite.Load()
+	if h == nil {
+		s.respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	(*h)(req, tx)
+}
+
+// findLeg returns the leg a request inside a dialog belongs to.
+func (s *Server) findLeg(req *gosip.Request) (*InboundLeg, *OutboundLeg) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, err := gosip.DialogIDFromRequestUAS(req); err == nil {
+		if l := s.inbound[id]; l != nil {
+			return l, nil
+		}
+	}
+	if id, err := gosip.DialogIDFromRequestUAC(req); err == nil {
+		if l := s.outbound[id]; l != nil {
+			return nil, l
+		}
+	}
+	return nil, nil
+}
+
+func (s *Server) handleReinvite(req *gosip.Request, tx gosip.ServerTransaction) {
+	in, out := s.findLeg(req)
+	var ls *legState
+	switch {
+	case in != nil:
+		ls = &in.legState
+	case out != nil:
+		ls = &out.legState
+	default:
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	s.answerOffer(ls, req, tx)
+}
+
+// answerOffer answers a re-INVITE or UPDATE with the answer that pbx's hook gives.
+func (s *Server) answerOffer(ls *legState, req *gosip.Request, tx gosip.ServerTransaction) {
+	hook := ls.onOffer.Load()
+	body := req.Body()
+	var answer []byte
+	if hook != nil && len(body) > 0 {
+		a, err := (*hook)(body)
+		if err != nil {
+			s.respond(tx, req, 488, "Not Acceptable Here")
+			return
+		}
+		answer = a
+	} else {
+		answer = ls.lastLocalSDP()
+	}
+	res := gosip.NewResponseFromRequest(req, 200, "OK", answer)
+	if len(answer) > 0 {
+		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	}
+	res.AppendHeader(&s.dua.ContactHDR)
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip: answer re-INVITE", "err", err)
+	}
+}
+
+func (s *Server) handleAck(req *gosip.Request, tx gosip.ServerTransaction) {
+	s.count(req)
+	in, _ := s.findLeg(req)
+	if in == nil {
+		return
+	}
+	// A re-INVITE's ACK carries another CSeq; sipgo rejects it and nothing is lost.
+	_ = in.d.ReadAck(req, tx)
+}
+
+func (s *Server) handleBye(req *gosip.Request, tx gosip.ServerTransaction) {
+	s.count(req)
+	in, out := s.findLeg(req)
+	switch {
+	case in != nil:
+		in.setCause("BYE")
+		if err := in.d.ReadBye(req, tx); err != nil {
+			s.respond(tx, req, 200, "OK")
+		}
+		in.end()
+	case out != nil:
+		out.setCause("BYE")
+		if err := out.d.ReadBye(req, tx); err != nil {
+			s.respond(tx, req, 200, "OK")
+		}
+		out.end()
+	default:
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	}
+}
+
+func (s *Server) handleCancel(req *gosip.Request, tx gosip.ServerTransaction) {
+	// CANCELs that match an INVITE transaction are answered by sipgo's transaction
+	// layer; what reaches this handler matched nothing.
+	s.count(req)
+	s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+func (s *Server) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
+	s.count(req)
+	s.respond(tx, req, 200, "OK",
+		gosip.NewHeader("Allow", allowed),
+		gosip.NewHeader("Accept", "application/sdp"),
+	)
+}
+
+func (s *Server) handleInfo(req *gosip.Request, tx gosip.ServerTransaction) {
+	s.count(req)
+	in, out := s.findLeg(req)
+	var ls *legState
+	switch {
+	case in != nil:
+		ls = &in.legState
+	case out != nil:
+		ls = &out.legState
+	default:
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if ct := req.ContentType(); ct != nil && strings.EqualFold(ct.Value(), "application/dtmf-relay") {
+		if d, ok := parseDTMFRelay(string(req.Body())); ok {
+			ls.pushDTMF(d)
+		}
+	}
+	s.respond(tx, req, 200, "OK")
+}
+
+func (s *Server) handleUpdate(req *gosip.Request, tx gosip.ServerTransaction) {
+	s.count(req)
+	in, out := s.findLeg(req)
+	switch {
+	case in != nil:
+		s.answerOffer(&in.legState, req, tx)
+	case out != nil:
+		s.answerOffer(&out.legState, req, tx)
+	default:
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	}
+}
+
+// parseDTMFRelay reads "Signal=5" out of an application/dtmf-relay body.
+func parseDTMFRelay(body string) (rune, bool) {
+	for _, line := range strings.Split(body, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "signal") {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) != 1 {
+			return 0, false
+		}
+		r := rune(strings.ToUpper(v)[0])
+		if strings.ContainsRune("0123456789*#ABCD", r) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// Request sends an out-of-dialog request (NOTIFY, OPTIONS, REGISTER to a trunk) and
+// returns the final response.
+func (s *Server) Request(ctx context.Context, req *Request) (*Response, error) {
+	s.pinUDP(req)
+	return s.client.Do(ctx, req)
+}
+
+// RequestDigest sends req and answers one 401/407 challenge with the credentials.
+func (s *Server) RequestDigest(ctx context.Context, req *Request, user, password string) (*Response, error) {
+	s.pinUDP(req)
+	res, err := s.client.Do(ctx, req.Clone())
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != 401 && res.StatusCode != 407 {
+		return res, nil
+	}
+	req.RemoveHeader("Via")
+	return s.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: password})
+}
+
+// pinUDP makes UDP requests leave from the listening socket, so that Via and Contact
+// name a port the peer can answer to (NOTES-deps pitfall 4).
+func (s *Server) pinUDP(req *gosip.Request) {
+	if strings.EqualFold(req.Transport(), "udp") && s.udpLocal.IP != nil {
+		req.Laddr = gosip.Addr{IP: s.udpLocal.IP, Port: s.udpLocal.Port}
+	}
+}
+
+// NewRequest builds a request with our Contact.
+func (s *Server) NewRequest(method string, recipient Uri) *Request {
+	req := gosip.NewRequest(gosip.RequestMethod(method), recipient)
+	req.AppendHeader(gosip.NewHeader("User-Agent", s.cfg.UserAgent))
+	return req
+}
+
+// Contact is the Contact header the server puts into its requests and answers.
+func (s *Server) Contact() *gosip.ContactHeader { return &s.dua.ContactHDR }
+
+// LegCount returns the number of live dialogs, for leak checks and metrics.
+func (s *Server) LegCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inbound) + len(s.outbound)
+}

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// CallRecord is one call detail record of the call log.
+type CallRecord struct {
+	ID        string // assigned by AddCall; sorts by Start
+	Firm      string
+	Start     time.Time
+	Answer    time.Time // zero if never answered
+	End       time.Time
+	Direction string // inbound, outbound, internal
+	From      string
+	To        string
+	Agent     string
+	Team      string
+	Outcome   string // answered, voicemail, callback, abandoned, busy, failed, no-answer
+	QueueWait time.Duration
+	TalkTime  time.Duration
+	Cause     string // SIP cause, e.g. "486 Busy Here"
+	CallID    string
+}
+
+// CallQuery filters and pages ListCalls. Zero fields do not filter.
+type CallQuery struct {
+	// Limit caps the number of records returned; 0 or less means no cap.
+	Limit int
+	// Before continues a listing below this ID (the last ID of the
+	// previous page).
+	Before  string
+	Agent   string
+	Outcome string
+	// Since and Until select calls with Since <= Start < Until.
+	Since, Until time.Time
+}
+
+// AddCall appends r to the call log and assigns r.ID, which sorts by
+// r.Start (now if zero), so the log reads in the order calls began even
+// though records are written when they end. Concurrent calls share one
+// commit; each returns only once its record is on disk.
+func (s *Store) AddCall(r *CallRecord) error {
+	if r == nil {
+		return fmt.Errorf("add call: nil record: %w", ErrInvalid)
+	}
+	if err := checkSegs([]string{"firm"}, r.Firm); err != nil {
+		return fmt.Errorf("add call: %w", err)
+	}
+	rec := *r
+	if rec.Start.IsZero() {
+		rec.Start = s.now()
+	}
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		// Batch may run this again after a failed shared commit; every
+		// value is recomputed, so a retry is harmless.
+		id, err := nextID(tx, bucketCalls, rec.Start, false)
+		if err != nil {
+			return err
+		}
+		rec.ID = id
+		v, err := encodeCall(rec)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketCalls).Put([]byte(id), v); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCallsByFirm).Put(append(key(rec.Firm), id...), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("add call record in %s: %w", rec.Firm, err)
+	}
+	*r = rec
+	return nil
+}
+
+// timeBound is the smallest ID a record starting at t can get.
+func timeBound(t time.Time) string {
+	if t.Before(time.Unix(0, 0)) {
+		return makeID(0, 0)
+	}
+	return makeID(t.UnixNano(), 0)
+}
+
+// ListCalls returns call records of firm ("" for all firms), newest first.
+func (s *Store) ListCalls(firm string, q CallQuery) ([]CallRecord, error) {
+	if len(firm) > maxSegment {
+		return nil, fmt.Errorf("list calls: firm is longer than %d bytes: %w", maxSegment, ErrInvalid)
+	}
+	sp := span{hi: q.Before}
+	if !q.Until.IsZero() {
+		if u := timeBound(q.Until); sp.hi == "" || u < sp.hi {
+			sp.hi = u
+		}
+	}
+	if !q.Since.IsZero() {
+		sp.lo = timeBound(q.Since)
+	}
+	var out []CallRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		main := tx.Bucket(bucketCalls)
+		cur, prefix := main.Cursor(), []byte(nil)
+		if firm != "" {
+			cur, prefix = tx.Bucket(bucketCallsByFirm).Cursor(), key(firm)
+		}
+		return walk(cur, prefix, sp, false, func(id string, _, v []byte) (bool, error) {
+			if firm != "" {
+				if v = main.Get([]byte(id)); v == nil {
+					return false, fmt.Errorf("firm index points at missing call %s: %w", id, ErrCorrupt)
+				}
+			}
+			r, err := decodeCall(v)
+			if err != nil {
+				return false, err
+			}
+			if (q.Agent != "" && r.Agent != q.Agent) || (q.Outcome != "" && r.Outcome != q.Outcome) {
+				return false, nil
+			}
+			out = append(out, r)
+			return q.Limit > 0 && len(out) >= q.Limit, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list calls of firm %q: %w", firm, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCallRoundTrip(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	in := &CallRecord{
+		Firm: "acme.example", Start: t0, Answer: t0.Add(5 * time.Second), End: t0.Add(65 * time.Second),
+		Direction: "inbound", From: "+493012345", To: "200", Agent: "100", Team: "sales", Outcome: "answered",
+		QueueWait: 5 * time.Second, TalkTime: time.Minute, Cause: "200 OK", CallID: "x@y",
+	}
+	if err := s.AddCall(in); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(in.ID, fmt.Sprintf("%016x", t0.UnixNano())) {
+		t.Errorf("ID %s does not encode Start", in.ID)
+	}
+	got, err := s.ListCalls("acme.example", CallQuery{})
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(norm(got[0]), norm(*in)) {
+		t.Fatalf("ListCalls = %+v, %v\nwant %+v", got, err, *in)
+	}
+	noStart := &CallRecord{Firm: "acme.example"}
+	if err := s.AddCall(noStart); err != nil || noStart.Start.IsZero() {
+		t.Errorf("AddCall without Start = %+v, %v", noStart, err)
+	}
+	if err := s.AddCall(&CallRecord{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("AddCall without firm = %v", err)
+	}
+	if err := s.AddCall(&CallRecord{Firm: "f", Start: time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("AddCall before 1970 = %v", err)
+	}
+}
+
+func TestListCalls(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	// Written in end order, deliberately not start order; some share a Start.
+	starts := []int{5, 1, 3, 3, 0, 9, 7, 3, 2, 8}
+	var added []CallRecord
+	for i, m := range starts {
+		r := &CallRecord{
+			Firm: []string{"a", "b"}[i%2], Start: t0.Add(time.Duration(m) * time.Minute),
+			Agent: []string{"100", "101", "102"}[i%3], Outcome: []string{"answered", "busy"}[i%2*(m%2)],
+		}
+		if err := s.AddCall(r); err != nil {
+			t.Fatal(err)
+		}
+		added = append(added, *r)
+	}
+	// expect returns the records matching keep, newest Start first; among
+	// equal Starts the later-added one is newer.
+	expect := func(keep func(CallRecord) bool) []string {
+		var out []string
+		for m := 9; m >= 0; m-- {
+			for i := len(added) - 1; i >= 0; i-- {
+				if starts[i] == m && keep(added[i]) {
+					out = append(out, added[i].ID)
+				}
+			}
+		}
+		return out
+	}
+	callIDs := func(rs []CallRecord) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	tests := []struct {
+		name string
+		firm string
+		q    CallQuery
+		keep func(CallRecord) bool
+	}{
+		{"all firms", "", CallQuery{}, func(CallRecord) bool { return true }},
+		{"one firm", "a", CallQuery{}, func(r CallRecord) bool { return r.Firm == "a" }},
+		{"agent", "", CallQuery{Agent: "101"}, func(r CallRecord) bool { return r.Agent == "101" }},
+		{"outcome in firm", "b", CallQuery{Outcome: "busy"}, func(r CallRecord) bool { return r.Firm == "b" && r.Outcome == "busy" }},
+		{"since until", "", CallQuery{Since: at(3), Until: at(8)}, func(r CallRecord) bool {
+			return !r.Start.Before(at(3)) && r.Start.Before(at(8))
+		}},
+		{"since until in firm", "b", CallQuery{Since: at(2), Until: at(9)}, func(r CallRecord) bool {
+			return r.Firm == "b" && !r.Start.Before(at(2)) && r.Start.Before(at(9))
+		}},
+		{"unknown firm", "zzz", CallQuery{}, func(CallRecord) bool { return false }},
+	}
+	for _, tt := range tests {
+		want := expect(tt.keep)
+		got, err := s.ListCalls(tt.firm, tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(callIDs(got), want) {
+			t.Errorf("%s: got %v\nwant %v", tt.name, callIDs(got), want)
+		}
+		// The same listing, paged two at a time through Before.
+		var paged []CallRecord
+		q := tt.q
+		q.Limit = 2
+		for {
+			page, err := s.ListCalls(tt.firm, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			paged = append(paged, page...)
+			q.Before = page[len(page)-1].ID
+		}
+		if !reflect.DeepEqual(callIDs(paged), want) {
+			t.Errorf("%s paged: got %v\nwant %v", tt.name, callIDs(paged), want)
+		}
+	}
+}
