@@ -18,7 +18,7 @@ type agentOut struct {
 	ID, Name, Extension, Firm, Routing, Status string
 	Registrations                              []struct {
 		Contact, Source, Transport, UserAgent string
-		Expires                                time.Time
+		Expires                               time.Time
 	}
 }
 
@@ -322,7 +322,6 @@ func TestCallbacks(t *testing.T) {
 		t.Errorf("open entries left: %+v", list)
 	}
 }
-
 
 type vmOut struct {
 	ID, Firm, Mailbox, Caller, Codec, URL string

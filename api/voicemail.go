@@ -70,7 +70,7 @@ func (s *Server) handleVoicemailList(w http.ResponseWriter, r *http.Request, p p
 }
 
 // handleVoicemailGet serves {id}.wav as audio (and marks the message read, as
-// listening on the phone does) or {id} as its JSON index entry.
+// listening on the phone does; HEAD does not) or {id} as its JSON index entry.
 func (s *Server) handleVoicemailGet(w http.ResponseWriter, r *http.Request, p principal) {
 	f, mb, herr := s.resolveMailbox(r, p)
 	if herr != nil {
@@ -109,7 +109,7 @@ func (s *Server) handleVoicemailGet(w http.ResponseWriter, r *http.Request, p pr
 	w.Header().Set("Content-Type", "audio/wav")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.wav"`)
 	http.ServeContent(w, r, id+".wav", st.ModTime(), file)
-	if !v.Read {
+	if !v.Read && r.Method == http.MethodGet {
 		if err := s.d.Store.MarkVoicemailRead(f.ID, mb, id, true); err != nil {
 			s.log.Warn("mark voicemail read", "firm", f.ID, "mailbox", mb, "id", id, "err", err)
 			return

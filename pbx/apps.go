@@ -27,7 +27,8 @@ func (p *PBX) voicemailApp(c *Call, mailbox string) {
 		greeting = nil // the default greeting
 	}
 	vm, err := voicemail.Deposit(c.ctx, sess, p.store, p.sounds, voicemail.DepositOptions{
-		Firm: c.Firm.ID, Mailbox: mailbox, Caller: c.rec.From,
+		Logger: p.log,
+		Firm:   c.Firm.ID, Mailbox: mailbox, Caller: c.rec.From,
 		Dir:            filepath.Join(p.dataDir, "voicemail"),
 		Greeting:       greeting,
 		SilenceTimeout: cfg.Voicemail.SilenceTimeout,
@@ -138,7 +139,8 @@ func (p *PBX) feature(c *Call, d dialplan.Decision) {
 func (p *PBX) retrieve(c *Call, sess *rtp.Session, mailbox, pin string) {
 	c.setState("voicemail-menu")
 	err := voicemail.Retrieve(c.ctx, sess, p.store, p.sounds, voicemail.RetrieveOptions{
-		Firm: c.Firm.ID, Mailbox: mailbox, PIN: pin, DigitTimeout: 5 * time.Second,
+		Logger: p.log,
+		Firm:   c.Firm.ID, Mailbox: mailbox, PIN: pin, DigitTimeout: 5 * time.Second,
 		OnChange: func() { p.notifyMailbox(c.Firm.ID, mailbox) },
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {

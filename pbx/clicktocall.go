@@ -300,21 +300,25 @@ func (p *PBX) finishCallback(firm, id, state, note string) {
 	}
 }
 
-// registeredTrunkFor finds a registering trunk whose carrier host is ip.
-func (p *PBX) registeredTrunkFor(ip netip.Addr) (*dialplan.Firm, *dialplan.Trunk) {
+// trunkBySource finds the trunk whose URI names the address a request came from
+// (ip and port): a carrier we register to, or a peer we send calls to. Phones share
+// IPs with nothing we trust, so the port must match too.
+func (p *PBX) trunkBySource(src netip.AddrPort) (*dialplan.Firm, *dialplan.Trunk) {
 	for _, f := range p.cfg.Load().Firms {
 		for _, t := range f.Trunks {
 			host, _, err := trunkHost(t.URI)
 			if err != nil {
 				continue
 			}
-			h, _, err := net.SplitHostPort(host)
+			h, port, err := net.SplitHostPort(host)
 			if err != nil {
-				h = host
+				h, port = host, "5060"
 			}
-			if a, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil && a == ip {
-				return f, t
+			a, err := netip.ParseAddr(strings.Trim(h, "[]"))
+			if err != nil || a != src.Addr() || port != fmt.Sprint(src.Port()) {
+				continue
 			}
+			return f, t
 		}
 	}
 	return nil, nil
@@ -337,4 +341,3 @@ func trunkHost(uri string) (string, string, error) {
 	}
 	return host, transport, nil
 }
-

@@ -38,6 +38,9 @@ type Deps struct {
 	DataDir string
 	// AuthSecret keys the digest nonces; random when nil.
 	AuthSecret []byte
+	// TrunkBackoff is the first retry delay after a failed trunk registration
+	// (default 2 s); it doubles up to 5 minutes.
+	TrunkBackoff time.Duration
 }
 
 // PBX is the running call controller.
@@ -63,6 +66,10 @@ type PBX struct {
 	qmu    sync.Mutex
 	queues map[agentKey]*teamQueue
 
+	tmu          sync.Mutex
+	trunks       trunkRegs
+	trunkBackoff time.Duration
+
 	subMu sync.Mutex
 	subs  map[subKey]*subscription
 
@@ -87,20 +94,22 @@ func New(d Deps) (*PBX, error) {
 		d.Sounds = sounds.New(d.Config.SoundsDir)
 	}
 	p := &PBX{
-		store:    d.Store,
-		sip:      d.SIP,
-		pool:     d.Pool,
-		sounds:   d.Sounds,
-		log:      d.Logger,
-		mediaIP:  d.MediaIP,
-		dataDir:  d.DataDir,
-		status:   map[agentKey]string{},
-		busy:     map[agentKey]int{},
-		idleFrom: map[agentKey]time.Time{},
-		live:     map[string]*Call{},
-		outcomes: map[string]uint64{},
-		subs:     map[subKey]*subscription{},
-		queues:   map[agentKey]*teamQueue{},
+		store:   d.Store,
+		sip:     d.SIP,
+		pool:    d.Pool,
+		sounds:  d.Sounds,
+		log:     d.Logger,
+		mediaIP: d.MediaIP,
+		dataDir: d.DataDir,
+
+		trunkBackoff: d.TrunkBackoff,
+		status:       map[agentKey]string{},
+		busy:         map[agentKey]int{},
+		idleFrom:     map[agentKey]time.Time{},
+		live:         map[string]*Call{},
+		outcomes:     map[string]uint64{},
+		subs:         map[subKey]*subscription{},
+		queues:       map[agentKey]*teamQueue{},
 	}
 	if !p.mediaIP.IsValid() {
 		ip, err := netip.ParseAddr(d.SIP.Host())
@@ -132,6 +141,7 @@ func (p *PBX) Reload(cfg *dialplan.Config) {
 	defer p.mu.Unlock()
 	p.seedStatus(cfg)
 	p.log.Info("dialplan reloaded", "file", cfg.File, "firms", len(cfg.Firms))
+	go p.startTrunks(cfg)
 }
 
 // Banned reports whether an address is banned for failed authentication; the SIP
@@ -199,6 +209,7 @@ func (p *PBX) Start() {
 	p.sip.OnRequest("MESSAGE", func(req *sip.Request, tx sip.ServerTransaction) {
 		p.sip.Respond(tx, req, 405, "Method Not Allowed")
 	})
+	p.startTrunks(p.cfg.Load())
 	go p.housekeeping()
 }
 

@@ -27,7 +27,7 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	src, _ := netip.ParseAddrPort(req.Source())
 	if f, t := cfg.TrunkForSource(src.Addr().Unmap()); t != nil {
 		firm, from.Trunk = f, t
-	} else if f, t := p.registeredTrunkFor(src.Addr().Unmap()); t != nil {
+	} else if f, t := p.trunkBySource(netip.AddrPortFrom(src.Addr().Unmap(), src.Port())); t != nil {
 		firm, from.Trunk = f, t
 	} else {
 		firm = p.firmFor(req)
@@ -53,11 +53,17 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	} else {
 		caller = from.Agent.Extension
 	}
-	d := firm.Resolve(from, leg.Dialled())
+	dialled := leg.Dialled()
+	if from.Trunk != nil && from.Trunk.Username != "" && dialled == from.Trunk.Username {
+		// Carriers that we register to send calls to our Contact (the account
+		// name) and put the DID in To.
+		dialled = req.To().Address.User
+	}
+	d := firm.Resolve(from, dialled)
 	if d.Kind == dialplan.RouteOutbound {
 		direction = "outbound"
 	}
-	c := p.newCall(firm, leg, direction, caller, leg.Dialled())
+	c := p.newCall(firm, leg, direction, caller, dialled)
 	defer c.finish()
 	if from.Agent != nil {
 		c.callerAgent = from.Agent
@@ -66,7 +72,7 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			c.setAgent(from.Agent.ID)
 		}
 	}
-	p.log.Info("call", "call", c.ID, "firm", firm.ID, "from", caller, "to", leg.Dialled(), "decision", d.Kind.String(), "why", d.Why)
+	p.log.Info("call", "call", c.ID, "firm", firm.ID, "from", caller, "to", dialled, "decision", d.Kind.String(), "why", d.Why)
 	p.run(c, d)
 }
 

@@ -512,14 +512,14 @@ func (s *Server) Request(ctx context.Context, req *Request) (*Response, error) {
 // RequestDigest sends req and answers one 401/407 challenge with the credentials.
 func (s *Server) RequestDigest(ctx context.Context, req *Request, user, password string) (*Response, error) {
 	s.pinUDP(req)
-	res, err := s.client.Do(ctx, req.Clone())
+	res, err := s.client.Do(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	if res.StatusCode != 401 && res.StatusCode != 407 {
 		return res, nil
 	}
-	req.RemoveHeader("Via")
+	// DoDigestAuth adds the credentials, raises CSeq and sends with a new Via.
 	return s.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: password})
 }
 

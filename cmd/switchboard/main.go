@@ -30,9 +30,10 @@ commands:
   callback done|cancel|claim ID      change a callback entry
   voicemail MAILBOX                  list voicemail
   voicemail play MAILBOX ID          fetch a message (WAV)
+  voicemail delete MAILBOX ID        delete a message
   dial AGENT NUMBER                  click-to-call
-admin commands take -server URL (default http://127.0.0.1:8080) and -json; the token
-comes from SWITCHBOARD_TOKEN or the data dir (-data).
+admin commands take -server URL (default http://127.0.0.1:8080), -json and -firm; the
+token comes from SWITCHBOARD_TOKEN or the data dir (-data, default ./data).
 `
 
 func main() {

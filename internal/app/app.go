@@ -38,6 +38,9 @@ type Options struct {
 	// Token is the admin API token; empty: SWITCHBOARD_TOKEN, else the one stored in
 	// data_dir (generated on first start).
 	Token string
+	// TrunkBackoff is the first retry delay of a failed trunk registration (tests
+	// shorten it; default 2 s).
+	TrunkBackoff time.Duration
 }
 
 // App is a running Switchboard.
@@ -127,6 +130,7 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 	p, err := pbx.New(pbx.Deps{
 		Config: cfg, Store: st, SIP: srv, Pool: pool, Logger: o.Logger,
 		Sounds: sounds.New(cfg.SoundsDir), MediaIP: mediaIP, DataDir: dataDir, AuthSecret: secret,
+		TrunkBackoff: o.TrunkBackoff,
 	})
 	if err != nil {
 		return nil, err
@@ -140,6 +144,9 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	a.Token = token
+	if err := writeTokenFile(dataDir, token); err != nil {
+		return nil, err
+	}
 	if cfg.Listen.HTTP != "" {
 		a.API = api.New(api.Deps{PBX: p, Store: st, Token: token, Logger: o.Logger})
 		l, err := net.Listen("tcp", cfg.Listen.HTTP)

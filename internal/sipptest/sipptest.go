@@ -125,8 +125,11 @@ func (r Run) Start(t testing.TB) *Proc {
 		errFile:  filepath.Join(dir, "errors.log"),
 		out:      &lockedBuffer{},
 	}
-	args := []string{
-		r.Remote,
+	var args []string
+	if r.Remote != "" { // a UAS scenario has no remote
+		args = append(args, r.Remote)
+	}
+	args = append(args,
 		"-sf", scenario,
 		"-i", "127.0.0.1",
 		"-p", strconv.Itoa(port),
@@ -136,7 +139,7 @@ func (r Run) Start(t testing.TB) *Proc {
 		"-timeout", fmt.Sprintf("%ds", int((timeout+time.Second-1)/time.Second)),
 		"-trace_err", "-error_file", p.errFile,
 		"-trace_stat", "-stf", p.statFile,
-	}
+	)
 	if r.CSV != "" {
 		csv := filepath.Join(dir, "inject.csv")
 		if err := os.WriteFile(csv, []byte(r.CSV), 0o600); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -201,6 +202,15 @@ func (in *Incoming) unavailable() {
 		res := sip.NewResponseFromRequest(in.sess.InviteRequest, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
 		if err := in.tx.Respond(res); err != nil {
 			in.p.log.Debug("respond 480 on close", "error", err)
+			return
+		}
+		// Absorb the caller's ACK before the transport closes (see Phone.readFilter).
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		select {
+		case <-in.tx.Acks():
+		case <-in.tx.Done():
+		case <-t.C:
 		}
 	}
 }

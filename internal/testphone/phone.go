@@ -113,6 +113,15 @@ type Phone struct {
 	regCSeq   uint32
 
 	invites, reinvites, cancels, byes, options, notifies atomic.Int64
+	draining                                             atomic.Bool
+}
+
+// readFilter drops every incoming SIP packet once Close has started tearing down.
+func (p *Phone) readFilter(_ sip.TransportReadProps, data []byte) ([]byte, error) {
+	if p.draining.Load() {
+		return nil, nil
+	}
+	return data, nil
 }
 
 // New starts a phone listening on 127.0.0.1 with an OS-picked port.
@@ -188,7 +197,8 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 	}
 	p.addr = ap
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(user), sipgo.WithUserAgentHostname(domain))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(user), sipgo.WithUserAgentHostname(domain),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(p.readFilter)))
 	if err != nil {
 		p.closeListener()
 		return nil, fmt.Errorf("testphone: new user agent: %w", err)
@@ -310,6 +320,9 @@ func (p *Phone) Close() error {
 	hwg.Wait()
 	p.handlers.Wait()
 
+	// A message handled while the UA closes makes sipgo open a fresh socket for
+	// its answer after the pool was cleared, and that socket's reader leaks.
+	p.draining.Store(true)
 	err := p.ua.Close()
 	p.closeListener()
 	p.wg.Wait()

@@ -29,6 +29,7 @@ type fakeRegistrar struct {
 	mu       sync.Mutex
 	nonces   map[string]bool
 	contacts map[string]string // user -> contact URI
+	notified chan error        // outcome of each NOTIFY sent
 }
 
 func newFakeRegistrar(t *testing.T, users map[string]string) *fakeRegistrar {
@@ -42,7 +43,7 @@ func newFakeRegistrar(t *testing.T, users map[string]string) *fakeRegistrar {
 		t.Fatal(err)
 	}
 	r := &fakeRegistrar{t: t, addr: conn.LocalAddr().String(), users: users,
-		nonces: make(map[string]bool), contacts: make(map[string]string)}
+		nonces: make(map[string]bool), contacts: make(map[string]string), notified: make(chan error, 8)}
 	if r.client, err = sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(r.addr), sipgo.WithClientHostname("127.0.0.1")); err != nil {
 		t.Fatal(err)
 	}
@@ -171,9 +172,10 @@ func (r *fakeRegistrar) onSubscribe(req *sip.Request, tx sip.ServerTransaction) 
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	nres, err := r.client.Do(ctx, notify)
-	if err != nil || nres.StatusCode != 200 {
-		r.t.Errorf("NOTIFY: res %v err %v", nres, err)
+	if err == nil && nres.StatusCode != 200 {
+		err = errors.New(nres.StartLine())
 	}
+	r.notified <- err
 }
 
 func TestRegister(t *testing.T) {
@@ -239,6 +241,10 @@ func TestSubscribeMWI(t *testing.T) {
 		}
 	case <-time.After(guard):
 		t.Fatal("no NOTIFY")
+	}
+	// The registrar's NOTIFY transaction must see our 200 before the test ends.
+	if err := <-reg.notified; err != nil {
+		t.Errorf("NOTIFY: %v", err)
 	}
 	if got := p.Stats().NotifiesReceived; got != 1 {
 		t.Errorf("NotifiesReceived = %d", got)

@@ -61,11 +61,7 @@ func startServerDir(t *testing.T, body, data string) *server {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if os.Getenv("E2E_QUIET") != "" {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	a, err := app.Start(context.Background(), cfg, app.Options{DataDir: data, Logger: log, Token: "test-token"})
+	a, err := app.Start(context.Background(), cfg, app.Options{DataDir: data, Logger: testLogger(t), Token: "test-token"})
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -80,6 +76,13 @@ func (s *server) stop() {
 	if err := s.Stop(ctx); err != nil {
 		s.t.Errorf("stop: %v", err)
 	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("E2E_QUIET") != "" {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // testWriter sends server logs to the test log, shown only for failing tests.

@@ -21,7 +21,7 @@ import (
 func shortPrompts(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, freq := range map[string]float64{"greeting": 300, "beep": 1000, "callback": 300, "status-online": 300, "status-away": 300} {
+	for name, freq := range map[string]float64{"greeting": 300, "beep": 1000, "callback": 300, "status-online": 300, "status-away": 300, "main-menu": 500, "hold": 200} {
 		w, err := wav.Create(filepath.Join(dir, name+".wav"), wav.FormatULaw)
 		if err != nil {
 			t.Fatal(err)

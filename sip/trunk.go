@@ -1,0 +1,173 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// TrunkRegistration describes how the PBX registers to a carrier.
+type TrunkRegistration struct {
+	ID        string
+	Registrar string // the trunk URI, e.g. sip:sip.carrier.example:5060
+	Username  string
+	Password  string
+	Expires   time.Duration // asked for; the carrier may grant less
+	// MinBackoff and MaxBackoff bound the retry delay after a failure (defaults 2s
+	// and 5m); it doubles on each failure.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// TrunkState is what the PBX and the API show about a registering trunk.
+type TrunkState struct {
+	Registered  bool      `json:"registered"`
+	Expires     time.Time `json:"expires,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	Failures    int       `json:"failures"`
+}
+
+// TrunkRegistrar keeps one trunk registered: REGISTER with digest, refreshed before
+// the granted expiry, retried with exponential back-off while the carrier fails.
+type TrunkRegistrar struct {
+	s   *Server
+	cfg TrunkRegistration
+
+	mu    sync.Mutex
+	state TrunkState
+}
+
+// RegisterTrunk starts keeping a trunk registered until ctx ends; on the way out it
+// un-registers (Expires: 0) when it was registered.
+func (s *Server) RegisterTrunk(ctx context.Context, cfg TrunkRegistration) *TrunkRegistrar {
+	if cfg.Expires <= 0 {
+		cfg.Expires = time.Hour
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 2 * time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	r := &TrunkRegistrar{s: s, cfg: cfg}
+	go r.loop(ctx)
+	return r
+}
+
+// State returns the current registration state.
+func (r *TrunkRegistrar) State() TrunkState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+func (r *TrunkRegistrar) loop(ctx context.Context) {
+	callID := gosip.GenerateTagN(24)
+	fromTag := gosip.GenerateTagN(12)
+	cseq := uint32(1)
+	backoff := r.cfg.MinBackoff
+	for {
+		granted, err := r.register(ctx, callID, fromTag, &cseq, r.cfg.Expires)
+		now := time.Now()
+		r.mu.Lock()
+		r.state.LastAttempt = now
+		var wait time.Duration
+		if err != nil {
+			r.state.Registered = false
+			r.state.LastError = err.Error()
+			r.state.Failures++
+			wait = backoff
+			backoff = min(2*backoff, r.cfg.MaxBackoff)
+		} else {
+			r.state.Registered = true
+			r.state.LastError = ""
+			r.state.Expires = now.Add(granted)
+			backoff = r.cfg.MinBackoff
+			// Refresh at half the granted time: early enough to survive a lost
+			// REGISTER and its retransmissions.
+			wait = max(granted/2, 500*time.Millisecond)
+		}
+		r.mu.Unlock()
+		if err != nil {
+			r.s.log.Warn("trunk registration failed", "trunk", r.cfg.ID, "err", err, "retry_in", wait)
+		} else {
+			r.s.log.Debug("trunk registered", "trunk", r.cfg.ID, "expires", granted)
+		}
+		select {
+		case <-ctx.Done():
+			if r.State().Registered {
+				uctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				r.register(uctx, callID, fromTag, &cseq, 0)
+				cancel()
+			}
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// register sends one REGISTER (answering a challenge) and returns the granted expiry.
+func (r *TrunkRegistrar) register(ctx context.Context, callID, fromTag string, cseq *uint32, expires time.Duration) (time.Duration, error) {
+	var ruri gosip.Uri
+	if err := gosip.ParseUri(r.cfg.Registrar, &ruri); err != nil {
+		return 0, fmt.Errorf("trunk %s: uri: %w", r.cfg.ID, err)
+	}
+	aor := gosip.Uri{Scheme: "sip", User: r.cfg.Username, Host: ruri.Host, Port: ruri.Port}
+	req := gosip.NewRequest(gosip.REGISTER, gosip.Uri{Scheme: "sip", Host: ruri.Host, Port: ruri.Port})
+	if t, ok := ruri.UriParams.Get("transport"); ok {
+		req.SetTransport(strings.ToUpper(t))
+	}
+	from := &gosip.FromHeader{Address: aor}
+	from.Params.Add("tag", fromTag)
+	req.AppendHeader(from)
+	req.AppendHeader(&gosip.ToHeader{Address: aor})
+	cid := gosip.CallIDHeader(callID)
+	req.AppendHeader(&cid)
+	*cseq++
+	req.AppendHeader(&gosip.CSeqHeader{SeqNo: *cseq, MethodName: gosip.REGISTER})
+	contact := &gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", User: r.cfg.Username, Host: r.s.host, Port: r.s.port}}
+	req.AppendHeader(contact)
+	req.AppendHeader(gosip.NewHeader("Expires", strconv.Itoa(int(expires.Seconds()))))
+	req.AppendHeader(gosip.NewHeader("User-Agent", r.s.cfg.UserAgent))
+	// A carrier that does not answer within a few back-off periods counts as down.
+	ctx, cancel := context.WithTimeout(ctx, min(10*time.Second, 8*r.cfg.MinBackoff))
+	defer cancel()
+	res, err := r.s.RequestDigest(ctx, req, r.cfg.Username, r.cfg.Password)
+	if cs := req.CSeq(); cs != nil && cs.SeqNo > *cseq {
+		*cseq = cs.SeqNo
+	}
+	if err != nil {
+		return 0, fmt.Errorf("REGISTER to %s: %w", r.cfg.Registrar, err)
+	}
+	if !res.IsSuccess() {
+		return 0, fmt.Errorf("REGISTER to %s: %d %s", r.cfg.Registrar, res.StatusCode, res.Reason)
+	}
+	return grantedExpiry(res, expires), nil
+}
+
+// grantedExpiry reads what the registrar granted: our Contact's expires parameter,
+// else the Expires header, else what we asked for.
+func grantedExpiry(res *gosip.Response, asked time.Duration) time.Duration {
+	for _, h := range res.GetHeaders("Contact") {
+		if i := strings.Index(strings.ToLower(h.Value()), "expires="); i >= 0 {
+			v := h.Value()[i+len("expires="):]
+			if j := strings.IndexAny(v, ";,> "); j >= 0 {
+				v = v[:j]
+			}
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n > 0 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return asked
+}
