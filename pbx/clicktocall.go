@@ -134,7 +134,6 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	}
 	sub := &Call{ID: c.ID, Firm: c.Firm, p: p, ctx: ctx, cancel: cancel}
 	rc := p.ring(sub, custSpecs, outboundRingLimit)
-	c.track(rc.sess)
 	for _, s := range sub.sessions {
 		c.track(s)
 	}

@@ -78,7 +78,7 @@ func leaveMessage(t *testing.T, c *testphone.Call, d time.Duration) {
 		if err != nil {
 			t.Fatalf("waiting for the beep: %v", err)
 		}
-		if math.Abs(audio.DominantFrequency(pcm)-1000) < 30 {
+		if isBeep(pcm) {
 			break // the beep: recording starts as it ends
 		}
 	}
@@ -285,3 +285,6 @@ func TestFeatureCodesAndRestart(t *testing.T) {
 	b.Hangup(context.Background())
 	_ = os.Getpid
 }
+
+// isBeep reports whether pcm is the 1 kHz beep.
+func isBeep(pcm []int16) bool { return math.Abs(audio.DominantFrequency(pcm)-1000) < 30 }
