@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -102,20 +103,48 @@ func (p *Phone) dial(ctx context.Context, target string, onRinging func()) (*Cal
 		m.stop()
 		return nil, fmt.Errorf("dial %s: %w", target, err)
 	}
-	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{
+	// sipgo's own CANCEL loses the destination (it resolves the Request-URI host, a
+	// SIP domain that may not be in DNS), so the phone cancels by itself: WaitAnswer
+	// runs on a context that is never cancelled and sees the 487.
+	var sent atomic.Pointer[sip.Request] // the INVITE as last sent, for the CANCEL
+	answered := make(chan struct{})
+	defer close(answered)
+	go func() {
+		select {
+		case <-ctx.Done():
+			if inv := sent.Load(); inv != nil {
+				p.sendCancel(inv)
+			}
+		case <-answered:
+		}
+	}()
+	err = sess.WaitAnswer(context.WithoutCancel(ctx), sipgo.AnswerOptions{
 		Username: p.cfg.User,
 		Password: p.cfg.Password,
 		OnResponse: func(res *sip.Response) error {
+			if res.IsProvisional() {
+				sent.Store(sess.InviteRequest.Clone())
+				if ctx.Err() != nil {
+					// Cancelled before the first provisional answer: CANCEL now.
+					go p.sendCancel(sent.Load())
+				}
+			}
 			if res.StatusCode > 100 && res.StatusCode < 200 && onRinging != nil {
 				onRinging()
 			}
 			return nil
 		},
 	})
+	if err == nil && ctx.Err() != nil {
+		// Answered although we cancelled: the 200 crossed the CANCEL.
+		m.stop()
+		p.abandonAnswered(sess)
+		return nil, fmt.Errorf("dial %s: %w", target, ctx.Err())
+	}
 	if err != nil {
 		m.stop()
 		var de *sipgo.ErrDialogResponse
-		if errors.As(err, &de) {
+		if errors.As(err, &de) && ctx.Err() == nil {
 			return nil, &StatusError{Code: de.Res.StatusCode, Reason: de.Res.Reason}
 		}
 		if p.ctx.Err() != nil {
@@ -181,5 +210,24 @@ func (p *Phone) abandonAnswered(sess *sipgo.DialogClientSession) {
 	}
 	if err := sess.Bye(ctx); err != nil {
 		p.log.Debug("bye of late 2xx", "error", err)
+	}
+}
+
+// sendCancel cancels a pending INVITE (RFC 3261 9.1): same Request-URI, Via, From,
+// To, Call-ID and CSeq number, sent where the INVITE went.
+func (p *Phone) sendCancel(inv *sip.Request) {
+	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
+	c.AppendHeader(sip.HeaderClone(inv.Via()))
+	c.AppendHeader(sip.HeaderClone(inv.From()))
+	c.AppendHeader(sip.HeaderClone(inv.To()))
+	c.AppendHeader(sip.HeaderClone(inv.CallID()))
+	c.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	maxFwd := sip.MaxForwardsHeader(70)
+	c.AppendHeader(&maxFwd)
+	p.prepare(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := p.client.Do(ctx, c); err != nil {
+		p.log.Debug("testphone: CANCEL", "err", err)
 	}
 }
