@@ -316,6 +316,7 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 					defer cancel()
 					o, err := p.sdp(osess, []rtp.Codec{osess.Codec()}, rtp.DefaultDTMFPT, dir)
 					if err != nil {
+						p.log.Warn("relay re-INVITE: SDP", "err", err)
 						return
 					}
 					if ans, err := leg.Reinvite(ctx, o); err == nil {
@@ -325,7 +326,7 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 							}
 						}
 					} else {
-						p.log.Debug("relay re-INVITE", "err", err)
+						p.log.Warn("relay re-INVITE", "err", err)
 					}
 				}()
 			}

@@ -313,6 +313,11 @@ type legControl interface {
 // connect answers the caller and bridges them to the answered leg until either side
 // hangs up.
 func (p *PBX) connect(c *Call, b *sip.OutboundLeg, bSess *rtp.Session) {
+	// The mid-call offer handlers go in before the 200: a phone may put the call on
+	// hold right after its ACK.
+	if aSess, _, err := c.callerMedia(); err == nil {
+		p.linkOffers(c.In, aSess, b, bSess)
+	}
 	aSess, err := c.answerCaller()
 	if err != nil {
 		b.Hangup(context.Background())
@@ -329,8 +334,7 @@ func (p *PBX) connect(c *Call, b *sip.OutboundLeg, bSess *rtp.Session) {
 // other.
 func (p *PBX) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
 	c.setState("talking")
-	a.OnOffer(p.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }))
-	b.OnOffer(p.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }))
+	p.linkOffers(a, aSess, b, bSess)
 	stop := rtp.Bridge(aSess, bSess)
 	defer stop()
 	ctx := context.Background()
@@ -343,6 +347,13 @@ func (p *PBX) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bS
 		a.Hangup(ctx)
 		b.Hangup(ctx)
 	}
+}
+
+// linkOffers makes each leg's mid-call offers re-point its media and reach the
+// other leg.
+func (p *PBX) linkOffers(a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
+	a.OnOffer(p.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }))
+	b.OnOffer(p.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }))
 }
 
 // callOutbound sends an agent's call out through a trunk.

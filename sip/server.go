@@ -191,25 +191,32 @@ func (s *Server) Listen(ctx context.Context) error {
 			if s.udpLocal.IP == nil {
 				s.udpLocal = gosip.Addr{IP: net.IP(bound.Addr().AsSlice()), Port: int(bound.Port())}
 			}
-		case "tcp", "tls":
+		case "tcp", "tls", "ws", "wss":
 			l, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("sip: listen %s: %w", raw, err)
 			}
 			bound = netip.MustParseAddrPort(l.Addr().String())
 			s.closers = append(s.closers, l.Close)
-			if network == "tls" {
-				if s.cfg.TLS == nil {
-					l.Close()
-					return fmt.Errorf("sip: listen %s: no TLS certificate configured", raw)
-				}
+			secure := network == "tls" || network == "wss"
+			if secure && s.cfg.TLS == nil {
+				l.Close()
+				return fmt.Errorf("sip: listen %s: no TLS certificate configured", raw)
+			}
+			switch network {
+			case "tcp":
+				s.serve(func() error { return s.srv.ServeTCP(l) })
+			case "tls":
 				tl := tls.NewListener(l, s.cfg.TLS)
 				s.serve(func() error { return s.srv.ServeTLS(tl) })
-			} else {
-				s.serve(func() error { return s.srv.ServeTCP(l) })
+			case "ws":
+				s.serve(func() error { return s.srv.ServeWS(l) })
+			case "wss":
+				tl := tls.NewListener(l, s.cfg.TLS)
+				s.serve(func() error { return s.srv.ServeWSS(tl) })
 			}
 		default:
-			return fmt.Errorf("sip: listen %s: transport %q not supported (udp, tcp, tls)", raw, network)
+			return fmt.Errorf("sip: listen %s: transport %q not supported (udp, tcp, tls, ws, wss)", raw, network)
 		}
 		if sharedPort == 0 {
 			sharedPort = int(bound.Port())

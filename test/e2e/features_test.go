@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Hold and unhold from the caller are relayed to the callee as re-INVITEs, and audio
+// flows again after unhold.
+func TestHoldUnholdRelayed(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, twoAgents)
+	alice := s.phone("1001", "alice-pw", "PCMU")
+	bob := s.phone("1002", "bob-pw", "PCMA")
+	pending := alice.DialAsync(ctxT(t, 20*time.Second), "1002")
+	b := answerNext(t, bob)
+	a, err := pending.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Hold(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatalf("hold: %v", err)
+	}
+	waitFor(t, "re-INVITE relayed to the callee", func() bool { return bob.Stats().ReInvitesReceived >= 1 })
+	if err := a.Unhold(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatalf("unhold: %v", err)
+	}
+	waitFor(t, "unhold relayed to the callee", func() bool { return bob.Stats().ReInvitesReceived >= 2 })
+	a.StartTone(1000)
+	b.StartTone(400)
+	expectFreq(t, "callee after unhold", b, 1000)
+	expectFreq(t, "caller after unhold", a, 400)
+	a.Hangup(ctxT(t, 5*time.Second))
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// *97 with the PIN plays the agent's messages; 7 deletes one.
+func TestVoicemailRetrieval(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, fmt.Sprintf(`
+sounds_dir: %s
+agents:
+  - {id: alice, extension: "1001", password: alice-pw}
+  - {id: bob, extension: "1002", password: bob-pw, status: away, voicemail_pin: "4321"}
+`, shortPrompts(t)))
+	alice := s.phone("1001", "alice-pw", "PCMU")
+	c, err := alice.Dial(ctxT(t, 20*time.Second), "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaveMessage(t, c, 1500*time.Millisecond)
+	waitFor(t, "message stored", func() bool {
+		msgs, _ := s.Store.ListVoicemail("test.local", "bob")
+		return len(msgs) == 1
+	})
+
+	bob := s.phone("1002", "bob-pw", "PCMU")
+	v, err := bob.Dial(ctxT(t, 20*time.Second), "*97")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.StartTone(0)
+	for _, d := range "4321#" {
+		if err := v.SendDTMF(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The message plays (its 1 kHz tone reaches bob), then 7 deletes it.
+	waitFor(t, "the message's tone", func() bool {
+		f, _, err := v.ReceivedFrequency(ctxT(t, 5*time.Second), 200*time.Millisecond)
+		return err == nil && f > 970 && f < 1030
+	})
+	if err := v.SendDTMF('7'); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "message deleted", func() bool {
+		msgs, _ := s.Store.ListVoicemail("test.local", "bob")
+		return len(msgs) == 0
+	})
+	v.Hangup(ctxT(t, 5*time.Second))
+}
+
+// An IVR with no digit pressed goes to its default after the timeout.
+func TestIVRDefaultOnTimeout(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, fmt.Sprintf(`
+sounds_dir: %s
+agents:
+  - {id: alice, extension: "1001", password: alice-pw}
+ivrs:
+  - {id: main, extension: "3000", prompt: main-menu.wav, timeout: 1s, options: {"1": "agent:alice"}, default: "voicemail:general"}
+mailboxes: [{id: general}]
+`, shortPrompts(t)))
+	alice := s.phone("1001", "alice-pw", "PCMU")
+	c, err := alice.Dial(ctxT(t, 20*time.Second), "3000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaveMessage(t, c, 1500*time.Millisecond)
+	waitFor(t, "message in the general mailbox", func() bool {
+		msgs, _ := s.Store.ListVoicemail("test.local", "general")
+		return len(msgs) == 1
+	})
+}
+
+// SIGHUP reloads the file; an invalid file is rejected with file:line and the
+// running dialplan stays.
+func TestReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	config := filepath.Join(dir, "switchboard.yaml")
+	base := fmt.Sprintf(baseConfig, rtpRange())
+	write := func(body string) {
+		// A fresh mtime is not needed: SIGHUP reloads whatever is there.
+		if err := os.WriteFile(config, []byte(base+body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("agents:\n  - {id: alice, extension: \"1001\", password: pw}\n")
+	p := startProc(t, config, data)
+	agents := func() []string {
+		var list []map[string]any
+		apiGet(t, p.http, data, "/api/agents", &list)
+		var ids []string
+		for _, a := range list {
+			ids = append(ids, fmt.Sprint(a["id"]))
+		}
+		return ids
+	}
+	write("agents:\n  - {id: alice, extension: \"1001\", password: pw}\n  - {id: bob, extension: \"1002\", password: pw}\n")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "bob after reload", func() bool { return strings.Contains(strings.Join(agents(), ","), "bob") })
+
+	write("agents:\n  - {id: alice, extension: \"1001\", password: pw, ring_timeout: soon}\n")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog(t, "switchboard.yaml:9: agents[0].ring_timeout")
+	if got := strings.Join(agents(), ","); got != "alice,bob" {
+		t.Fatalf("agents after a rejected reload: %s", got)
+	}
+}
