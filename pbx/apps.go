@@ -36,7 +36,10 @@ func (p *PBX) voicemailApp(c *Call, mailbox string) {
 	})
 	switch {
 	case errors.Is(err, voicemail.ErrTooShort):
+		// The call still went to voicemail (its outcome); no message was left.
 		p.log.Info("voicemail too short, discarded", "call", c.ID, "mailbox", mailbox)
+	case errors.Is(err, context.Canceled):
+		p.log.Info("caller hung up before the beep", "call", c.ID, "mailbox", mailbox)
 	case err != nil:
 		p.log.Error("voicemail", "call", c.ID, "mailbox", mailbox, "err", err)
 	default:
@@ -53,8 +56,17 @@ func (p *PBX) callbackApp(c *Call, kind, id string) {
 		return
 	}
 	c.setState("callback")
+	caller := c.rec.From
+	if !validNumber(caller) {
+		// Only dial-pad numbers are ever called back: the From of a call from a
+		// trunk is the caller's to choose.
+		p.log.Warn("callback: caller number not dialable", "call", c.ID, "from", caller)
+		c.outcome("failed", "")
+		p.play(c.ctx, sess, "unavailable")
+		return
+	}
 	cb := &store.Callback{
-		Firm: c.Firm.ID, Caller: c.rec.From, TargetKind: kind, TargetID: id,
+		Firm: c.Firm.ID, Caller: caller, TargetKind: kind, TargetID: id,
 	}
 	if c.In != nil {
 		cb.CallerName = c.In.FromDisplay()
@@ -87,7 +99,7 @@ func (p *PBX) feature(c *Call, d dialplan.Decision) {
 	if a == nil {
 		a = c.callerAgent
 	}
-	c.rec.Agent = a.ID
+	c.setAgent(a.ID)
 	sess, err := c.answerCaller()
 	if err != nil {
 		return

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"switchboard/dialplan"
@@ -33,6 +34,8 @@ type Call struct {
 	inMedia  *rtp.Session
 	sessions []*rtp.Session
 	busy     []string // agents marked busy by this call
+	bridged  time.Time
+	held     atomic.Bool // a leg put the call on hold: no RTP is expected
 	finished bool
 }
 
@@ -50,7 +53,16 @@ type LiveCall struct {
 	Answer    time.Time `json:"answer,omitzero"`
 }
 
+// newCall registers a call; it returns nil once Shutdown has begun, so that no call
+// starts after Shutdown stopped waiting for them.
 func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, to string) *Call {
+	p.mu.Lock()
+	if p.stopping.Load() {
+		p.mu.Unlock()
+		return nil
+	}
+	p.calls.Add(1)
+	p.mu.Unlock()
 	c := &Call{
 		ID:   strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatUint(p.seq.Add(1), 36),
 		Firm: firm,
@@ -75,7 +87,6 @@ func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, 
 	p.mu.Lock()
 	p.live[c.ID] = c
 	p.mu.Unlock()
-	p.calls.Add(1)
 	return c
 }
 
@@ -131,6 +142,19 @@ func (c *Call) track(s *rtp.Session) {
 	c.mu.Unlock()
 }
 
+// untrack closes a session that the call no longer needs.
+func (c *Call) untrack(s *rtp.Session) {
+	c.mu.Lock()
+	for i, x := range c.sessions {
+		if x == s {
+			c.sessions = append(c.sessions[:i], c.sessions[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+	s.Close()
+}
+
 // finish closes media, hangs up the caller if still up, and writes the call log entry
 // once.
 func (c *Call) finish() {
@@ -163,8 +187,10 @@ func (c *Call) finish() {
 	rec := c.rec
 	c.mu.Unlock()
 	rec.End = time.Now()
-	if !rec.Answer.IsZero() && rec.TalkTime == 0 {
-		rec.TalkTime = rec.End.Sub(rec.Answer)
+	if !c.bridged.IsZero() {
+		// Talk time counts from the bridge: hold music, menus and ringing before it
+		// are queue wait, not talk.
+		rec.TalkTime = rec.End.Sub(c.bridged)
 	}
 	if rec.Outcome == "" {
 		rec.Outcome = "failed"
@@ -233,7 +259,7 @@ func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
 		return nil, nil, err
 	}
 	c.In.SetLocalSDP(answer)
-	c.In.OnOffer(c.p.offerHandler(sess, nil))
+	c.In.OnOffer(c.p.offerHandler(sess, nil, nil))
 	c.mu.Lock()
 	c.inMedia = sess
 	c.mu.Unlock()
@@ -293,11 +319,14 @@ type reinviter interface {
 // offerHandler answers a mid-call offer on one leg (hold, unhold, new address or
 // codec): it re-points the leg's media and, when the call is bridged, tells the other
 // leg about the new direction so that its phone shows the hold too.
-func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Session)) sip.OfferHandler {
+func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Session), held *atomic.Bool) sip.OfferHandler {
 	return func(body []byte) ([]byte, error) {
 		offer, err := rtp.ParseSDP(body)
 		if err != nil {
 			return nil, err
+		}
+		if held != nil {
+			held.Store(offer.Direction != "sendrecv")
 		}
 		codec, ok := rtp.Negotiate(offer, rtp.Supported)
 		if !ok {

@@ -56,6 +56,9 @@ func (p *PBX) ClickToCall(firmID, agentID, number string) (string, error) {
 		return "", fmt.Errorf("%w: %s is neither an agent nor covered by an outbound route", ErrBadNumber, number)
 	}
 	c := p.newCall(f, nil, "outbound", a.Extension, number)
+	if c == nil {
+		return "", errors.New("pbx is shutting down")
+	}
 	if d.Kind == dialplan.RouteAgent {
 		c.rec.Direction = "internal"
 	}
@@ -139,13 +142,11 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	}
 	stopRingback()
 	if rc.outcome != "answered" {
-		if agentLeg.Done() != nil {
-			select {
-			case <-agentLeg.Done():
-				c.outcome("abandoned", "")
-				return false
-			default:
-			}
+		select {
+		case <-agentLeg.Done():
+			c.outcome("abandoned", "")
+			return false
+		default:
 		}
 		p.play(c.ctx, agentSess, "unavailable")
 		agentLeg.Hangup(context.Background())
@@ -187,9 +188,17 @@ func (p *PBX) autoCallback(f *dialplan.Firm, agentID string) {
 		return
 	}
 	a := f.Agent(agentID)
-	if a == nil || !p.AgentIdle(f.ID, agentID) {
+	// Reserve the agent first: several wake-ups may race here, and only one may
+	// ring the agent.
+	if a == nil || !p.tryReserve(f.ID, agentID) {
 		return
 	}
+	dialled := false
+	defer func() {
+		if !dialled {
+			p.adjustBusy(f.ID, agentID, -1, false)
+		}
+	}()
 	type src struct {
 		kind, id    string
 		maxAttempts int
@@ -214,23 +223,29 @@ func (p *PBX) autoCallback(f *dialplan.Firm, agentID string) {
 		if err != nil {
 			continue // another agent took it: claims are atomic in the store
 		}
-		if !p.AgentIdle(f.ID, agentID) {
-			p.releaseCallback(f.ID, claimed.ID, -1, 0, "agent became busy")
-			return
-		}
-		p.dialCallback(f, a, claimed, s.maxAttempts, s.retry)
+		dialled = p.dialCallback(f, a, claimed, s.maxAttempts, s.retry)
 		return
 	}
 }
 
-// dialCallback runs one attempt of a claimed callback as click-to-call.
-func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callback, maxAttempts int, retry time.Duration) {
+// dialCallback runs one attempt of a claimed callback as click-to-call; the agent's
+// reservation passes to the call. It reports whether the call started.
+func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callback, maxAttempts int, retry time.Duration) bool {
+	if !validNumber(cb.Caller) {
+		p.finishCallback(f.ID, cb.ID, store.StateFailed, "caller number is not dialable")
+		return false
+	}
 	d := f.Resolve(dialplan.Source{Agent: a}, cb.Caller)
 	if d.Kind != dialplan.RouteOutbound && d.Kind != dialplan.RouteAgent {
 		p.finishCallback(f.ID, cb.ID, store.StateFailed, "number not dialable: "+d.Why)
-		return
+		return false
 	}
 	c := p.newCall(f, nil, "outbound", a.Extension, cb.Caller)
+	if c == nil {
+		p.releaseCallback(f.ID, cb.ID, -1, 0, "pbx shutting down")
+		return false
+	}
+	c.adoptBusy(a.ID)
 	c.setAgent(a.ID)
 	if cb.TargetKind == "team" {
 		c.setTeam(cb.TargetID)
@@ -255,6 +270,7 @@ func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callbac
 			p.finishCallback(f.ID, cb.ID, store.StateFailed, fmt.Sprintf("no answer after %d attempts", cur.Attempts))
 		}
 	}()
+	return true
 }
 
 // releaseCallback puts a claimed entry back to pending after a failed attempt. The
@@ -299,10 +315,13 @@ func (p *PBX) finishCallback(firm, id, state, note string) {
 	}
 }
 
-// trunkBySource finds the trunk whose URI names the address a request came from
-// (ip and port): a carrier we register to, or a peer we send calls to. Phones share
-// IPs with nothing we trust, so the port must match too.
-func (p *PBX) trunkBySource(src netip.AddrPort) (*dialplan.Firm, *dialplan.Trunk) {
+// trunkBySource finds the trunk whose URI names the address a request came from:
+// a carrier we register to, or a peer we send calls to. Over UDP the port must match
+// too (a phone on the carrier's host is not the carrier); over TCP/TLS the carrier's
+// source port is ephemeral, so the address alone decides. Host names are resolved
+// and cached.
+func (p *PBX) trunkBySource(src netip.AddrPort, transport string) (*dialplan.Firm, *dialplan.Trunk) {
+	udp := strings.EqualFold(transport, "udp")
 	for _, f := range p.cfg.Load().Firms {
 		for _, t := range f.Trunks {
 			host, _, err := trunkHost(t.URI)
@@ -313,14 +332,48 @@ func (p *PBX) trunkBySource(src netip.AddrPort) (*dialplan.Firm, *dialplan.Trunk
 			if err != nil {
 				h, port = host, "5060"
 			}
-			a, err := netip.ParseAddr(strings.Trim(h, "[]"))
-			if err != nil || a != src.Addr() || port != fmt.Sprint(src.Port()) {
+			if udp && port != fmt.Sprint(src.Port()) {
 				continue
 			}
-			return f, t
+			for _, a := range p.resolveHost(strings.Trim(h, "[]")) {
+				if a == src.Addr() {
+					return f, t
+				}
+			}
 		}
 	}
 	return nil, nil
+}
+
+// resolveHost returns the addresses of a trunk host, from a 5-minute cache.
+func (p *PBX) resolveHost(host string) []netip.Addr {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}
+	}
+	p.dnsMu.Lock()
+	e, ok := p.dns[host]
+	p.dnsMu.Unlock()
+	if ok && time.Since(e.at) < 5*time.Minute {
+		return e.addrs
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		p.log.Warn("trunk host lookup", "host", host, "err", err)
+	}
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	p.dnsMu.Lock()
+	p.dns[host] = dnsEntry{addrs: addrs, at: time.Now()}
+	p.dnsMu.Unlock()
+	return addrs
+}
+
+type dnsEntry struct {
+	addrs []netip.Addr
+	at    time.Time
 }
 
 // trunkHost returns host[:port] and transport of a trunk URI such as

@@ -67,8 +67,11 @@ type PBX struct {
 	queues map[agentKey]*teamQueue
 
 	tmu          sync.Mutex
-	trunks       trunkRegs
+	trunks       map[agentKey]*trunkReg
 	trunkBackoff time.Duration
+
+	dnsMu sync.Mutex
+	dns   map[string]dnsEntry
 
 	subMu sync.Mutex
 	subs  map[subKey]*subscription
@@ -110,6 +113,8 @@ func New(d Deps) (*PBX, error) {
 		outcomes:     map[string]uint64{},
 		subs:         map[subKey]*subscription{},
 		queues:       map[agentKey]*teamQueue{},
+		trunks:       map[agentKey]*trunkReg{},
+		dns:          map[string]dnsEntry{},
 	}
 	if !p.mediaIP.IsValid() {
 		ip, err := netip.ParseAddr(d.SIP.Host())
@@ -138,10 +143,10 @@ func (p *PBX) Config() *dialplan.Config { return p.cfg.Load() }
 func (p *PBX) Reload(cfg *dialplan.Config) {
 	p.cfg.Store(cfg)
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.seedStatus(cfg)
+	p.mu.Unlock()
+	p.startTrunks(cfg)
 	p.log.Info("dialplan reloaded", "file", cfg.File, "firms", len(cfg.Firms))
-	go p.startTrunks(cfg)
 }
 
 // Banned reports whether an address is banned for failed authentication; the SIP
@@ -235,10 +240,24 @@ func (p *PBX) housekeeping() {
 // Shutdown stops taking calls, hangs up the ones in progress and waits for them to be
 // logged, or for ctx to end.
 func (p *PBX) Shutdown(ctx context.Context) error {
-	p.stopping.Store(true)
+	p.mu.Lock()
+	p.stopping.Store(true) // under p.mu: newCall checks it and counts the call atomically
+	p.mu.Unlock()
 	p.cancel()
 	done := make(chan struct{})
-	go func() { p.calls.Wait(); close(done) }()
+	go func() {
+		p.calls.Wait()
+		p.tmu.Lock()
+		regs := make([]*trunkReg, 0, len(p.trunks))
+		for _, r := range p.trunks {
+			regs = append(regs, r)
+		}
+		p.tmu.Unlock()
+		for _, r := range regs {
+			<-r.reg.Done() // un-REGISTER sent before the SIP stack closes
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil
@@ -317,7 +336,11 @@ func (p *PBX) SetAgentStatus(firm, agent, status string) error {
 }
 
 // agentBusy marks an agent as in a call (or no longer).
-func (p *PBX) agentBusy(firm, agent string, delta int) {
+func (p *PBX) agentBusy(firm, agent string, delta int) { p.adjustBusy(firm, agent, delta, true) }
+
+// adjustBusy changes an agent's call count; notify wakes queues and automatic
+// callbacks when it drops.
+func (p *PBX) adjustBusy(firm, agent string, delta int, notify bool) {
 	if agent == "" {
 		return
 	}
@@ -329,9 +352,21 @@ func (p *PBX) agentBusy(firm, agent string, delta int) {
 		p.idleFrom[k] = time.Now()
 	}
 	p.mu.Unlock()
-	if delta < 0 {
+	if delta < 0 && notify {
 		p.agentMaybeFree(firm, agent)
 	}
+}
+
+// tryReserve marks an online, idle agent busy in one step.
+func (p *PBX) tryReserve(firm, agent string) bool {
+	k := agentKey{firm, agent}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.status[k] != "online" || p.busy[k] != 0 {
+		return false
+	}
+	p.busy[k] = 1
+	return true
 }
 
 // AgentIdle reports whether an agent is online and in no call.

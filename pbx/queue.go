@@ -101,16 +101,45 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 	deadline := time.NewTimer(t.MaxWait)
 	defer deadline.Stop()
 	tried := map[string]bool{}
+	var roundStart time.Time
 	for {
 		q.mu.Lock()
 		wake := q.wake
-		candidates := p.offerable(q, me, c.Firm, t, tried)
+		candidates, newRound := p.offerable(q, me, c.Firm, t, tried)
 		if len(candidates) > 0 {
 			me.offering = true
 		}
 		q.mu.Unlock()
 
+		if newRound {
+			// Every idle member has had this call: pause before the next round so
+			// that members who reject at once do not get a storm of INVITEs.
+			if wait := roundPause(t) - time.Since(roundStart); !roundStart.IsZero() && wait > 0 {
+				q.mu.Lock()
+				me.offering = false
+				q.mu.Unlock()
+				pause := time.NewTimer(wait)
+				select {
+				case <-pause.C:
+				case <-deadline.C:
+					pause.Stop()
+					leave()
+					stopMusic()
+					p.queueTimeout(c, t)
+					return
+				case <-c.ctx.Done():
+					pause.Stop()
+					leave()
+					stopMusic()
+					c.outcome("abandoned", "")
+					return
+				}
+				continue
+			}
+			roundStart = time.Now()
+		}
 		if len(candidates) > 0 {
+			q.broadcast() // callers behind may offer the other idle members now
 			for _, a := range candidates {
 				tried[a.ID] = true
 				c.markBusy(a.ID) // reserved while it rings: never two offers at once
@@ -148,16 +177,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 		case <-deadline.C:
 			leave()
 			stopMusic()
-			p.log.Info("queue timeout", "call", c.ID, "team", t.ID, "on_timeout", t.OnTimeout.String())
-			target := t.OnTimeout
-			if target.Kind == dialplan.TargetCallback && target.ID == "" {
-				target.ID = t.ID
-			}
-			if target.Kind == dialplan.TargetCallback {
-				p.callbackApp(c, "team", t.ID)
-				return
-			}
-			p.runAnswered(c, target.Decide(c.Firm))
+			p.queueTimeout(c, t)
 			return
 		case <-c.ctx.Done():
 			leave()
@@ -168,17 +188,31 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 	}
 }
 
+// queueTimeout applies a team's on_timeout to a caller who waited max_wait.
+func (p *PBX) queueTimeout(c *Call, t *dialplan.Team) {
+	p.log.Info("queue timeout", "call", c.ID, "team", t.ID, "on_timeout", t.OnTimeout.String())
+	target := t.OnTimeout
+	if target.Kind == dialplan.TargetCallback && (target.ID == "" || target.ID == t.ID) {
+		p.callbackApp(c, "team", t.ID)
+		return
+	}
+	p.runAnswered(c, target.Decide(c.Firm))
+}
+
+// roundPause is the least time between two rounds of offers for one caller.
+func roundPause(t *dialplan.Team) time.Duration { return min(t.RingTimeout, 2*time.Second) }
+
 // offerable picks the members to ring for caller me, or none when it is not me's
 // turn. Callers ahead that are not ringing anyone go first (FIFO); a member who did
 // not answer is skipped for this call until every member has had a turn.
 // Called with q.mu held.
-func (p *PBX) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.Team, tried map[string]bool) []*dialplan.Agent {
+func (p *PBX) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.Team, tried map[string]bool) (cand []*dialplan.Agent, newRound bool) {
 	for _, w := range q.waiting {
 		if w == me {
 			break
 		}
 		if !w.offering {
-			return nil
+			return nil, false
 		}
 	}
 	var idle []*dialplan.Agent
@@ -193,18 +227,24 @@ func (p *PBX) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.
 			untried++
 		}
 	}
-	if len(idle) > 0 && untried == 0 {
+	if len(idle) > 0 && (untried == 0 || len(tried) == 0) {
 		clear(tried) // a new round
+		newRound = true
 	}
-	var cand []*dialplan.Agent
 	for _, a := range idle {
 		if !tried[a.ID] {
 			cand = append(cand, a)
 		}
 	}
 	if len(cand) == 0 {
-		return nil
+		return nil, false
 	}
+	return p.pick(q, f, t, cand), newRound
+}
+
+// pick applies the team's strategy to the members who may be offered the call.
+// Called with q.mu held.
+func (p *PBX) pick(q *teamQueue, f *dialplan.Firm, t *dialplan.Team, cand []*dialplan.Agent) []*dialplan.Agent {
 	switch t.Strategy {
 	case "ring-all":
 		return cand
@@ -265,6 +305,13 @@ func (c *Call) callerName() string {
 		return ""
 	}
 	return c.In.FromDisplay()
+}
+
+// adoptBusy takes over a reservation made with tryReserve: finish releases it.
+func (c *Call) adoptBusy(agent string) {
+	c.mu.Lock()
+	c.busy = append(c.busy, agent)
+	c.mu.Unlock()
 }
 
 // unmarkBusy releases one reservation made with markBusy.

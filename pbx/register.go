@@ -41,6 +41,20 @@ type subscription struct {
 
 type subKey struct{ callID, remoteTag string }
 
+// maxSubsPerMailbox bounds what one authenticated phone can make us remember.
+const maxSubsPerMailbox = 32
+
+// subsOf counts the subscriptions to one mailbox; called with subMu held.
+func (p *PBX) subsOf(firm, mailbox string) int {
+	n := 0
+	for _, s := range p.subs {
+		if s.firm == firm && s.mailbox == mailbox {
+			n++
+		}
+	}
+	return n
+}
+
 // handleSubscribe accepts message-summary subscriptions from agents for their own
 // mailbox and sends the current counts at once.
 func (p *PBX) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
@@ -63,6 +77,16 @@ func (p *PBX) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	key := subKey{req.CallID().Value(), tagOf(req.From().Params)}
 	p.subMu.Lock()
 	s := p.subs[key]
+	if s != nil && (s.firm != f.ID || s.mailbox != acct.ID) {
+		p.subMu.Unlock()
+		p.sip.Respond(tx, req, 403, "Forbidden") // not the owner of that subscription
+		return
+	}
+	if s == nil && p.subsOf(f.ID, acct.ID) >= maxSubsPerMailbox {
+		p.subMu.Unlock()
+		p.sip.Respond(tx, req, 403, "Too Many Subscriptions")
+		return
+	}
 	if s == nil {
 		s = &subscription{
 			firm: f.ID, mailbox: acct.ID, callID: key.callID, remoteTag: key.remoteTag,
@@ -117,7 +141,9 @@ func (p *PBX) notifyMailbox(firm, mailbox string) {
 	}
 	p.subMu.Unlock()
 	for _, s := range list {
+		p.subMu.Lock()
 		left := int(time.Until(s.expires).Seconds())
+		p.subMu.Unlock()
 		if left <= 0 {
 			continue
 		}
@@ -154,7 +180,10 @@ func (p *PBX) sendMWI(s *subscription, state string) {
 	s.cseq++
 	cseq := s.cseq
 	s.mu.Unlock()
-	req := gosip.NewRequest(gosip.NOTIFY, s.contact)
+	p.subMu.Lock() // contact and source change on refresh
+	contact, source := s.contact, s.source
+	p.subMu.Unlock()
+	req := gosip.NewRequest(gosip.NOTIFY, contact)
 	from := &gosip.FromHeader{Address: s.localURI}
 	from.Params.Add("tag", s.localTag)
 	to := &gosip.ToHeader{Address: s.remoteURI}
@@ -170,7 +199,7 @@ func (p *PBX) sendMWI(s *subscription, state string) {
 	req.AppendHeader(gosip.NewHeader("Content-Type", "application/simple-message-summary"))
 	req.SetBody([]byte(body))
 	req.SetTransport(s.transport)
-	req.SetDestination(s.source)
+	req.SetDestination(source)
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
 	if _, err := p.sip.Request(ctx, req); err != nil {

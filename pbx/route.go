@@ -25,9 +25,12 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var firm *dialplan.Firm
 	var from dialplan.Source
 	src, _ := netip.ParseAddrPort(req.Source())
-	if f, t := cfg.TrunkForSource(src.Addr().Unmap()); t != nil {
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	// A request with credentials is a phone's answer to our challenge, never a trunk.
+	phone := req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil
+	if f, t := cfg.TrunkForSource(src.Addr()); t != nil && !phone {
 		firm, from.Trunk = f, t
-	} else if f, t := p.trunkBySource(netip.AddrPortFrom(src.Addr().Unmap(), src.Port())); t != nil {
+	} else if f, t := p.trunkBySource(src, req.Transport()); t != nil && !phone {
 		firm, from.Trunk = f, t
 	} else {
 		firm = p.firmFor(req)
@@ -64,6 +67,10 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		direction = "outbound"
 	}
 	c := p.newCall(firm, leg, direction, caller, dialled)
+	if c == nil {
+		leg.Reject(503, "Service Unavailable")
+		return
+	}
 	defer c.finish()
 	if from.Agent != nil {
 		c.callerAgent = from.Agent
@@ -224,6 +231,7 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 	}
 	leg, outcome, cause := p.fork(c.ctx, specs, offer, timeout, func() { ringOnce.Do(onRing) })
 	if leg == nil {
+		c.untrack(sess) // the port goes back now: a queue may ring many times
 		if c.ctx.Err() != nil {
 			outcome = "abandoned"
 		}
@@ -316,7 +324,7 @@ func (p *PBX) connect(c *Call, b *sip.OutboundLeg, bSess *rtp.Session) {
 	// The mid-call offer handlers go in before the 200: a phone may put the call on
 	// hold right after its ACK.
 	if aSess, _, err := c.callerMedia(); err == nil {
-		p.linkOffers(c.In, aSess, b, bSess)
+		p.linkOffers(c, c.In, aSess, b, bSess)
 	}
 	aSess, err := c.answerCaller()
 	if err != nil {
@@ -333,27 +341,60 @@ func (p *PBX) connect(c *Call, b *sip.OutboundLeg, bSess *rtp.Session) {
 // bridge relays media between two answered legs until one hangs up, then hangs up the
 // other.
 func (p *PBX) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
-	c.setState("talking")
-	p.linkOffers(a, aSess, b, bSess)
+	c.mu.Lock()
+	c.state = "talking"
+	c.bridged = time.Now()
+	c.mu.Unlock()
+	p.linkOffers(c, a, aSess, b, bSess)
 	stop := rtp.Bridge(aSess, bSess)
 	defer stop()
 	ctx := context.Background()
-	select {
-	case <-a.Done():
-		b.Hangup(ctx)
-	case <-b.Done():
-		a.Hangup(ctx)
-	case <-p.ctx.Done():
-		a.Hangup(ctx)
-		b.Hangup(ctx)
+	watch := time.NewTicker(rtpCheckEvery)
+	defer watch.Stop()
+	lastIn, lastMove := uint64(0), time.Now()
+	for {
+		select {
+		case <-a.Done():
+			b.Hangup(ctx)
+			return
+		case <-b.Done():
+			a.Hangup(ctx)
+			return
+		case <-p.ctx.Done():
+			a.Hangup(ctx)
+			b.Hangup(ctx)
+			return
+		case <-watch.C:
+			// A phone that vanished without BYE must not hold the agent forever:
+			// no RTP from either side for rtpTimeout ends the call (not on hold).
+			in := aSess.Stats().PacketsIn + bSess.Stats().PacketsIn
+			if in != lastIn || c.held.Load() {
+				lastIn, lastMove = in, time.Now()
+				continue
+			}
+			if time.Since(lastMove) >= rtpTimeout {
+				p.log.Warn("no RTP from either leg, hanging up", "call", c.ID, "after", rtpTimeout)
+				c.outcome("answered", "RTP timeout")
+				a.Hangup(ctx)
+				b.Hangup(ctx)
+				return
+			}
+		}
 	}
 }
 
+// rtpTimeout ends a bridged call that carries no media at all (Asterisk's
+// rtptimeout); rtpCheckEvery is how often it is checked.
+const (
+	rtpTimeout    = 60 * time.Second
+	rtpCheckEvery = 5 * time.Second
+)
+
 // linkOffers makes each leg's mid-call offers re-point its media and reach the
 // other leg.
-func (p *PBX) linkOffers(a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
-	a.OnOffer(p.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }))
-	b.OnOffer(p.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }))
+func (p *PBX) linkOffers(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
+	a.OnOffer(p.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }, &c.held))
+	b.OnOffer(p.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }, &c.held))
 }
 
 // callOutbound sends an agent's call out through a trunk.

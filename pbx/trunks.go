@@ -7,31 +7,42 @@ import (
 	"switchboard/sip"
 )
 
-// trunkRegs are the running registrations to carriers, restarted on reload.
-type trunkRegs struct {
+// trunkReg is one running registration to a carrier.
+type trunkReg struct {
+	cfg    sip.TrunkRegistration
+	reg    *sip.TrunkRegistrar
 	cancel context.CancelFunc
-	regs   map[agentKey]*sip.TrunkRegistrar // by firm and trunk id
 }
 
-// startTrunks (re)starts registration loops for trunks with register: true.
+// startTrunks brings the registrations in line with cfg: registrations whose trunk
+// did not change keep running (a reload must not un-register and re-register), new
+// ones start, removed or changed ones stop (and un-register).
 func (p *PBX) startTrunks(cfg *dialplan.Config) {
 	p.tmu.Lock()
 	defer p.tmu.Unlock()
-	if p.trunks.cancel != nil {
-		p.trunks.cancel()
-	}
-	ctx, cancel := context.WithCancel(p.ctx)
-	p.trunks = trunkRegs{cancel: cancel, regs: map[agentKey]*sip.TrunkRegistrar{}}
+	want := map[agentKey]sip.TrunkRegistration{}
 	for _, f := range cfg.Firms {
 		for _, t := range f.Trunks {
-			if !t.Register {
-				continue
+			if t.Register {
+				want[agentKey{f.ID, t.ID}] = sip.TrunkRegistration{
+					ID: t.ID, Registrar: t.URI, Username: t.Username, Password: t.Password,
+					Expires: t.Expires, MinBackoff: p.trunkBackoff,
+				}
 			}
-			p.trunks.regs[agentKey{f.ID, t.ID}] = p.sip.RegisterTrunk(ctx, sip.TrunkRegistration{
-				ID: t.ID, Registrar: t.URI, Username: t.Username, Password: t.Password,
-				Expires: t.Expires, MinBackoff: p.trunkBackoff,
-			})
 		}
+	}
+	for k, r := range p.trunks {
+		if w, ok := want[k]; !ok || w != r.cfg {
+			r.cancel()
+			delete(p.trunks, k)
+		}
+	}
+	for k, w := range want {
+		if _, ok := p.trunks[k]; ok {
+			continue
+		}
+		ctx, cancel := context.WithCancel(p.ctx)
+		p.trunks[k] = &trunkReg{cfg: w, reg: p.sip.RegisterTrunk(ctx, w), cancel: cancel}
 	}
 }
 
@@ -40,11 +51,11 @@ func (p *PBX) TrunkStates() map[string]map[string]sip.TrunkState {
 	p.tmu.Lock()
 	defer p.tmu.Unlock()
 	out := map[string]map[string]sip.TrunkState{}
-	for k, r := range p.trunks.regs {
+	for k, r := range p.trunks {
 		if out[k.firm] == nil {
 			out[k.firm] = map[string]sip.TrunkState{}
 		}
-		out[k.firm][k.agent] = r.State()
+		out[k.firm][k.agent] = r.reg.State()
 	}
 	return out
 }

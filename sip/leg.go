@@ -116,7 +116,10 @@ func (s *Server) Accept(req *Request, tx ServerTransaction) (*InboundLeg, error)
 	s.inbound[d.ID] = l
 	s.mu.Unlock()
 	go func() {
-		<-d.Context().Done()
+		select {
+		case <-d.Context().Done():
+		case <-l.done: // our BYE got no answer: the dialog is over for us anyway
+		}
 		if errors.Is(context.Cause(d.Context()), gosip.ErrTransactionCanceled) {
 			l.setCause("CANCEL")
 		}
@@ -387,15 +390,20 @@ func (l *OutboundLeg) Wait(ctx context.Context, onProgress func(code int, sdp []
 		}
 		return fmt.Errorf("sip: INVITE %s: %w", l.spec.URI, err)
 	}
-	if err := l.d.Ack(ctx); err != nil {
-		l.end()
-		return fmt.Errorf("sip: ACK %s: %w", l.spec.URI, err)
-	}
+	// Known before the ACK leaves, so that a BYE or re-INVITE the callee sends right
+	// after it finds its dialog.
 	l.remote = l.d.InviteResponse.Body()
 	s := l.s
 	s.mu.Lock()
 	s.outbound[l.d.ID] = l
 	s.mu.Unlock()
+	if err := l.d.Ack(ctx); err != nil {
+		l.end()
+		s.mu.Lock()
+		delete(s.outbound, l.d.ID)
+		s.mu.Unlock()
+		return fmt.Errorf("sip: ACK %s: %w", l.spec.URI, err)
+	}
 	go func() {
 		select {
 		case <-l.d.Context().Done():

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,23 +120,47 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sip: server: %w", err)
 	}
 	s.srv = srv
-	srv.OnInvite(s.handleInvite)
-	srv.OnAck(s.handleAck)
-	srv.OnBye(s.handleBye)
-	srv.OnCancel(s.handleCancel)
-	srv.OnOptions(s.handleOptions)
-	srv.OnInfo(s.handleInfo)
-	srv.OnUpdate(s.handleUpdate)
+	srv.OnInvite(s.guard(s.handleInvite))
+	srv.OnAck(s.guard(s.handleAck))
+	srv.OnBye(s.guard(s.handleBye))
+	srv.OnCancel(s.guard(s.handleCancel))
+	srv.OnOptions(s.guard(s.handleOptions))
+	srv.OnInfo(s.guard(s.handleInfo))
+	srv.OnUpdate(s.guard(s.handleUpdate))
 	// sipgo's handler table is not safe to change once serving, so every method is
 	// routed here up front and OnRequest only fills our own table.
 	for _, m := range []gosip.RequestMethod{gosip.REGISTER, gosip.SUBSCRIBE, gosip.NOTIFY, gosip.MESSAGE, gosip.REFER, gosip.PUBLISH, gosip.PRACK} {
-		srv.OnRequest(m, s.dispatch)
+		srv.OnRequest(m, s.guard(s.dispatch))
 	}
-	srv.OnNoRoute(func(req *gosip.Request, tx gosip.ServerTransaction) {
+	srv.OnNoRoute(s.guard(func(req *gosip.Request, tx gosip.ServerTransaction) {
 		s.count(req)
 		s.respond(tx, req, 405, "Method Not Allowed", gosip.NewHeader("Allow", allowed))
-	})
+	}))
 	return s, nil
+}
+
+// guard keeps malformed requests away from the handlers (400 when a header every
+// request must carry is missing) and turns a handler panic into a 500 and a log line
+// instead of a dead PBX.
+func (s *Server) guard(h RequestHandler) RequestHandler {
+	return func(req *gosip.Request, tx gosip.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("sip handler panic", "method", string(req.Method), "panic", r, "stack", string(debug.Stack()))
+				if !req.IsAck() {
+					s.respond(tx, req, 500, "Server Internal Error")
+				}
+			}
+		}()
+		if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil || req.Via() == nil {
+			s.count(req)
+			if !req.IsAck() && req.Via() != nil {
+				s.respond(tx, req, 400, "Bad Request")
+			}
+			return
+		}
+		h(req, tx)
+	}
 }
 
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, SUBSCRIBE, NOTIFY"
@@ -397,7 +422,9 @@ func (s *Server) answerOffer(ls *legState, req *gosip.Request, tx gosip.ServerTr
 			return
 		}
 		answer = a
-	} else {
+	} else if req.Method == gosip.INVITE {
+		// An offerless re-INVITE gets our offer in the 200 (RFC 3264 section 5);
+		// an UPDATE without SDP (a session refresh) gets none.
 		answer = ls.lastLocalSDP()
 	}
 	res := gosip.NewResponseFromRequest(req, 200, "OK", answer)

@@ -40,6 +40,7 @@ type TrunkRegistrar struct {
 
 	mu    sync.Mutex
 	state TrunkState
+	done  chan struct{}
 }
 
 // RegisterTrunk starts keeping a trunk registered until ctx ends; on the way out it
@@ -54,10 +55,17 @@ func (s *Server) RegisterTrunk(ctx context.Context, cfg TrunkRegistration) *Trun
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Minute
 	}
-	r := &TrunkRegistrar{s: s, cfg: cfg}
-	go r.loop(ctx)
+	r := &TrunkRegistrar{s: s, cfg: cfg, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.loop(ctx)
+	}()
 	return r
 }
+
+// Done is closed when the loop has stopped (and un-registered) after its context
+// ended.
+func (r *TrunkRegistrar) Done() <-chan struct{} { return r.done }
 
 // State returns the current registration state.
 func (r *TrunkRegistrar) State() TrunkState {
@@ -131,6 +139,10 @@ func (r *TrunkRegistrar) register(ctx context.Context, callID, fromTag string, c
 	*cseq++
 	req.AppendHeader(&gosip.CSeqHeader{SeqNo: *cseq, MethodName: gosip.REGISTER})
 	contact := &gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", User: r.cfg.Username, Host: r.s.host, Port: r.s.port}}
+	if t := req.Transport(); !strings.EqualFold(t, "UDP") {
+		contact.Address.UriParams = gosip.NewParams()
+		contact.Address.UriParams.Add("transport", strings.ToLower(t))
+	}
 	req.AppendHeader(contact)
 	req.AppendHeader(gosip.NewHeader("Expires", strconv.Itoa(int(expires.Seconds()))))
 	req.AppendHeader(gosip.NewHeader("User-Agent", r.s.cfg.UserAgent))

@@ -75,7 +75,9 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	a := &App{Config: cfg, DataDir: dataDir, log: o.Logger, doneHTTP: make(chan struct{})}
-	ctx, a.cancel = context.WithCancel(ctx)
+	// The SIP stack lives until Stop, not until the caller's context ends: Stop must
+	// still send the BYEs of the calls it hangs up.
+	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
 	defer func() {
 		if !ok {
