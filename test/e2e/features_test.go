@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,5 +153,77 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	p.waitLog(t, "switchboard.yaml:9: agents[0].ring_timeout")
 	if got := strings.Join(agents(), ","); got != "alice,bob" {
 		t.Fatalf("agents after a rejected reload: %s", got)
+	}
+}
+
+// A request without From gets 400 and the server keeps answering.
+func TestMalformedRequestGets400(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, twoAgents)
+	conn, err := net.Dial("udp", s.SIPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	send := func(msg string) string {
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Write([]byte(strings.ReplaceAll(msg, "\n", "\r\n"))); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		return strings.SplitN(string(buf[:n]), "\r\n", 2)[0]
+	}
+	local := conn.LocalAddr().String()
+	got := send("REGISTER sip:test.local SIP/2.0\nVia: SIP/2.0/UDP " + local + ";branch=z9hG4bK-nofrom\nTo: <sip:1001@test.local>\nCall-ID: nofrom\nCSeq: 1 REGISTER\nContent-Length: 0\n\n")
+	if got != "SIP/2.0 400 Bad Request" {
+		t.Fatalf("REGISTER without From: %q", got)
+	}
+	got = send("OPTIONS sip:test.local SIP/2.0\nVia: SIP/2.0/UDP " + local + ";branch=z9hG4bK-alive\nFrom: <sip:probe@test.local>;tag=1\nTo: <sip:test.local>\nCall-ID: alive\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n")
+	if got != "SIP/2.0 200 OK" {
+		t.Fatalf("OPTIONS after the bad request: %q", got)
+	}
+}
+
+// A member who rejects every offer at once is offered again only after a pause, and
+// the caller's failed offers give their RTP ports back.
+func TestQueueRejectingMemberNoStorm(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, fmt.Sprintf(`
+sounds_dir: %s
+agents:
+  - {id: alice, extension: "1001", password: alice-pw}
+  - {id: cust, extension: "1009", password: pw9}
+teams:
+  - {id: support, extension: "2000", members: [alice], ring_timeout: 5s, max_wait: 3s, on_timeout: callback}
+`, shortPrompts(t)))
+	alice := s.phone("1001", "alice-pw", "PCMU")
+	go func() {
+		for in := range alice.Incoming() {
+			in.Reject(486, "Busy Here")
+		}
+	}()
+	cust := s.phone("1009", "pw9", "PCMU")
+	c, err := cust.Dial(ctxT(t, 20*time.Second), "2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak := 0
+	for {
+		peak = max(peak, s.Pool.InUse())
+		select {
+		case <-c.Done():
+			if n := alice.Stats().InvitesReceived; n < 1 || n > 4 {
+				t.Fatalf("member got %d INVITEs in a 3 s wait, want a few (pause between rounds)", n)
+			}
+			if peak > 2 {
+				t.Fatalf("%d RTP ports in use at once for one queued caller", peak)
+			}
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }
