@@ -17,6 +17,7 @@ type collector struct {
 	log   *slog.Logger
 
 	registrations, activeCalls, calls, queueLength, callbacks, rtpPorts, sipRequests, authFailures *prometheus.Desc
+	rtpPackets, rtpLost, queueWait                                                                 *prometheus.Desc
 }
 
 func newCollector(p *pbx.PBX, st *store.Store, log *slog.Logger) *collector {
@@ -33,12 +34,15 @@ func newCollector(p *pbx.PBX, st *store.Store, log *slog.Logger) *collector {
 		rtpPorts:      d("rtp_ports_in_use", "RTP ports held by call legs."),
 		sipRequests:   d("sip_requests_total", "SIP requests received, by method.", "method"),
 		authFailures:  d("auth_failures_total", "Failed credential checks (SIP digest and others)."),
+		rtpPackets:    d("rtp_packets_relayed_total", "RTP packets sent to phones by finished calls."),
+		rtpLost:       d("rtp_packets_lost_total", "RTP packets missing from phones' streams (sequence gaps) in finished calls."),
+		queueWait:     d("queue_wait_seconds", "Time callers waited in a team's queue.", "firm", "team"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.registrations, c.activeCalls, c.calls, c.queueLength, c.callbacks, c.rtpPorts, c.sipRequests, c.authFailures} {
+	for _, d := range []*prometheus.Desc{c.registrations, c.activeCalls, c.calls, c.queueLength, c.callbacks, c.rtpPorts, c.sipRequests, c.authFailures, c.rtpPackets, c.rtpLost, c.queueWait} {
 		ch <- d
 	}
 }
@@ -50,6 +54,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.activeCalls, prometheus.GaugeValue, float64(st.ActiveCalls))
 	ch <- prometheus.MustNewConstMetric(c.rtpPorts, prometheus.GaugeValue, float64(st.RTPPortsInUse))
 	ch <- prometheus.MustNewConstMetric(c.authFailures, prometheus.CounterValue, float64(st.AuthFailures))
+	ch <- prometheus.MustNewConstMetric(c.rtpPackets, prometheus.CounterValue, float64(st.RTPPacketsRelayed))
+	ch <- prometheus.MustNewConstMetric(c.rtpLost, prometheus.CounterValue, float64(st.RTPPacketsLost))
+	for k, w := range st.QueueWait {
+		ch <- prometheus.MustNewConstSummary(c.queueWait, w.Count, w.Seconds, nil, k.Firm, k.Team)
+	}
 	// Every outcome is exported, zero or not, so rate() works from the first call on.
 	for _, o := range callOutcomes {
 		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(st.Outcomes[o]), o)

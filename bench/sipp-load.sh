@@ -17,8 +17,9 @@
 # from /proc/PID/stat) divided by the operations, and the peak RSS (VmHWM, a high-water mark
 # over the whole process lifetime, so it only grows from phase to phase).
 #
-# Everything binds 127.0.0.1 only. Every SIPp run is bounded by -m (calls) and -timeout, and
-# every process is started by this script and killed by PID at exit.
+# Everything binds 127.0.0.1 only. Every SIPp run is bounded by -m (calls), -timeout and
+# timeout(1), and every process is started by this script and killed by PID at exit.
+# Needs sipp, python3 (to pick free ports), go, awk.
 #
 # Usage: ./bench/sipp-load.sh            (from the repository root; `make bench` runs it)
 # Environment (defaults in brackets):
@@ -114,7 +115,8 @@ stat_max() {
 sipp_run() {
 	local name=$1
 	shift
-	sipp "$sip_addr" -i 127.0.0.1 -nostdin -buff_size 4194304 \
+	# timeout(1) backs up -timeout, which SIPp 3.6.1 was seen to miss with calls stuck.
+	timeout -k 5 300 sipp "$sip_addr" -i 127.0.0.1 -nostdin -buff_size 4194304 \
 		-trace_stat -stf "$work/$name.stat" -fd 1 -trace_err -error_file "$work/$name.err" "$@" \
 		>"$work/$name.out" 2>&1 || true
 }

@@ -176,7 +176,11 @@ func (c *Call) finish() {
 		}
 	}
 	c.cancel()
+	var relayed, lost uint64
 	for _, s := range sessions {
+		st := s.Stats()
+		relayed += st.PacketsOut
+		lost += st.Lost
 		s.Close()
 	}
 	for _, a := range busy {
@@ -202,6 +206,15 @@ func (c *Call) finish() {
 		"agent", rec.Agent, "outcome", rec.Outcome, "cause", rec.Cause, "talk", rec.TalkTime.Round(time.Millisecond))
 	c.p.mu.Lock()
 	c.p.outcomes[rec.Outcome]++
+	c.p.rtpRelayed += relayed
+	c.p.rtpLost += lost
+	if rec.Team != "" {
+		k := FirmTeam{rec.Firm, rec.Team}
+		w := c.p.queueWait[k]
+		w.Seconds += rec.QueueWait.Seconds()
+		w.Count++
+		c.p.queueWait[k] = w
+	}
 	delete(c.p.live, c.ID)
 	c.p.mu.Unlock()
 	c.p.calls.Done()
@@ -260,6 +273,19 @@ func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
 	}
 	c.In.SetLocalSDP(answer)
 	c.In.OnOffer(c.p.offerHandler(sess, nil, nil))
+	go func() {
+		// Phones that send digits as SIP INFO reach menus and voicemail too.
+		for {
+			select {
+			case d := <-c.In.InfoDTMF():
+				sess.InjectDTMF(d)
+			case <-c.In.Done():
+				return
+			case <-c.ctx.Done():
+				return
+			}
+		}
+	}()
 	c.mu.Lock()
 	c.inMedia = sess
 	c.mu.Unlock()

@@ -65,6 +65,20 @@ type Stats struct {
 	RTPPortsInUse int
 	SIPRequests   map[string]uint64
 	Outcomes      map[string]uint64
+	// RTP counters of finished calls: packets sent to the phones, and packets the
+	// phones' streams skipped (sequence gaps).
+	RTPPacketsRelayed, RTPPacketsLost uint64
+	// QueueWait sums the wait of callers who left each team's queue, by firm and team.
+	QueueWait map[FirmTeam]WaitSum
+}
+
+// FirmTeam names a team across firms.
+type FirmTeam struct{ Firm, Team string }
+
+// WaitSum is a total wait and the number of callers it covers.
+type WaitSum struct {
+	Seconds float64
+	Count   uint64
 }
 
 // Stats returns the current counters.
@@ -75,6 +89,11 @@ func (p *PBX) Stats() Stats {
 	for k, v := range p.outcomes {
 		outcomes[k] = v
 	}
+	waits := make(map[FirmTeam]WaitSum, len(p.queueWait))
+	for k, v := range p.queueWait {
+		waits[k] = v
+	}
+	relayed, lost := p.rtpRelayed, p.rtpLost
 	p.mu.Unlock()
 	return Stats{
 		ActiveCalls:   active,
@@ -83,5 +102,9 @@ func (p *PBX) Stats() Stats {
 		RTPPortsInUse: p.pool.InUse(),
 		SIPRequests:   p.sip.RequestCounts(),
 		Outcomes:      outcomes,
+
+		RTPPacketsRelayed: relayed,
+		RTPPacketsLost:    lost,
+		QueueWait:         waits,
 	}
 }

@@ -63,6 +63,9 @@ type PBX struct {
 	live     map[string]*Call
 	outcomes map[string]uint64 // calls logged, by outcome
 
+	queueWait           map[FirmTeam]WaitSum
+	rtpRelayed, rtpLost uint64
+
 	qmu    sync.Mutex
 	queues map[agentKey]*teamQueue
 
@@ -113,6 +116,7 @@ func New(d Deps) (*PBX, error) {
 		outcomes:     map[string]uint64{},
 		subs:         map[subKey]*subscription{},
 		queues:       map[agentKey]*teamQueue{},
+		queueWait:    map[FirmTeam]WaitSum{},
 		trunks:       map[agentKey]*trunkReg{},
 		dns:          map[string]dnsEntry{},
 	}

@@ -62,6 +62,11 @@ type remoteConfig struct {
 // and one outgoing stream (a single SSRC, sequence and timestamp space) that
 // bridged audio, prompts and DTMF all feed, so the far end sees one stream.
 type Session struct {
+	// dtmfMu orders InjectDTMF against Close; the read loop needs no lock (it has
+	// stopped before Close closes the channel).
+	dtmfMu     sync.Mutex
+	dtmfClosed bool
+
 	pool  *Pool
 	port  int
 	conn  *net.UDPConn
@@ -146,6 +151,21 @@ func (s *Session) OnAudio(fn func(pcm []int16)) {
 // the session closes.
 func (s *Session) DTMF() <-chan rune { return s.dtmf }
 
+// InjectDTMF delivers a digit that arrived another way (SIP INFO) to DTMF's
+// readers, as if it had come in RFC 4733. It is dropped when the buffer is full or
+// the session closed.
+func (s *Session) InjectDTMF(d rune) {
+	s.dtmfMu.Lock()
+	defer s.dtmfMu.Unlock()
+	if s.dtmfClosed {
+		return
+	}
+	select {
+	case s.dtmf <- d:
+	default:
+	}
+}
+
 // Stats returns a snapshot of the session's counters.
 func (s *Session) Stats() Stats {
 	st := Stats{
@@ -173,7 +193,10 @@ func (s *Session) Close() error {
 		errRTP := s.conn.Close()
 		errRTCP := s.rtcp.Close()
 		<-s.readDone
+		s.dtmfMu.Lock()
+		s.dtmfClosed = true
 		close(s.dtmf)
+		s.dtmfMu.Unlock()
 		s.pool.release(s.port)
 		s.closeErr = errors.Join(errRTP, errRTCP)
 	})

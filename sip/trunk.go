@@ -80,7 +80,10 @@ func (r *TrunkRegistrar) loop(ctx context.Context) {
 	cseq := uint32(1)
 	backoff := r.cfg.MinBackoff
 	for {
-		granted, err := r.register(ctx, callID, fromTag, &cseq, r.cfg.Expires)
+		r.mu.Lock()
+		want := r.cfg.Expires
+		r.mu.Unlock()
+		granted, err := r.register(ctx, callID, fromTag, &cseq, want)
 		now := time.Now()
 		r.mu.Lock()
 		r.state.LastAttempt = now
@@ -155,6 +158,17 @@ func (r *TrunkRegistrar) register(ctx context.Context, callID, fromTag string, c
 	}
 	if err != nil {
 		return 0, fmt.Errorf("REGISTER to %s: %w", r.cfg.Registrar, err)
+	}
+	if res.StatusCode == 423 && expires > 0 {
+		// Interval Too Brief: ask again for what the carrier wants (once).
+		if h := res.GetHeader("Min-Expires"); h != nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && time.Duration(n)*time.Second > expires {
+				r.mu.Lock()
+				r.cfg.Expires = time.Duration(n) * time.Second
+				r.mu.Unlock()
+				return r.register(ctx, callID, fromTag, cseq, time.Duration(n)*time.Second)
+			}
+		}
 	}
 	if !res.IsSuccess() {
 		return 0, fmt.Errorf("REGISTER to %s: %d %s", r.cfg.Registrar, res.StatusCode, res.Reason)

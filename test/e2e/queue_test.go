@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"switchboard/internal/testphone"
+	"switchboard/pbx"
 	"switchboard/store"
 )
 
@@ -113,6 +114,13 @@ teams:
 			}
 			if !tc.check(got, rang) {
 				t.Fatalf("%s: answered per agent %v, rang %v", tc.strategy, got, rang)
+			}
+			st := s.PBX.Stats()
+			if w := st.QueueWait[pbx.FirmTeam{Firm: "test.local", Team: "support"}]; w.Count != 20 || w.Seconds <= 0 {
+				t.Errorf("queue wait metric %+v, want 20 callers", w)
+			}
+			if st.RTPPacketsRelayed == 0 {
+				t.Error("no RTP packets counted")
 			}
 			if recs[0].Team != "support" || recs[0].Outcome != "answered" || recs[0].QueueWait <= 0 {
 				t.Fatalf("call log: %+v %v", recs, err)
