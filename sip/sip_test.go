@@ -45,12 +45,13 @@ func TestGrantedExpiry(t *testing.T) {
 		want time.Duration
 	}{
 		{"contact param", res("Contact", "<sip:acct@10.0.0.1:5060>;expires=120", "Expires", "3600"), 120 * time.Second},
+		{"ours among several", res("Contact", "<sip:acct@192.0.2.9:5060>;expires=30", "Contact", "<sip:acct@10.0.0.1:5060>;expires=90"), 90 * time.Second},
 		{"expires header", res("Expires", "300"), 300 * time.Second},
 		{"nothing granted", res(), time.Hour},
 		{"garbage", res("Expires", "soon"), time.Hour},
 	}
 	for _, tc := range tests {
-		if got := grantedExpiry(tc.res, time.Hour); got != tc.want {
+		if got := grantedExpiry(tc.res, time.Hour, "10.0.0.1:5060"); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -84,7 +85,7 @@ func FuzzParseMessage(f *testing.F) {
 				sanitize(f.DisplayName)
 			}
 		case *gosip.Response:
-			grantedExpiry(m, time.Minute)
+			grantedExpiry(m, time.Minute, "10.0.0.1:5060")
 		}
 	})
 }

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,13 +174,18 @@ func (r *TrunkRegistrar) register(ctx context.Context, callID, fromTag string, c
 	if !res.IsSuccess() {
 		return 0, fmt.Errorf("REGISTER to %s: %d %s", r.cfg.Registrar, res.StatusCode, res.Reason)
 	}
-	return grantedExpiry(res, expires), nil
+	return grantedExpiry(res, expires, net.JoinHostPort(r.s.host, strconv.Itoa(r.s.port))), nil
 }
 
-// grantedExpiry reads what the registrar granted: our Contact's expires parameter,
-// else the Expires header, else what we asked for.
-func grantedExpiry(res *gosip.Response, asked time.Duration) time.Duration {
-	for _, h := range res.GetHeaders("Contact") {
+// grantedExpiry reads what the registrar granted: the expires parameter of our
+// Contact (the one naming ours, host:port; the registrar lists every binding of the
+// account), else the Expires header, else what we asked for.
+func grantedExpiry(res *gosip.Response, asked time.Duration, ours string) time.Duration {
+	hdrs := res.GetHeaders("Contact")
+	for _, h := range hdrs {
+		if len(hdrs) > 1 && !strings.Contains(h.Value(), ours) {
+			continue
+		}
 		if i := strings.Index(strings.ToLower(h.Value()), "expires="); i >= 0 {
 			v := h.Value()[i+len("expires="):]
 			if j := strings.IndexAny(v, ";,> "); j >= 0 {
