@@ -55,6 +55,7 @@ type PBX struct {
 	dataDir string
 	auth    *auth.Authenticator
 	reg     *registrar.Registrar
+	regw    *regWriter
 
 	mu       sync.Mutex
 	status   map[agentKey]string    // live status cache, persisted in store
@@ -132,7 +133,8 @@ func New(d Deps) (*PBX, error) {
 	}
 	p.cfg.Store(d.Config)
 	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.lookupAccount)
-	p.reg = registrar.New(registrar.Config{}, regPersister{d.Store})
+	p.regw = newRegWriter(d.Store, d.Logger)
+	p.reg = registrar.New(registrar.Config{Logger: d.Logger}, p.regw)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if err := p.loadState(); err != nil {
 		return nil, err
@@ -260,6 +262,7 @@ func (p *PBX) Shutdown(ctx context.Context) error {
 		for _, r := range regs {
 			<-r.reg.Done() // un-REGISTER sent before the SIP stack closes
 		}
+		p.regw.Close() // pending registrations reach the database before it closes
 		close(done)
 	}()
 	select {
@@ -386,17 +389,4 @@ func (p *PBX) AgentIdle(firm, agent string) bool {
 func (p *PBX) agentMaybeFree(firm, agent string) {
 	// Queues and automatic callbacks subscribe here (see queue.go).
 	p.notifyAvailable(firm, agent)
-}
-
-type regPersister struct{ s *store.Store }
-
-func (r regPersister) SaveBinding(b registrar.Binding) error {
-	return r.s.PutRegistration(store.Registration{
-		Firm: b.Firm, User: b.User, Contact: b.Contact, Source: b.Source, Transport: b.Transport,
-		Expires: b.Expires, CallID: b.CallID, CSeq: b.CSeq, UserAgent: b.UserAgent, Instance: b.Instance,
-	})
-}
-
-func (r regPersister) DeleteBinding(firm, user, contact string) error {
-	return r.s.DeleteRegistration(firm, user, contact)
 }

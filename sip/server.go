@@ -210,6 +210,12 @@ func (s *Server) Listen(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("sip: listen %s: %w", raw, err)
 			}
+			if uc, ok := conn.(*net.UDPConn); ok {
+				// Bursts of requests must wait in the socket, not be dropped and
+				// retransmitted (the kernel caps this at net.core.rmem_max).
+				uc.SetReadBuffer(4 << 20)
+				uc.SetWriteBuffer(4 << 20)
+			}
 			bound = netip.MustParseAddrPort(conn.LocalAddr().String())
 			s.closers = append(s.closers, conn.Close)
 			s.serve(func() error { return s.srv.ServeUDP(conn) })

@@ -121,3 +121,46 @@ func (s *Store) PurgeExpiredRegistrations(now time.Time) (int, error) {
 	}
 	return n, nil
 }
+
+// RegistrationKey names one binding for ApplyRegistrations.
+type RegistrationKey struct{ Firm, User, Contact string }
+
+// ApplyRegistrations writes many binding changes in one commit: the registrar's
+// write-behind flush. Deletes of bindings that are not stored are ignored.
+func (s *Store) ApplyRegistrations(puts []Registration, deletes []RegistrationKey) error {
+	type kv struct{ k, v []byte }
+	enc := make([]kv, 0, len(puts))
+	for _, r := range puts {
+		if err := checkSegs([]string{"firm", "user", "contact"}, r.Firm, r.User, r.Contact); err != nil {
+			return fmt.Errorf("apply registrations: %w", err)
+		}
+		v, err := encodeRegistration(r)
+		if err != nil {
+			return fmt.Errorf("apply registrations: %s@%s %s: %w", r.User, r.Firm, r.Contact, err)
+		}
+		enc = append(enc, kv{regKey(r.Firm, r.User, r.Contact), v})
+	}
+	for _, d := range deletes {
+		if err := checkSegs([]string{"firm", "user", "contact"}, d.Firm, d.User, d.Contact); err != nil {
+			return fmt.Errorf("apply registrations: %w", err)
+		}
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRegistrations)
+		for _, d := range deletes {
+			if err := b.Delete(regKey(d.Firm, d.User, d.Contact)); err != nil {
+				return err
+			}
+		}
+		for _, e := range enc {
+			if err := b.Put(e.k, e.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply registrations: %w", err)
+	}
+	return nil
+}

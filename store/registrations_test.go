@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"sync"
@@ -132,5 +133,33 @@ func TestConcurrentRegistrationRefreshes(t *testing.T) {
 		if r.CSeq < each-5 {
 			t.Errorf("stale refresh kept: %+v", r)
 		}
+	}
+}
+
+func TestApplyRegistrations(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sb.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).Round(time.Second)
+	a := Registration{Firm: "f", User: "1001", Contact: "sip:a@h", Expires: exp}
+	b := Registration{Firm: "f", User: "1001", Contact: "sip:b@h", Expires: exp}
+	if err := s.ApplyRegistrations([]Registration{a, b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyRegistrations(nil, []RegistrationKey{{"f", "1001", "sip:a@h"}, {"f", "1001", "sip:none@h"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.ListRegistrations()
+	if err != nil || len(got) != 1 || got[0].Contact != "sip:b@h" || !got[0].Expires.Equal(exp) {
+		t.Fatalf("after apply and reopen: %+v %v", got, err)
 	}
 }
