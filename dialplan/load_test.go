@@ -400,7 +400,7 @@ func TestProblemString(t *testing.T) {
 // TestReadmeExample keeps the example in the configuration reference valid.
 func TestReadmeExample(t *testing.T) {
 	t.Parallel()
-	doc, err := os.ReadFile("README-fragment.md")
+	doc, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestReadmeExample(t *testing.T) {
 	}
 	_, body, _ := strings.Cut(after, "```yaml\n")
 	body, _, _ = strings.Cut(body, "```")
-	cfg, err := Parse("README-fragment.md", []byte(body))
+	cfg, err := Parse("README.md", []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
