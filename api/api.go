@@ -98,6 +98,7 @@ func New(d Deps) *Server {
 	m.HandleFunc("GET /api/agents/{id}", s.auth(s.handleAgent))
 	m.HandleFunc("PUT /api/agents/{id}/status", s.auth(s.handleSetStatus))
 
+	m.HandleFunc("GET /api/trunks", s.auth(s.handleTrunks))
 	m.HandleFunc("GET /api/calls", s.auth(s.handleCalls))
 	m.HandleFunc("GET /api/calls/live", s.auth(s.handleLiveCalls))
 	m.HandleFunc("POST /api/calls", s.auth(s.handleDial))

@@ -61,6 +61,12 @@ trunks:
 	if !st.Registered {
 		t.Fatalf("trunk state %+v", st)
 	}
+	// Admins see it in the API too.
+	var trunks []map[string]any
+	apiGet(t, s.HTTPAddr, s.data, "/api/trunks", &trunks)
+	if len(trunks) != 1 || trunks[0]["id"] != "carrier" || trunks[0]["registered"] != true {
+		t.Fatalf("GET /api/trunks: %v", trunks)
+	}
 	// The carrier is down now: the PBX notices and retries with back-off...
 	deadline := time.Now().Add(20 * time.Second)
 	for s.PBX.TrunkStates()["test.local"]["carrier"].Registered {
