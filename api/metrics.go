@@ -17,7 +17,7 @@ type collector struct {
 	log   *slog.Logger
 
 	registrations, activeCalls, calls, queueLength, callbacks, rtpPorts, sipRequests, authFailures *prometheus.Desc
-	rtpPackets, rtpLost, queueWait                                                                 *prometheus.Desc
+	rtpPackets, rtpLost, queueWait, sipResponses                                                   *prometheus.Desc
 }
 
 func newCollector(p *pbx.PBX, st *store.Store, log *slog.Logger) *collector {
@@ -37,12 +37,13 @@ func newCollector(p *pbx.PBX, st *store.Store, log *slog.Logger) *collector {
 		rtpPackets:    d("rtp_packets_relayed_total", "RTP packets sent to phones by finished calls."),
 		rtpLost:       d("rtp_packets_lost_total", "RTP packets missing from phones' streams (sequence gaps) in finished calls."),
 		queueWait:     d("queue_wait_seconds", "Time callers waited in a team's queue.", "firm", "team"),
+		sipResponses:  d("sip_responses_total", "Final SIP responses sent, by class.", "class"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.registrations, c.activeCalls, c.calls, c.queueLength, c.callbacks, c.rtpPorts, c.sipRequests, c.authFailures, c.rtpPackets, c.rtpLost, c.queueWait} {
+	for _, d := range []*prometheus.Desc{c.registrations, c.activeCalls, c.calls, c.queueLength, c.callbacks, c.rtpPorts, c.sipRequests, c.authFailures, c.rtpPackets, c.rtpLost, c.queueWait, c.sipResponses} {
 		ch <- d
 	}
 }
@@ -56,6 +57,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.authFailures, prometheus.CounterValue, float64(st.AuthFailures))
 	ch <- prometheus.MustNewConstMetric(c.rtpPackets, prometheus.CounterValue, float64(st.RTPPacketsRelayed))
 	ch <- prometheus.MustNewConstMetric(c.rtpLost, prometheus.CounterValue, float64(st.RTPPacketsLost))
+	for class, n := range st.SIPResponses {
+		ch <- prometheus.MustNewConstMetric(c.sipResponses, prometheus.CounterValue, float64(n), class)
+	}
 	for k, w := range st.QueueWait {
 		ch <- prometheus.MustNewConstSummary(c.queueWait, w.Count, w.Seconds, nil, k.Firm, k.Team)
 	}

@@ -80,6 +80,10 @@ func TestMetrics(t *testing.T) {
 		{"switchboard_callbacks", map[string]string{"state": "dialing"}, 1},
 		{"switchboard_callbacks", map[string]string{"state": "done"}, 0},
 		{"switchboard_sip_requests_total", map[string]string{"method": "REGISTER"}, -1},
+		{"switchboard_sip_responses_total", map[string]string{"class": "2xx"}, -1},
+		{"switchboard_sip_responses_total", map[string]string{"class": "4xx"}, -1},
+		{"switchboard_rtp_packets_relayed_total", nil, -1},
+		{"switchboard_rtp_packets_lost_total", nil, -1},
 	}
 	for _, w := range want {
 		got, ok := value(w.name, w.labels)
@@ -93,6 +97,12 @@ func TestMetrics(t *testing.T) {
 	}
 	if n, _ := value("switchboard_sip_requests_total", map[string]string{"method": "REGISTER"}); n < 1 {
 		t.Errorf("REGISTER count %v after a registration", n)
+	}
+	// A registration is a 401 challenge and a 200.
+	for _, class := range []string{"2xx", "4xx"} {
+		if n, _ := value("switchboard_sip_responses_total", map[string]string{"class": class}); n < 1 {
+			t.Errorf("%s responses %v after a registration", class, n)
+		}
 	}
 	if fams["switchboard_calls_total"].GetType() != dto.MetricType_COUNTER || fams["switchboard_callbacks"].GetType() != dto.MetricType_GAUGE {
 		t.Error("metric types")

@@ -64,6 +64,7 @@ type Stats struct {
 	AuthFailures  uint64
 	RTPPortsInUse int
 	SIPRequests   map[string]uint64
+	SIPResponses  map[string]uint64 // final responses sent, by class: "2xx".."6xx"
 	Outcomes      map[string]uint64
 	// RTP counters of finished calls: packets sent to the phones, and packets the
 	// phones' streams skipped (sequence gaps).
@@ -101,6 +102,7 @@ func (p *PBX) Stats() Stats {
 		AuthFailures:  p.auth.Failures(),
 		RTPPortsInUse: p.pool.InUse(),
 		SIPRequests:   p.sip.RequestCounts(),
+		SIPResponses:  p.sip.ResponseCounts(),
 		Outcomes:      outcomes,
 
 		RTPPacketsRelayed: relayed,

@@ -82,11 +82,12 @@ type Server struct {
 	inbound  map[string]*InboundLeg  // by UAS dialog id
 	outbound map[string]*OutboundLeg // by UAC dialog id, once answered
 
-	onInvite atomic.Pointer[RequestHandler]
-	requests sync.Map // method -> *atomic.Uint64
-	handlers sync.Map // method -> RequestHandler
-	closed   atomic.Bool
-	wg       sync.WaitGroup
+	onInvite  atomic.Pointer[RequestHandler]
+	requests  sync.Map         // method -> *atomic.Uint64
+	handlers  sync.Map         // method -> RequestHandler
+	responses [7]atomic.Uint64 // final responses sent, by class
+	closed    atomic.Bool
+	wg        sync.WaitGroup
 }
 
 // New creates a server; Listen binds it.
@@ -159,8 +160,31 @@ func (s *Server) guard(h RequestHandler) RequestHandler {
 			}
 			return
 		}
-		h(req, tx)
+		h(req, countingTx{ServerTransaction: tx, s: s})
 	}
+}
+
+// countingTx counts the final answers we send, by class (2xx, 4xx...), for metrics.
+type countingTx struct {
+	gosip.ServerTransaction
+	s *Server
+}
+
+func (t countingTx) Respond(res *gosip.Response) error {
+	if res.StatusCode >= 200 {
+		t.s.responses[min(res.StatusCode/100, 6)].Add(1)
+	}
+	return t.ServerTransaction.Respond(res)
+}
+
+// ResponseCounts returns how many final responses of each class ("2xx"...) were
+// sent (retransmissions included).
+func (s *Server) ResponseCounts() map[string]uint64 {
+	out := map[string]uint64{}
+	for c := 2; c <= 6; c++ {
+		out[strconv.Itoa(c)+"xx"] = s.responses[c].Load()
+	}
+	return out
 }
 
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, SUBSCRIBE, NOTIFY"
