@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"switchboard/internal/testphone"
 )
 
 // Hold and unhold from the caller are relayed to the callee as re-INVITEs, and audio
@@ -225,5 +228,44 @@ teams:
 			return
 		case <-time.After(5 * time.Millisecond):
 		}
+	}
+}
+
+// A flood of wrong passwords from one address gets it banned: its packets are
+// dropped, even with the right password afterwards.
+func TestFailedAuthFloodIsBanned(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, twoAgents)
+	bad, err := testphone.New(ctxT(t, 10*time.Second), testphone.Config{
+		User: "1001", Password: "wrong", Domain: "test.local", Server: s.SIPAddr(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	// baresip retries a refused password ~16 times: that alone must not ban.
+	for range 16 {
+		if err := bad.Register(ctxT(t, 5*time.Second), time.Hour); err == nil {
+			t.Fatal("wrong password registered")
+		}
+	}
+	s.phone("1002", "bob-pw", "PCMU") // still served
+	for i := 0; s.PBX.AuthFailures() < 60; i++ {
+		if i > 100 {
+			t.Fatalf("only %d failures counted", s.PBX.AuthFailures())
+		}
+		bad.Register(ctxT(t, 5*time.Second), time.Hour)
+	}
+	good, err := testphone.New(ctxT(t, 10*time.Second), testphone.Config{
+		User: "1002", Password: "bob-pw", Domain: "test.local", Server: s.SIPAddr(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := good.Register(ctx, time.Hour); err == nil {
+		t.Fatal("registered from a banned address")
 	}
 }
