@@ -36,6 +36,7 @@ type Call struct {
 	busy     []string // agents marked busy by this call
 	bridged  time.Time
 	held     atomic.Bool // a leg put the call on hold: no RTP is expected
+	inSess   atomic.Pointer[rtp.Session]
 	finished bool
 }
 
@@ -71,11 +72,21 @@ func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, 
 	}
 	c.ctx, c.cancel = context.WithCancel(p.ctx)
 	if in != nil {
+		// One goroutine per call follows the caller's leg: its end cancels the
+		// call, and digits it sends as SIP INFO reach menus and voicemail.
 		go func() {
-			select {
-			case <-in.Done():
-				c.cancel()
-			case <-c.ctx.Done():
+			for {
+				select {
+				case <-in.Done():
+					c.cancel()
+					return
+				case <-c.ctx.Done():
+					return
+				case d := <-in.InfoDTMF():
+					if s := c.inSess.Load(); s != nil {
+						s.InjectDTMF(d)
+					}
+				}
 			}
 		}()
 	}
@@ -273,19 +284,7 @@ func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
 	}
 	c.In.SetLocalSDP(answer)
 	c.In.OnOffer(c.p.offerHandler(sess, nil, nil))
-	go func() {
-		// Phones that send digits as SIP INFO reach menus and voicemail too.
-		for {
-			select {
-			case d := <-c.In.InfoDTMF():
-				sess.InjectDTMF(d)
-			case <-c.In.Done():
-				return
-			case <-c.ctx.Done():
-				return
-			}
-		}
-	}()
+	c.inSess.Store(sess)
 	c.mu.Lock()
 	c.inMedia = sess
 	c.mu.Unlock()

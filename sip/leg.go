@@ -35,13 +35,21 @@ type legState struct {
 	local    []byte
 	onOffer  atomic.Pointer[OfferHandler]
 	dtmf     chan rune
+	cleanup  func() // set before the leg is shared; runs once when it ends
 }
 
 func newLegState() legState {
 	return legState{done: make(chan struct{}), dtmf: make(chan rune, 16)}
 }
 
-func (l *legState) end() { l.doneOnce.Do(func() { close(l.done) }) }
+func (l *legState) end() {
+	l.doneOnce.Do(func() {
+		close(l.done)
+		if l.cleanup != nil {
+			l.cleanup()
+		}
+	})
+}
 
 func (l *legState) setCause(c string) {
 	l.mu.Lock()
@@ -112,23 +120,23 @@ func (s *Server) Accept(req *Request, tx ServerTransaction) (*InboundLeg, error)
 		return nil, fmt.Errorf("sip: accept INVITE: %w", err)
 	}
 	l := &InboundLeg{legState: newLegState(), s: s, d: d, req: req}
+	// The leg leaves the table when it ends: by the dialog's end, or by our own
+	// Hangup even when the BYE got no answer. No goroutine waits for it.
+	l.cleanup = func() {
+		s.mu.Lock()
+		delete(s.inbound, d.ID)
+		s.mu.Unlock()
+	}
 	s.mu.Lock()
 	s.inbound[d.ID] = l
 	s.mu.Unlock()
-	go func() {
-		select {
-		case <-d.Context().Done():
-		case <-l.done: // our BYE got no answer: the dialog is over for us anyway
-		}
+	context.AfterFunc(d.Context(), func() {
 		if errors.Is(context.Cause(d.Context()), gosip.ErrTransactionCanceled) {
 			l.setCause("CANCEL")
 		}
 		l.setCause("ended")
 		l.end()
-		s.mu.Lock()
-		delete(s.inbound, d.ID)
-		s.mu.Unlock()
-	}()
+	})
 	l.respMu.Lock()
 	err = d.Respond(100, "Trying", nil)
 	l.respMu.Unlock()
@@ -393,28 +401,23 @@ func (l *OutboundLeg) Wait(ctx context.Context, onProgress func(code int, sdp []
 	// Known before the ACK leaves, so that a BYE or re-INVITE the callee sends right
 	// after it finds its dialog.
 	l.remote = l.d.InviteResponse.Body()
-	s := l.s
+	s, id := l.s, l.d.ID
+	l.cleanup = func() {
+		s.mu.Lock()
+		delete(s.outbound, id)
+		s.mu.Unlock()
+	}
 	s.mu.Lock()
-	s.outbound[l.d.ID] = l
+	s.outbound[id] = l
 	s.mu.Unlock()
 	if err := l.d.Ack(ctx); err != nil {
 		l.end()
-		s.mu.Lock()
-		delete(s.outbound, l.d.ID)
-		s.mu.Unlock()
 		return fmt.Errorf("sip: ACK %s: %w", l.spec.URI, err)
 	}
-	go func() {
-		select {
-		case <-l.d.Context().Done():
-		case <-l.done:
-		}
+	context.AfterFunc(l.d.Context(), func() {
 		l.setCause("ended")
 		l.end()
-		s.mu.Lock()
-		delete(s.outbound, l.d.ID)
-		s.mu.Unlock()
-	}()
+	})
 	return nil
 }
 
