@@ -239,3 +239,46 @@ func settle(t *testing.T, s *server, inUse int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Phones on TCP register, call and are called over their own connection.
+func TestCallOverTCP(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, twoAgents)
+	var tcpAddr string
+	for _, l := range s.SIP.Listeners() {
+		if l.Network == "tcp" {
+			tcpAddr = l.Addr.String()
+		}
+	}
+	newPhone := func(ext, pw string) *testphone.Phone {
+		p, err := testphone.New(ctxT(t, 10*time.Second), testphone.Config{
+			User: ext, Password: pw, Domain: "test.local", Server: tcpAddr, Transport: "tcp",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		if err := p.Register(ctxT(t, 10*time.Second), time.Hour); err != nil {
+			t.Fatalf("register %s over TCP: %v", ext, err)
+		}
+		return p
+	}
+	alice := newPhone("1001", "alice-pw")
+	bob := newPhone("1002", "bob-pw")
+	pending := alice.DialAsync(ctxT(t, 20*time.Second), "1002")
+	b := answerNext(t, bob)
+	a, err := pending.Result()
+	if err != nil {
+		t.Fatalf("dial over TCP: %v", err)
+	}
+	a.StartTone(1000)
+	expectFreq(t, "callee over TCP", b, 1000)
+	if err := b.Hangup(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatalf("callee BYE over TCP: %v", err)
+	}
+	select {
+	case <-a.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("caller not hung up")
+	}
+}
