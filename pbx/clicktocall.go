@@ -219,12 +219,46 @@ func (p *PBX) autoCallback(f *dialplan.Firm, agentID string) {
 		if err != nil {
 			continue
 		}
-		claimed, err := p.store.ClaimCallback(f.ID, cb.ID, a.ID)
+		claimed, err := p.store.ClaimCallback(f.ID, cb.ID, autoClaim+a.ID)
 		if err != nil {
 			continue // another agent took it: claims are atomic in the store
 		}
 		dialled = p.dialCallback(f, a, claimed, s.maxAttempts, s.retry)
 		return
+	}
+}
+
+// autoClaim prefixes ClaimedBy for entries the automatic dialer holds, so that a
+// restart can tell them from claims agents made by hand.
+const autoClaim = "auto:"
+
+// recoverCallbacks puts entries that the automatic dialer held when the server
+// stopped (crash or kill) back to pending: their call died with the process.
+func (p *PBX) recoverCallbacks() {
+	for _, f := range p.cfg.Load().Firms {
+		list, err := p.store.ListCallbacks(f.ID, store.StateDialing, store.Page{})
+		if err != nil {
+			p.log.Error("recover callbacks", "firm", f.ID, "err", err)
+			continue
+		}
+		for _, cb := range list {
+			if !strings.HasPrefix(cb.ClaimedBy, autoClaim) {
+				continue // an agent's own claim stays theirs
+			}
+			_, err := p.store.UpdateCallback(f.ID, cb.ID, func(c *store.Callback) error {
+				if c.State == store.StateDialing && strings.HasPrefix(c.ClaimedBy, autoClaim) {
+					c.State = store.StatePending
+					c.ClaimedBy = ""
+					c.Note = "attempt interrupted by a restart"
+				}
+				return nil
+			})
+			if err != nil {
+				p.log.Error("recover callback", "id", cb.ID, "err", err)
+			} else {
+				p.log.Info("callback back to pending after restart", "firm", f.ID, "id", cb.ID)
+			}
+		}
 	}
 }
 

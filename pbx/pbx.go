@@ -182,6 +182,7 @@ func (p *PBX) loadState() error {
 		p.log.Info("dropped expired registrations", "count", n)
 	}
 	p.log.Info("registrations restored", "count", kept)
+	p.recoverCallbacks()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.seedStatus(p.cfg.Load())

@@ -251,3 +251,42 @@ agents:
 	var once sync.Once
 	once.Do(func() {})
 }
+
+// Entries the automatic dialer held when the server died go back to pending at the
+// next start; an agent's own claim stays.
+func TestDialingCallbacksRecoveredAtStart(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	st, err := store.Open(data + "/switchboard.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auto := &store.Callback{Firm: "test.local", Caller: "1009", TargetKind: "team", TargetID: "support"}
+	manual := &store.Callback{Firm: "test.local", Caller: "1008", TargetKind: "team", TargetID: "support"}
+	for _, cb := range []*store.Callback{auto, manual} {
+		if err := st.AddCallback(cb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.ClaimCallback("test.local", auto.ID, "auto:alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ClaimCallback("test.local", manual.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	s := startServerDir(t, `
+agents:
+  - {id: alice, extension: "1001", password: pw1, status: away}
+teams:
+  - {id: support, extension: "2000", members: [alice]}
+`, data)
+	a, err := s.Store.GetCallback("test.local", auto.ID)
+	if err != nil || a.State != store.StatePending || a.ClaimedBy != "" {
+		t.Fatalf("auto-claimed entry after restart: %+v %v", a, err)
+	}
+	m, err := s.Store.GetCallback("test.local", manual.ID)
+	if err != nil || m.State != store.StateDialing || m.ClaimedBy != "alice" {
+		t.Fatalf("agent-claimed entry after restart: %+v %v", m, err)
+	}
+}
