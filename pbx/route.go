@@ -224,12 +224,24 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 		return ringResult{outcome: "failed", cause: "500 Server Internal Error"}
 	}
 	var ringOnce sync.Once
-	onRing := func() {
-		if c.In != nil && !c.In.Answered() {
+	onProgress := func(code int, early []byte) {
+		ringOnce.Do(func() {
+			if c.In == nil || c.In.Answered() {
+				return
+			}
+			// A single branch with early media (a carrier's ringback or
+			// announcement) is relayed: 183 to the caller and the media bridged
+			// now. Forks just ring: which branch's media would the caller hear?
+			if code == 183 && len(early) > 0 && len(specs) == 1 && applyRemote(sess, early) == nil {
+				if aSess, answer, err := c.callerMedia(); err == nil && c.In.Progress(answer) == nil {
+					rtp.Bridge(aSess, sess)
+					return
+				}
+			}
 			c.In.Ring()
-		}
+		})
 	}
-	leg, outcome, cause := p.fork(c.ctx, specs, offer, timeout, func() { ringOnce.Do(onRing) })
+	leg, outcome, cause := p.fork(c.ctx, specs, offer, timeout, onProgress)
 	if leg == nil {
 		c.untrack(sess) // the port goes back now: a queue may ring many times
 		if c.ctx.Err() != nil {
@@ -250,7 +262,7 @@ type forkResult struct {
 }
 
 // fork dials every spec with the same offer and returns the first leg that answers.
-func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, offer []byte, timeout time.Duration, onRing func()) (*sip.OutboundLeg, string, string) {
+func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, offer []byte, timeout time.Duration, onProgress func(code int, sdp []byte)) (*sip.OutboundLeg, string, string) {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan forkResult, len(specs))
@@ -259,7 +271,7 @@ func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, offer []byte, time
 		go func() {
 			leg, err := p.sip.Dial(fctx, spec)
 			if err == nil {
-				err = leg.Wait(fctx, func(code int, _ []byte) { onRing() })
+				err = leg.Wait(fctx, onProgress)
 			}
 			results <- forkResult{leg, err}
 		}()

@@ -279,3 +279,39 @@ func invitesReceived(trace string) []string {
 	}
 	return ids
 }
+
+// A carrier's early media (183 with SDP) reaches the caller as 183 before the answer,
+// and the call then connects normally.
+func TestEarlyMediaFromCarrier(t *testing.T) {
+	t.Parallel()
+	carrierPort := sipptest.FreeUDPPort(t)
+	s := startServer(t, twoAgents+fmt.Sprintf(`
+trunks:
+  - {id: carrier, uri: "sip:127.0.0.1:%d"}
+routes:
+  outbound:
+    - {match: "_+X.", trunk: carrier}
+`, carrierPort))
+	carrier := sipptest.Run{
+		Scenario: sippDir + "uas-early-media.xml", Remote: s.SIPAddr(), LocalPort: carrierPort,
+		Args: []string{"-m", "1"}, Timeout: 30 * time.Second,
+	}.Start(t)
+	alice := s.phone("1001", "alice-pw", "PCMU")
+	pending := alice.DialAsync(ctxT(t, 20*time.Second), "+15551234567")
+	select {
+	case <-pending.Ringing():
+	case <-pending.Done():
+		t.Fatal("no provisional answer before the final one")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no 183 relayed")
+	}
+	c, err := pending.Result()
+	if err != nil {
+		t.Fatalf("call through the carrier: %v", err)
+	}
+	c.Hangup(ctxT(t, 5*time.Second))
+	waitUAS(t, carrier, 1)
+	if r := waitCalls(t, s, 1)[0]; r.Outcome != "answered" || r.Direction != "outbound" {
+		t.Fatalf("call log %+v", r)
+	}
+}
