@@ -92,27 +92,14 @@ func newFailLimiter(max int, window time.Duration, now func() time.Time) *failLi
 	return &failLimiter{max: max, window: window, now: now, m: make(map[string]*failWindow)}
 }
 
-// blocked reports whether key is blocked and for how long.
-func (l *failLimiter) blocked(key string) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	w := l.m[key]
-	if w == nil {
-		return 0, false
-	}
-	left := w.start.Add(l.window).Sub(l.now())
-	if left <= 0 {
-		delete(l.m, key)
-		return 0, false
-	}
-	return left, w.n >= l.max
-}
-
-func (l *failLimiter) fail(key string) {
+// attempt checks and counts a login attempt in one step, so that attempts in
+// flight count too (a client cannot start many before the first fails). It
+// reports how long the key stays blocked when it is.
+func (l *failLimiter) attempt(key string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if len(l.m) > 1024 {
+	if len(l.m) > 1024 { // keep memory bounded whoever knocks
 		for k, w := range l.m {
 			if now.Sub(w.start) >= l.window {
 				delete(l.m, k)
@@ -124,7 +111,20 @@ func (l *failLimiter) fail(key string) {
 		w = &failWindow{start: now}
 		l.m[key] = w
 	}
+	if w.n >= l.max {
+		return w.start.Add(l.window).Sub(now), false
+	}
 	w.n++
+	return 0, true
+}
+
+// succeeded gives back the slot of an attempt that turned out right.
+func (l *failLimiter) succeeded(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w := l.m[key]; w != nil && w.n > 0 {
+		w.n--
+	}
 }
 
 type loginRequest struct {
@@ -150,11 +150,6 @@ type meJSON struct {
 // firm named by "firm", else the first firm that matched.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	if left, blocked := s.limiter.blocked(ip); blocked {
-		w.Header().Set("Retry-After", strconv.Itoa(int(left.Seconds())+1))
-		writeError(w, http.StatusTooManyRequests, "too many failed logins; try again later")
-		return
-	}
 	var req loginRequest
 	if herr := decodeBody(w, r, &req, false); herr != nil {
 		writeError(w, herr.code, herr.msg)
@@ -164,13 +159,18 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "username and password are required")
 		return
 	}
+	if left, ok := s.limiter.attempt(ip); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(left.Seconds())+1))
+		writeError(w, http.StatusTooManyRequests, "too many failed logins; try again later")
+		return
+	}
 	matches := s.d.PBX.CheckPassword(req.Domain, req.Username, req.Password)
 	if len(matches) == 0 {
-		s.limiter.fail(ip)
 		s.log.Warn("login failed", "username", req.Username, "domain", req.Domain, "ip", ip)
 		writeError(w, http.StatusUnauthorized, "invalid username or password")
 		return
 	}
+	s.limiter.succeeded(ip)
 	pick := matches[0]
 	if req.Firm != "" {
 		pick = pbx.FirmAgent{}

@@ -14,26 +14,27 @@ func TestFailLimiter(t *testing.T) {
 	t.Parallel()
 	clk := &fakeClock{time.Unix(1_700_000_000, 0)}
 	l := newFailLimiter(3, time.Minute, clk.now)
+	// Attempts in flight count: three started, none finished, the fourth waits.
 	for range 3 {
-		if _, b := l.blocked("1.2.3.4"); b {
+		if _, ok := l.attempt("1.2.3.4"); !ok {
 			t.Fatal("blocked too early")
 		}
-		l.fail("1.2.3.4")
 	}
-	left, b := l.blocked("1.2.3.4")
-	if !b || left != time.Minute {
-		t.Fatalf("after 3 failures: blocked=%v left=%v", b, left)
+	left, ok := l.attempt("1.2.3.4")
+	if ok || left != time.Minute {
+		t.Fatalf("after 3 attempts: allowed=%v left=%v", ok, left)
 	}
-	if _, b := l.blocked("5.6.7.8"); b {
+	if _, ok := l.attempt("5.6.7.8"); !ok {
 		t.Error("another address is blocked too")
 	}
-	clk.t = clk.t.Add(time.Minute)
-	if _, b := l.blocked("1.2.3.4"); b {
-		t.Error("still blocked after the window")
+	// A successful attempt gives its slot back.
+	l.succeeded("1.2.3.4")
+	if _, ok := l.attempt("1.2.3.4"); !ok {
+		t.Error("a success did not free its slot")
 	}
-	l.fail("1.2.3.4")
-	if _, b := l.blocked("1.2.3.4"); b {
-		t.Error("a new window starts from zero")
+	clk.t = clk.t.Add(time.Minute)
+	if _, ok := l.attempt("1.2.3.4"); !ok {
+		t.Error("still blocked after the window")
 	}
 }
 
