@@ -127,11 +127,11 @@ type callbackActionRequest struct {
 
 var errForbidden = errors.New("forbidden")
 
-// handleCallbackAction runs claim, done or cancel on one entry.
+// handleCallbackAction runs claim, release, done or cancel on one entry.
 func (s *Server) handleCallbackAction(w http.ResponseWriter, r *http.Request, p principal) {
 	id, action := r.PathValue("id"), r.PathValue("action")
-	if action != "claim" && action != "done" && action != "cancel" {
-		s.fail(w, r, errorf(http.StatusNotFound, "unknown callback action %q: want claim, done or cancel", action))
+	if action != "claim" && action != "done" && action != "cancel" && action != "release" {
+		s.fail(w, r, errorf(http.StatusNotFound, "unknown callback action %q: want claim, release, done or cancel", action))
 		return
 	}
 	var req callbackActionRequest
@@ -170,6 +170,24 @@ func (s *Server) handleCallbackAction(w http.ResponseWriter, r *http.Request, p 
 		if err == nil && req.Note != nil {
 			cb, err = s.d.Store.UpdateCallback(f.ID, id, func(c *store.Callback) error { c.Note = *req.Note; return nil })
 		}
+	case "release":
+		// Gives a claimed entry back (the agent could not take it after all): it
+		// is pending again and the claim's attempt is not counted.
+		cb, err = s.d.Store.UpdateCallback(f.ID, id, func(c *store.Callback) error {
+			if c.State != store.StateDialing {
+				return fmt.Errorf("callback is %s, not claimed: %w", c.State, store.ErrConflict)
+			}
+			if !p.admin && c.ClaimedBy != p.agent.ID {
+				return errForbidden // only the holder (or an admin) gives a claim back
+			}
+			c.State = store.StatePending
+			c.ClaimedBy = ""
+			c.Attempts = max(0, c.Attempts-1)
+			if req.Note != nil {
+				c.Note = *req.Note
+			}
+			return nil
+		})
 	default:
 		state := store.StateDone
 		if action == "cancel" {
@@ -194,7 +212,7 @@ func (s *Server) handleCallbackAction(w http.ResponseWriter, r *http.Request, p 
 		s.fail(w, r, errorf(http.StatusForbidden, "callback %s is not meant for you, your teams, or held by you", id))
 		return
 	case errors.Is(err, store.ErrConflict):
-		msg := fmt.Sprintf("callback %s cannot be %s", id, map[string]string{"claim": "claimed", "done": "done", "cancel": "cancelled"}[action])
+		msg := fmt.Sprintf("callback %s cannot be %s", id, map[string]string{"claim": "claimed", "release": "released", "done": "done", "cancel": "cancelled"}[action])
 		if now, gerr := s.d.Store.GetCallback(f.ID, id); gerr == nil {
 			msg += ": it is " + now.State
 			if now.ClaimedBy != "" && now.State == store.StateDialing {

@@ -291,6 +291,15 @@ func TestCallbacks(t *testing.T) {
 	if len(list) != 1 || list[0].ID != forBob {
 		t.Errorf("bob dialing: %+v", list)
 	}
+	// Release gives a claim back (only its holder or the admin), without the attempt.
+	alice := agentClient(t, a.HTTPAddr, "1001", "alice-pw", "pbx.test")
+	alice.wantError("POST", "/api/callbacks/"+forBob+"/release", nil, http.StatusForbidden)
+	bob.mustDo("POST", "/api/callbacks/"+forBob+"/release", nil, http.StatusOK, &cb)
+	if cb.State != "pending" || cb.ClaimedBy != "" || cb.Attempts != 0 {
+		t.Errorf("released: %+v", cb)
+	}
+	bob.wantError("POST", "/api/callbacks/"+forBob+"/release", nil, http.StatusConflict)
+	bob.mustDo("POST", "/api/callbacks/"+forBob+"/claim", nil, http.StatusOK, &cb)
 	bob.wantError("POST", "/api/callbacks/"+forAlice+"/claim", nil, http.StatusForbidden)
 	bob.wantError("POST", "/api/callbacks/"+forAlice+"/cancel", nil, http.StatusForbidden)
 	bob.wantError("POST", "/api/callbacks/"+forSales+"/done", nil, http.StatusForbidden)
@@ -303,7 +312,6 @@ func TestCallbacks(t *testing.T) {
 	bob.wantError("POST", "/api/callbacks/"+forBob+"/cancel", nil, http.StatusConflict)
 	bob.mustDo("POST", "/api/callbacks/"+forSupport+"/cancel", nil, http.StatusOK, &cb)
 
-	alice := agentClient(t, a.HTTPAddr, "1001", "alice-pw", "pbx.test")
 	alice.mustDo("POST", "/api/callbacks/"+forAlice+"/done", nil, http.StatusOK, &cb)
 	admin.mustDo("POST", "/api/callbacks/"+forSales+"/claim", map[string]string{"agent": "dave"}, http.StatusOK, &cb)
 	if cb.ClaimedBy != "dave" {

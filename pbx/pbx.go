@@ -223,15 +223,20 @@ func (p *PBX) Start() {
 	})
 	p.startTrunks(p.cfg.Load())
 	go p.housekeeping()
+	p.sweepCallbacks() // entries left from before the start
 }
 
 func (p *PBX) housekeeping() {
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
+	sweep := time.NewTicker(callbackSweepEvery)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
+		case <-sweep.C:
+			p.sweepCallbacks() // retries whose delay has passed
 		case <-t.C:
 			if n := p.reg.Expire(); n > 0 {
 				p.log.Debug("registrations expired", "count", n)

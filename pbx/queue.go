@@ -139,11 +139,24 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 			roundStart = time.Now()
 		}
 		if len(candidates) > 0 {
-			q.broadcast() // callers behind may offer the other idle members now
+			// Reserve each member in one step (online, idle, now busy): another
+			// team's queue or an automatic callback may want them at this moment.
+			reserved := candidates[:0:0]
 			for _, a := range candidates {
 				tried[a.ID] = true
-				c.markBusy(a.ID) // reserved while it rings: never two offers at once
+				if p.tryReserve(c.Firm.ID, a.ID) {
+					c.adoptBusy(a.ID)
+					reserved = append(reserved, a)
+				}
 			}
+			candidates = reserved
+			if len(candidates) == 0 {
+				q.mu.Lock()
+				me.offering = false
+				q.mu.Unlock()
+				continue
+			}
+			q.broadcast() // callers behind may offer the other idle members now
 			r := p.ringMembers(c, candidates, t.RingTimeout)
 			q.mu.Lock()
 			me.offering = false

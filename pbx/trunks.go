@@ -2,6 +2,11 @@ package pbx
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
 
 	"switchboard/dialplan"
 	"switchboard/sip"
@@ -58,4 +63,83 @@ func (p *PBX) TrunkStates() map[string]map[string]sip.TrunkState {
 		out[k.firm][k.agent] = r.reg.State()
 	}
 	return out
+}
+
+// trunkBySource finds the trunk whose URI names the address a request came from:
+// a carrier we register to, or a peer we send calls to. Over UDP the port must match
+// too (a phone on the carrier's host is not the carrier); over TCP/TLS the carrier's
+// source port is ephemeral, so the address alone decides. Host names are resolved
+// and cached.
+func (p *PBX) trunkBySource(src netip.AddrPort, transport string) (*dialplan.Firm, *dialplan.Trunk) {
+	udp := strings.EqualFold(transport, "udp")
+	for _, f := range p.cfg.Load().Firms {
+		for _, t := range f.Trunks {
+			host, _, err := trunkHost(t.URI)
+			if err != nil {
+				continue
+			}
+			h, port, err := net.SplitHostPort(host)
+			if err != nil {
+				h, port = host, "5060"
+			}
+			if udp && port != fmt.Sprint(src.Port()) {
+				continue
+			}
+			for _, a := range p.resolveHost(strings.Trim(h, "[]")) {
+				if a == src.Addr() {
+					return f, t
+				}
+			}
+		}
+	}
+	return nil, nil
+}
+
+// resolveHost returns the addresses of a trunk host, from a 5-minute cache.
+func (p *PBX) resolveHost(host string) []netip.Addr {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}
+	}
+	p.dnsMu.Lock()
+	e, ok := p.dns[host]
+	p.dnsMu.Unlock()
+	if ok && time.Since(e.at) < 5*time.Minute {
+		return e.addrs
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		p.log.Warn("trunk host lookup", "host", host, "err", err)
+	}
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	p.dnsMu.Lock()
+	p.dns[host] = dnsEntry{addrs: addrs, at: time.Now()}
+	p.dnsMu.Unlock()
+	return addrs
+}
+
+type dnsEntry struct {
+	addrs []netip.Addr
+	at    time.Time
+}
+
+// trunkHost returns host[:port] and transport of a trunk URI such as
+// sip:sip.carrier.example:5060;transport=tcp.
+func trunkHost(uri string) (string, string, error) {
+	var u sip.Uri
+	if err := sip.ParseURI(uri, &u); err != nil {
+		return "", "", err
+	}
+	host := u.Host
+	if u.Port != 0 {
+		host = net.JoinHostPort(u.Host, fmt.Sprint(u.Port))
+	}
+	transport := "UDP"
+	if t, ok := u.UriParams.Get("transport"); ok {
+		transport = strings.ToUpper(t)
+	}
+	return host, transport, nil
 }

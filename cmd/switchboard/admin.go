@@ -362,7 +362,7 @@ func (c *adminCLI) callbacks(args []string) int {
 }
 
 func (c *adminCLI) callback(args []string) int {
-	fs := c.flags("callback claim|done|cancel ID [-note TEXT] [-agent A] [-firm F]")
+	fs := c.flags("callback claim|release|done|cancel ID [-note TEXT] [-agent A] [-firm F]")
 	note := fs.String("note", "", "replace the entry's note")
 	agent := fs.String("agent", "", "claim on behalf of this agent (default: admin)")
 	pos, ok := c.parse(fs, args, 2, 2)
@@ -370,8 +370,8 @@ func (c *adminCLI) callback(args []string) int {
 		return 2
 	}
 	action, id := pos[0], pos[1]
-	if action != "claim" && action != "done" && action != "cancel" {
-		fmt.Fprintf(c.stderr, "switchboard callback: unknown action %q: want claim, done or cancel\n", action)
+	if action != "claim" && action != "release" && action != "done" && action != "cancel" {
+		fmt.Fprintf(c.stderr, "switchboard callback: unknown action %q: want claim, release, done or cancel\n", action)
 		return 2
 	}
 	body := map[string]string{}

@@ -290,3 +290,33 @@ teams:
 		t.Fatalf("agent-claimed entry after restart: %+v %v", m, err)
 	}
 }
+
+// Pending callbacks left from before a restart are dialled without waiting for an
+// agent's status to change.
+func TestPendingCallbacksDialledAfterRestart(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	st, err := store.Open(data + "/switchboard.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddCallback(&store.Callback{Firm: "test.local", Caller: "1009", TargetKind: "team", TargetID: "support"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	s := startServerDir(t, fmt.Sprintf(`
+sounds_dir: %s
+agents:
+  - {id: alice, extension: "1001", password: pw1}
+  - {id: cust, extension: "1009", password: pw9}
+teams:
+  - {id: support, extension: "2000", members: [alice], auto_callback: true, retry_delay: 1s}
+`, shortPrompts(t)), data)
+	alice := s.phone("1001", "pw1", "PCMU")
+	cust := s.phone("1009", "pw9", "PCMU")
+	a := answerNext(t, alice)
+	k := answerNext(t, cust)
+	k.StartTone(1000)
+	expectFreq(t, "agent", a, 1000)
+	a.Hangup(ctxT(t, 5*time.Second))
+}

@@ -1,0 +1,231 @@
+package pbx
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"switchboard/dialplan"
+	"switchboard/store"
+)
+
+// autoClaim prefixes ClaimedBy for entries the automatic dialer holds, so that a
+// restart can tell them from claims agents made by hand.
+const autoClaim = "auto:"
+
+// callbackSweepEvery is how often housekeeping looks for due callbacks (retries
+// whose delay has passed, entries left after a restart).
+const callbackSweepEvery = 15 * time.Second
+
+// callbackQueued starts an automatic callback when an eligible agent is idle.
+func (p *PBX) callbackQueued(firm, kind, id string) {
+	f := p.cfg.Load().Firm(firm)
+	if f == nil {
+		return
+	}
+	switch kind {
+	case "agent":
+		go p.autoCallback(f, id)
+	case "team":
+		if t := f.Team(id); t != nil {
+			for _, m := range t.Members {
+				go p.autoCallback(f, m)
+			}
+		}
+	}
+}
+
+// sweepCallbacks offers due callbacks to every online agent: at start (entries
+// left from before) and periodically (retries whose delay has passed).
+func (p *PBX) sweepCallbacks() {
+	for _, f := range p.cfg.Load().Firms {
+		for _, a := range f.Agents {
+			if p.AgentIdle(f.ID, a.ID) {
+				go p.autoCallback(f, a.ID)
+			}
+		}
+	}
+}
+
+// autoCallback dials the oldest due callback an idle agent may take: their own
+// entries (agent auto_callback) or their teams' (team auto_callback), and only while
+// no caller waits in any of their teams' queues (callers first).
+func (p *PBX) autoCallback(f *dialplan.Firm, agentID string) {
+	if p.stopping.Load() {
+		return
+	}
+	a := f.Agent(agentID)
+	if a == nil {
+		return
+	}
+	teams := f.TeamsOf(a.ID)
+	for _, t := range teams {
+		if p.QueueLength(f.ID, t.ID) > 0 {
+			return
+		}
+	}
+	type source struct {
+		kind, id    string
+		maxAttempts int
+		retry       time.Duration
+	}
+	var sources []source
+	if a.AutoCallback {
+		sources = append(sources, source{"agent", a.ID, a.MaxAttempts, time.Minute})
+	}
+	for _, t := range teams {
+		if t.AutoCallback {
+			sources = append(sources, source{"team", t.ID, t.MaxAttempts, t.RetryDelay})
+		}
+	}
+	if len(sources) == 0 {
+		return
+	}
+	// Reserve the agent first: several wake-ups may race here, and only one may
+	// ring the agent.
+	if !p.tryReserve(f.ID, agentID) {
+		return
+	}
+	dialled := false
+	defer func() {
+		if !dialled {
+			p.adjustBusy(f.ID, agentID, -1, false)
+		}
+	}()
+	now := time.Now()
+	for _, s := range sources {
+		// A lost claim race or an entry that cannot be dialled now moves on to the
+		// next one; a few tries bound the work of one wake-up.
+		for range 5 {
+			cb, err := p.store.OldestPending(f.ID, s.kind, s.id, now)
+			if err != nil {
+				break
+			}
+			claimed, err := p.store.ClaimCallback(f.ID, cb.ID, autoClaim+a.ID)
+			if err != nil {
+				continue // another agent took it: claims are atomic in the store
+			}
+			if p.dialCallback(f, a, claimed, s.maxAttempts, s.retry) {
+				dialled = true
+				return
+			}
+		}
+	}
+}
+
+// recoverCallbacks puts entries that the automatic dialer held when the server
+// stopped (crash or kill) back to pending: their call died with the process, and
+// the interrupted attempt is not held against the customer.
+func (p *PBX) recoverCallbacks() {
+	for _, f := range p.cfg.Load().Firms {
+		list, err := p.store.ListCallbacks(f.ID, store.StateDialing, store.Page{})
+		if err != nil {
+			p.log.Error("recover callbacks", "firm", f.ID, "err", err)
+			continue
+		}
+		for _, cb := range list {
+			if !strings.HasPrefix(cb.ClaimedBy, autoClaim) {
+				continue // an agent's own claim stays theirs
+			}
+			p.releaseCallback(f.ID, cb.ID, cb.ClaimedBy, -1, 0, 0, "attempt interrupted by a restart")
+			p.log.Info("callback back to pending after restart", "firm", f.ID, "id", cb.ID)
+		}
+	}
+}
+
+// dialCallback runs one attempt of a claimed callback as click-to-call; the agent's
+// reservation passes to the call. It reports whether the call started.
+func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callback, maxAttempts int, retry time.Duration) bool {
+	claimant := autoClaim + a.ID
+	if !validNumber(cb.Caller) {
+		p.finishCallback(f.ID, cb.ID, claimant, store.StateFailed, "caller number is not dialable")
+		return false
+	}
+	d := f.Resolve(dialplan.Source{Agent: a}, cb.Caller)
+	if d.Kind != dialplan.RouteOutbound && d.Kind != dialplan.RouteAgent {
+		// Likely a configuration gap (a route or trunk missing for now): try again
+		// later rather than give up on the customer.
+		p.releaseCallback(f.ID, cb.ID, claimant, -1, retry, 0, "no route to the number: "+d.Why)
+		return false
+	}
+	c := p.newCall(f, nil, "outbound", a.Extension, cb.Caller)
+	if c == nil {
+		p.releaseCallback(f.ID, cb.ID, claimant, -1, 0, 0, "pbx shutting down")
+		return false
+	}
+	c.adoptBusy(a.ID)
+	c.setAgent(a.ID)
+	if cb.TargetKind == "team" {
+		c.setTeam(cb.TargetID)
+	}
+	p.log.Info("auto callback", "call", c.ID, "callback", cb.ID, "agent", a.ID, "number", cb.Caller, "attempt", cb.Attempts)
+	go func() {
+		defer c.finish()
+		if p.clickToCall(c, a, d, &cb) {
+			return
+		}
+		c.mu.Lock()
+		customerDialled := !c.rec.Answer.IsZero() || c.state == "ringing-customer"
+		c.mu.Unlock()
+		if !customerDialled {
+			// The agent declined or missed it: the customer was not called, so the
+			// attempt does not count against them.
+			p.releaseCallback(f.ID, cb.ID, claimant, -1, retry, 0, "agent "+a.ID+" did not answer")
+			return
+		}
+		p.releaseCallback(f.ID, cb.ID, claimant, 0, retry, maxAttempts, "customer did not answer")
+	}()
+	return true
+}
+
+// releaseCallback ends an attempt that did not reach the customer, in one update:
+// the entry must still be dialling under claimant; the claim's counted attempt is
+// adjusted by attempts (-1 when the customer was never dialled); after maxAttempts
+// (if > 0) the entry fails, otherwise it is pending again after delay.
+func (p *PBX) releaseCallback(firm, id, claimant string, attempts int, delay time.Duration, maxAttempts int, note string) {
+	var retry bool
+	_, err := p.store.UpdateCallback(firm, id, func(cb *store.Callback) error {
+		if cb.State != store.StateDialing || cb.ClaimedBy != claimant {
+			return nil // cancelled or finished meanwhile: leave it
+		}
+		cb.Attempts = max(0, cb.Attempts+attempts)
+		cb.ClaimedBy = ""
+		if maxAttempts > 0 && cb.Attempts >= maxAttempts {
+			cb.State = store.StateFailed
+			cb.Note = fmt.Sprintf("%s; gave up after %d attempts", note, cb.Attempts)
+			return nil
+		}
+		cb.State = store.StatePending
+		cb.NextAttempt = time.Now().Add(delay)
+		cb.Note = note
+		retry = true
+		return nil
+	})
+	if err != nil {
+		p.log.Error("callback release", "id", id, "err", err)
+		return
+	}
+	if retry && delay > 0 {
+		time.AfterFunc(delay, func() {
+			if cb, err := p.store.GetCallback(firm, id); err == nil {
+				p.callbackQueued(firm, cb.TargetKind, cb.TargetID)
+			}
+		})
+	}
+}
+
+// finishCallback records the end of an attempt (done, failed) if the entry is still
+// held by claimant: an entry cancelled meanwhile stays cancelled.
+func (p *PBX) finishCallback(firm, id, claimant, state, note string) {
+	_, err := p.store.UpdateCallback(firm, id, func(cb *store.Callback) error {
+		if cb.State != store.StateDialing || cb.ClaimedBy != claimant {
+			return nil
+		}
+		cb.State = state
+		cb.Note = note
+		return nil
+	})
+	if err != nil {
+		p.log.Error("callback update", "id", id, "err", err)
+	}
+}
