@@ -3,7 +3,6 @@ package pbx
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"time"
 
 	"switchboard/dialplan"
@@ -22,14 +21,22 @@ func (p *PBX) voicemailApp(c *Call, mailbox string) {
 	c.setState("voicemail")
 	c.outcome("voicemail", "")
 	cfg := p.cfg.Load()
-	greeting, err := p.sounds.Get("greeting-" + mailbox)
-	if err != nil {
-		greeting = nil // the default greeting
+	// The mailbox's own greeting: the firm's sounds first (mailbox ids repeat
+	// across firms), then sounds_dir; else the default one.
+	var greeting []int16
+	for _, path := range c.Firm.SoundPaths("greeting-" + mailbox + ".wav") {
+		if pcm, err := p.sounds.Get(path); err == nil {
+			greeting = pcm
+			break
+		}
+	}
+	if greeting == nil && len(p.cfg.Load().Firms) == 1 {
+		greeting, _ = p.sounds.Get("greeting-" + mailbox)
 	}
 	vm, err := voicemail.Deposit(c.ctx, sess, p.store, p.sounds, voicemail.DepositOptions{
 		Logger: p.log,
 		Firm:   c.Firm.ID, Mailbox: mailbox, Caller: c.rec.From,
-		Dir:            filepath.Join(p.dataDir, "voicemail"),
+		Dir:            voicemail.MailboxDir(p.dataDir, c.Firm.ID, mailbox),
 		Greeting:       greeting,
 		SilenceTimeout: cfg.Voicemail.SilenceTimeout,
 		MaxLength:      cfg.Voicemail.MaxLength,

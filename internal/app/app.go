@@ -71,6 +71,11 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 	if o.DataDir != "" {
 		dataDir = o.DataDir
 	}
+	// Stored paths (voicemail files) stay valid whatever the working directory of a
+	// later start.
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
