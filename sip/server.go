@@ -281,7 +281,9 @@ func (s *Server) Listen(ctx context.Context) error {
 	first := s.listeners[0].Addr
 	s.host = first.Addr().String()
 	if first.Addr().IsUnspecified() {
-		s.host = "127.0.0.1"
+		// Listening everywhere: name the address that routes outward in
+		// Contact and Via, so that phones elsewhere reach us (public_ip wins).
+		s.host = outboundIP().String()
 	}
 	if s.cfg.PublicIP != "" {
 		s.host = s.cfg.PublicIP
@@ -610,4 +612,19 @@ func (s *Server) LegCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.inbound) + len(s.outbound)
+}
+
+// outboundIP finds the address of the interface that routes outward, without
+// sending anything (connecting a UDP socket only picks the route).
+func outboundIP() netip.Addr {
+	conn, err := net.Dial("udp", "192.0.2.1:9")
+	if err != nil {
+		return netip.MustParseAddr("127.0.0.1")
+	}
+	defer conn.Close()
+	ap, err := netip.ParseAddrPort(conn.LocalAddr().String())
+	if err != nil {
+		return netip.MustParseAddr("127.0.0.1")
+	}
+	return ap.Addr().Unmap()
 }

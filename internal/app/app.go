@@ -176,7 +176,8 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 }
 
 // mediaAddrs picks the address RTP binds to and the one written into SDP: the first
-// SIP listener's IP, with listen.public_ip for SDP behind NAT.
+// SIP listener's IP, with listen.public_ip for SDP behind NAT (invalid: let the PBX
+// use the SIP server's host).
 func mediaAddrs(cfg *dialplan.Config) (bind, advertise netip.Addr, err error) {
 	bind = netip.MustParseAddr("127.0.0.1")
 	if len(cfg.Listen.SIP) > 0 {
@@ -193,24 +194,11 @@ func mediaAddrs(cfg *dialplan.Config) (bind, advertise netip.Addr, err error) {
 			return bind, advertise, fmt.Errorf("listen.public_ip %q: %w", cfg.Listen.PublicIP, err)
 		}
 	} else if bind.IsUnspecified() {
-		advertise = outboundIP()
+		// The PBX then writes the SIP server's advertised host (the address that
+		// routes outward) into SDP.
+		advertise = netip.Addr{}
 	}
 	return bind, advertise, nil
-}
-
-// outboundIP finds the address of the interface that routes outward, without
-// sending anything (a UDP connect only picks the route).
-func outboundIP() netip.Addr {
-	conn, err := net.Dial("udp", "192.0.2.1:9")
-	if err != nil {
-		return netip.MustParseAddr("127.0.0.1")
-	}
-	defer conn.Close()
-	ap, err := netip.ParseAddrPort(conn.LocalAddr().String())
-	if err != nil {
-		return netip.MustParseAddr("127.0.0.1")
-	}
-	return ap.Addr()
 }
 
 // adminToken returns the admin token: given, from SWITCHBOARD_TOKEN, or stored in
