@@ -3,6 +3,7 @@ package dialplan
 import (
 	"net/netip"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -73,6 +74,15 @@ type Firm struct {
 	Trunks    []*Trunk
 	Inbound   []InboundRoute
 	Outbound  []OutboundRoute
+
+	// agentIndex serves Agent and AgentByExtension, asked on every REGISTER and
+	// INVITE: a scan would cost O(agents) each time. Built on first use (a Firm is
+	// read-only once loaded).
+	agentIndex struct {
+		once  sync.Once
+		byID  map[string]*Agent
+		byExt map[string]*Agent
+	}
 }
 
 // Agent is a person who takes calls.

@@ -232,12 +232,25 @@ func (f *Firm) Agent(id string) *Agent {
 	if id == "" {
 		return nil
 	}
-	for _, a := range f.Agents {
-		if a.ID == id {
-			return a
+	f.indexAgents()
+	return f.agentIndex.byID[id]
+}
+
+// indexAgents builds the agent lookup maps once; the first of duplicates wins, as a
+// scan would.
+func (f *Firm) indexAgents() {
+	f.agentIndex.once.Do(func() {
+		f.agentIndex.byID = make(map[string]*Agent, len(f.Agents))
+		f.agentIndex.byExt = make(map[string]*Agent, len(f.Agents))
+		for _, a := range f.Agents {
+			if _, dup := f.agentIndex.byID[a.ID]; !dup {
+				f.agentIndex.byID[a.ID] = a
+			}
+			if _, dup := f.agentIndex.byExt[a.Extension]; !dup && a.Extension != "" {
+				f.agentIndex.byExt[a.Extension] = a
+			}
 		}
-	}
-	return nil
+	})
 }
 
 // AgentByExtension returns the agent with the given extension, or nil.
@@ -245,12 +258,8 @@ func (f *Firm) AgentByExtension(ext string) *Agent {
 	if ext == "" {
 		return nil
 	}
-	for _, a := range f.Agents {
-		if a.Extension == ext {
-			return a
-		}
-	}
-	return nil
+	f.indexAgents()
+	return f.agentIndex.byExt[ext]
 }
 
 // Team returns the team with the given id, or nil.

@@ -103,8 +103,10 @@ func TestResolveInboundTrunkFilter(t *testing.T) {
 	t.Parallel()
 	f := loadFull(t)
 	other := &Trunk{ID: "backup", URI: "sip:backup.example"}
-	f2 := *f
-	f2.Trunks = append([]*Trunk{other}, f.Trunks...)
+	f2 := &Firm{ID: f.ID, Domain: f.Domain, File: f.File, SoundsDir: f.SoundsDir,
+		Agents: f.Agents, Teams: f.Teams, IVRs: f.IVRs, Mailboxes: f.Mailboxes,
+		Trunks:  append([]*Trunk{other}, f.Trunks...),
+		Inbound: f.Inbound, Outbound: f.Outbound}
 	// routes.inbound[1] (_+1555010X) is limited to trunk carrier.
 	if got := summary(f2.Resolve(Source{Trunk: other}, "+15550105")); got != "reject 404 Not Found" {
 		t.Errorf("from backup: %q", got)
