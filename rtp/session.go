@@ -183,22 +183,22 @@ func (s *Session) Stats() Stats {
 	return st
 }
 
-// Close stops the read goroutine, leaves any bridge, closes the sockets and
-// returns the port to the pool. Play, PlayLoop and SendDTMF return ErrClosed.
+// Close stops the read goroutine, leaves any bridge and returns the port (with its
+// bound sockets, for reuse) to the pool. Play, PlayLoop and SendDTMF return ErrClosed.
 // Close is idempotent.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.unbridge()
-		errRTP := s.conn.Close()
-		errRTCP := s.rtcp.Close()
+		// The read loop is woken by a deadline, not by closing: the pool keeps
+		// the socket for a later session.
+		s.closeErr = s.conn.SetReadDeadline(time.Now())
 		<-s.readDone
 		s.dtmfMu.Lock()
 		s.dtmfClosed = true
 		close(s.dtmf)
 		s.dtmfMu.Unlock()
-		s.pool.release(s.port)
-		s.closeErr = errors.Join(errRTP, errRTCP)
+		s.pool.release(s.port, s.conn, s.rtcp)
 	})
 	return s.closeErr
 }

@@ -271,6 +271,9 @@ func (a *App) closeParts() error {
 	if a.SIP != nil {
 		a.SIP.Close()
 	}
+	if a.Pool != nil {
+		a.Pool.Close()
+	}
 	if a.Store != nil {
 		if err := a.Store.Close(); err != nil {
 			errs = append(errs, err)
