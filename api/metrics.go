@@ -17,7 +17,7 @@ type collector struct {
 	log   *slog.Logger
 
 	registrations, activeCalls, calls, queueLength, callbacks, rtpPorts, sipRequests, authFailures *prometheus.Desc
-	rtpPackets, rtpLost, queueWait, sipResponses                                                   *prometheus.Desc
+	rtpPackets, rtpLost, queueWait, sipResponses, sipDropped                                       *prometheus.Desc
 }
 
 func newCollector(p *pbx.PBX, st *store.Store, log *slog.Logger) *collector {
@@ -38,12 +38,13 @@ func newCollector(p *pbx.PBX, st *store.Store, log *slog.Logger) *collector {
 		rtpLost:       d("rtp_packets_lost_total", "RTP packets missing from phones' streams (sequence gaps) in finished calls."),
 		queueWait:     d("queue_wait_seconds", "Time callers waited in a team's queue.", "firm", "team"),
 		sipResponses:  d("sip_responses_total", "Final SIP responses sent, by class.", "class"),
+		sipDropped:    d("sip_packets_dropped_total", "SIP packets from banned addresses dropped before parsing."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.registrations, c.activeCalls, c.calls, c.queueLength, c.callbacks, c.rtpPorts, c.sipRequests, c.authFailures, c.rtpPackets, c.rtpLost, c.queueWait, c.sipResponses} {
+	for _, d := range []*prometheus.Desc{c.registrations, c.activeCalls, c.calls, c.queueLength, c.callbacks, c.rtpPorts, c.sipRequests, c.authFailures, c.rtpPackets, c.rtpLost, c.queueWait, c.sipResponses, c.sipDropped} {
 		ch <- d
 	}
 }
@@ -57,6 +58,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.authFailures, prometheus.CounterValue, float64(st.AuthFailures))
 	ch <- prometheus.MustNewConstMetric(c.rtpPackets, prometheus.CounterValue, float64(st.RTPPacketsRelayed))
 	ch <- prometheus.MustNewConstMetric(c.rtpLost, prometheus.CounterValue, float64(st.RTPPacketsLost))
+	ch <- prometheus.MustNewConstMetric(c.sipDropped, prometheus.CounterValue, float64(st.SIPDropped))
 	for class, n := range st.SIPResponses {
 		ch <- prometheus.MustNewConstMetric(c.sipResponses, prometheus.CounterValue, float64(n), class)
 	}

@@ -65,6 +65,7 @@ type Stats struct {
 	RTPPortsInUse int
 	SIPRequests   map[string]uint64
 	SIPResponses  map[string]uint64 // final responses sent, by class: "2xx".."6xx"
+	SIPDropped    uint64            // packets from banned addresses dropped unparsed
 	Outcomes      map[string]uint64
 	// RTP counters of finished calls: packets sent to the phones, and packets the
 	// phones' streams skipped (sequence gaps).
@@ -103,6 +104,7 @@ func (p *PBX) Stats() Stats {
 		RTPPortsInUse: p.pool.InUse(),
 		SIPRequests:   p.sip.RequestCounts(),
 		SIPResponses:  p.sip.ResponseCounts(),
+		SIPDropped:    p.sip.DroppedPackets(),
 		Outcomes:      outcomes,
 
 		RTPPacketsRelayed: relayed,

@@ -86,6 +86,7 @@ type Server struct {
 	requests  sync.Map         // method -> *atomic.Uint64
 	handlers  sync.Map         // method -> RequestHandler
 	responses [7]atomic.Uint64 // final responses sent, by class
+	dropped   atomic.Uint64
 	closed    atomic.Bool
 	wg        sync.WaitGroup
 }
@@ -195,12 +196,21 @@ func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte,
 	}
 	ap, err := netip.ParseAddrPort(info.RemoteAddr.String())
 	if err == nil && s.cfg.Drop(ap.Addr().Unmap()) {
-		return nil, errDropped
+		s.dropped.Add(1)
+		if strings.EqualFold(info.Transport, "udp") {
+			// Empty data, not an error: sipgo's UDP loop skips empty packets but
+			// stops reading the shared socket altogether on a filter error.
+			return nil, nil
+		}
+		return nil, errBanned // on a stream transport this closes that connection
 	}
 	return data, nil
 }
 
-var errDropped = errors.New("sip: packet from banned address dropped")
+var errBanned = errors.New("sip: connection from a banned address closed")
+
+// DroppedPackets counts packets dropped before parsing (banned sources).
+func (s *Server) DroppedPackets() uint64 { return s.dropped.Load() }
 
 // Listen binds every configured listener and starts serving them until ctx ends.
 // It returns once the sockets are bound, so that Listeners reports real ports.
@@ -208,75 +218,27 @@ func (s *Server) Listen(ctx context.Context) error {
 	if len(s.cfg.Listen) == 0 {
 		return errors.New("sip: no listen addresses")
 	}
-	sharedPort := 0
-	for _, raw := range s.cfg.Listen {
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			return fmt.Errorf("sip: listen address %q: want scheme://host:port", raw)
+	// With port 0 the first socket picks the port and the others take the same one;
+	// if another program holds that port for another transport, pick again.
+	var bound []boundSocket
+	var err error
+	for attempt := 0; ; attempt++ {
+		bound, err = s.bindAll()
+		if err == nil || !errors.Is(err, errSharedPortTaken) || attempt == 20 {
+			break
 		}
-		network := strings.ToLower(u.Scheme)
-		host, portStr, err := net.SplitHostPort(u.Host)
-		if err != nil {
-			return fmt.Errorf("sip: listen address %q: %w", raw, err)
+	}
+	if err != nil {
+		return err
+	}
+	for _, b := range bound {
+		s.closers = append(s.closers, b.close)
+		s.serve(b.serve)
+		s.listeners = append(s.listeners, b.listener)
+		if b.listener.Network == "udp" && s.udpLocal.IP == nil {
+			a := b.listener.Addr
+			s.udpLocal = gosip.Addr{IP: net.IP(a.Addr().AsSlice()), Port: int(a.Port())}
 		}
-		port, err := strconv.Atoi(portStr)
-		if err != nil {
-			return fmt.Errorf("sip: listen address %q: bad port", raw)
-		}
-		if port == 0 && sharedPort != 0 {
-			port = sharedPort
-		}
-		addr := net.JoinHostPort(host, strconv.Itoa(port))
-		var bound netip.AddrPort
-		switch network {
-		case "udp":
-			conn, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				return fmt.Errorf("sip: listen %s: %w", raw, err)
-			}
-			if uc, ok := conn.(*net.UDPConn); ok {
-				// Bursts of requests must wait in the socket, not be dropped and
-				// retransmitted (the kernel caps this at net.core.rmem_max).
-				uc.SetReadBuffer(4 << 20)
-				uc.SetWriteBuffer(4 << 20)
-			}
-			bound = netip.MustParseAddrPort(conn.LocalAddr().String())
-			s.closers = append(s.closers, conn.Close)
-			s.serve(func() error { return s.srv.ServeUDP(conn) })
-			if s.udpLocal.IP == nil {
-				s.udpLocal = gosip.Addr{IP: net.IP(bound.Addr().AsSlice()), Port: int(bound.Port())}
-			}
-		case "tcp", "tls", "ws", "wss":
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				return fmt.Errorf("sip: listen %s: %w", raw, err)
-			}
-			bound = netip.MustParseAddrPort(l.Addr().String())
-			s.closers = append(s.closers, l.Close)
-			secure := network == "tls" || network == "wss"
-			if secure && s.cfg.TLS == nil {
-				l.Close()
-				return fmt.Errorf("sip: listen %s: no TLS certificate configured", raw)
-			}
-			switch network {
-			case "tcp":
-				s.serve(func() error { return s.srv.ServeTCP(l) })
-			case "tls":
-				tl := tls.NewListener(l, s.cfg.TLS)
-				s.serve(func() error { return s.srv.ServeTLS(tl) })
-			case "ws":
-				s.serve(func() error { return s.srv.ServeWS(l) })
-			case "wss":
-				tl := tls.NewListener(l, s.cfg.TLS)
-				s.serve(func() error { return s.srv.ServeWSS(tl) })
-			}
-		default:
-			return fmt.Errorf("sip: listen %s: transport %q not supported (udp, tcp, tls, ws, wss)", raw, network)
-		}
-		if sharedPort == 0 {
-			sharedPort = int(bound.Port())
-		}
-		s.listeners = append(s.listeners, Listener{Network: network, Addr: bound})
 	}
 	first := s.listeners[0].Addr
 	s.host = first.Addr().String()
@@ -304,6 +266,104 @@ func (s *Server) Listen(ctx context.Context) error {
 		s.Close()
 	}()
 	return nil
+}
+
+// boundSocket is a listener bound but not serving yet.
+type boundSocket struct {
+	listener Listener
+	serve    func() error
+	close    func() error
+}
+
+var errSharedPortTaken = errors.New("sip: the shared port is taken for another transport")
+
+// bindAll binds every configured listener; on error it closes what it bound.
+func (s *Server) bindAll() (out []boundSocket, err error) {
+	defer func() {
+		if err != nil {
+			for _, b := range out {
+				b.close()
+			}
+			out = nil
+		}
+	}()
+	sharedPort := 0
+	for _, raw := range s.cfg.Listen {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return out, fmt.Errorf("sip: listen address %q: want scheme://host:port", raw)
+		}
+		network := strings.ToLower(u.Scheme)
+		host, portStr, err := net.SplitHostPort(u.Host)
+		if err != nil {
+			return out, fmt.Errorf("sip: listen address %q: %w", raw, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return out, fmt.Errorf("sip: listen address %q: bad port", raw)
+		}
+		shared := port == 0 && sharedPort != 0
+		if shared {
+			port = sharedPort
+		}
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		var b boundSocket
+		switch network {
+		case "udp":
+			conn, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				if shared {
+					return out, fmt.Errorf("%w: %w", errSharedPortTaken, err)
+				}
+				return out, fmt.Errorf("sip: listen %s: %w", raw, err)
+			}
+			if uc, ok := conn.(*net.UDPConn); ok {
+				// Bursts of requests must wait in the socket, not be dropped and
+				// retransmitted (the kernel caps this at net.core.rmem_max).
+				uc.SetReadBuffer(4 << 20)
+				uc.SetWriteBuffer(4 << 20)
+			}
+			b = boundSocket{
+				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(conn.LocalAddr().String())},
+				serve:    func() error { return s.srv.ServeUDP(conn) },
+				close:    conn.Close,
+			}
+		case "tcp", "tls", "ws", "wss":
+			if (network == "tls" || network == "wss") && s.cfg.TLS == nil {
+				return out, fmt.Errorf("sip: listen %s: no TLS certificate configured", raw)
+			}
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				if shared {
+					return out, fmt.Errorf("%w: %w", errSharedPortTaken, err)
+				}
+				return out, fmt.Errorf("sip: listen %s: %w", raw, err)
+			}
+			b = boundSocket{
+				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(l.Addr().String())},
+				close:    l.Close,
+			}
+			switch network {
+			case "tcp":
+				b.serve = func() error { return s.srv.ServeTCP(l) }
+			case "tls":
+				tl := tls.NewListener(l, s.cfg.TLS)
+				b.serve = func() error { return s.srv.ServeTLS(tl) }
+			case "ws":
+				b.serve = func() error { return s.srv.ServeWS(l) }
+			case "wss":
+				tl := tls.NewListener(l, s.cfg.TLS)
+				b.serve = func() error { return s.srv.ServeWSS(tl) }
+			}
+		default:
+			return out, fmt.Errorf("sip: listen %s: transport %q not supported (udp, tcp, tls, ws, wss)", raw, network)
+		}
+		out = append(out, b)
+		if sharedPort == 0 {
+			sharedPort = int(b.listener.Addr.Port())
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) serve(fn func() error) {

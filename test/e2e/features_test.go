@@ -268,4 +268,17 @@ func TestFailedAuthFloodIsBanned(t *testing.T) {
 	if err := good.Register(ctx, time.Hour); err == nil {
 		t.Fatal("registered from a banned address")
 	}
+	// The ban drops packets one by one; the UDP listener itself keeps reading.
+	before := s.SIP.DroppedPackets()
+	conn, err := net.Dial("udp", s.SIPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for range 5 {
+		conn.Write([]byte("OPTIONS sip:test.local SIP/2.0\r\nContent-Length: 0\r\n\r\n"))
+	}
+	waitFor(t, "5 more packets dropped by a listener that still reads", func() bool {
+		return s.SIP.DroppedPackets() >= before+5
+	})
 }
