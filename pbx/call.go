@@ -1,6 +1,7 @@
 package pbx
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -28,16 +29,17 @@ type Call struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	rec      store.CallRecord
-	state    string
-	inMedia  *rtp.Session
-	sessions []*rtp.Session
-	busy     []string // agents marked busy by this call
-	bridged  time.Time
-	held     atomic.Bool // a leg put the call on hold: no RTP is expected
-	inSess   atomic.Pointer[rtp.Session]
-	finished bool
+	mu        sync.Mutex
+	rec       store.CallRecord
+	state     string
+	inMedia   *rtp.Session
+	sessions  []*rtp.Session
+	busy      []string // agents marked busy by this call
+	bridged   time.Time
+	held      atomic.Bool // a leg put the call on hold: no RTP is expected
+	lateOffer bool        // the caller's INVITE had no SDP: its answer is in the ACK
+	inSess    atomic.Pointer[rtp.Session]
+	finished  bool
 }
 
 // LiveCall is a snapshot of a call in progress for the API.
@@ -264,6 +266,9 @@ func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
 		return s, c.In.LastLocalSDP(), nil
 	}
 	c.mu.Unlock()
+	if len(bytes.TrimSpace(c.In.SDP())) == 0 {
+		return c.lateOfferMedia()
+	}
 	offer, err := rtp.ParseSDP(c.In.SDP())
 	if err != nil {
 		return nil, nil, fmt.Errorf("caller SDP: %w", err)
@@ -291,6 +296,28 @@ func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
 	return sess, answer, nil
 }
 
+// lateOfferMedia prepares the caller's media when the INVITE had no SDP: our offer
+// goes in the 200 and the caller's answer comes in the ACK (RFC 3261 13.2.1).
+func (c *Call) lateOfferMedia() (*rtp.Session, []byte, error) {
+	sess, err := c.p.pool.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	c.track(sess)
+	offer, err := c.p.sdp(sess, rtp.Supported, rtp.DefaultDTMFPT, "sendrecv")
+	if err != nil {
+		return nil, nil, err
+	}
+	c.In.SetLocalSDP(offer)
+	c.In.OnOffer(c.p.offerHandler(sess, nil, nil))
+	c.inSess.Store(sess)
+	c.mu.Lock()
+	c.inMedia = sess
+	c.lateOffer = true
+	c.mu.Unlock()
+	return sess, offer, nil
+}
+
 var errNoCodec = fmt.Errorf("no common codec (PCMU, PCMA)")
 
 // answerCaller answers the inbound leg with our media (used by voicemail, IVR,
@@ -309,6 +336,16 @@ func (c *Call) answerCaller() (*rtp.Session, error) {
 		return nil, err
 	}
 	c.answered()
+	c.mu.Lock()
+	late := c.lateOffer
+	c.mu.Unlock()
+	if late {
+		if err := applyRemote(sess, c.In.AckSDP()); err != nil {
+			c.outcome("failed", "488 Not Acceptable Here")
+			c.In.Hangup(context.Background())
+			return nil, fmt.Errorf("caller's answer in ACK: %w", err)
+		}
+	}
 	return sess, nil
 }
 

@@ -232,7 +232,7 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 			// A single branch with early media (a carrier's ringback or
 			// announcement) is relayed: 183 to the caller and the media bridged
 			// now. Forks just ring: which branch's media would the caller hear?
-			if code == 183 && len(early) > 0 && len(specs) == 1 && applyRemote(sess, early) == nil {
+			if code == 183 && len(early) > 0 && len(specs) == 1 && len(c.In.SDP()) > 0 && applyRemote(sess, early) == nil {
 				if aSess, answer, err := c.callerMedia(); err == nil && c.In.Progress(answer) == nil {
 					rtp.Bridge(aSess, sess)
 					return

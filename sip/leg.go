@@ -109,6 +109,16 @@ type InboundLeg struct {
 	req      *gosip.Request
 	answered atomic.Bool
 	respMu   sync.Mutex // sipgo's dialog responses are not safe for concurrent use
+	ackSDP   atomic.Pointer[[]byte]
+}
+
+// AckSDP is the SDP the caller put in its ACK: the answer to our offer when the
+// INVITE came without one (late offer).
+func (l *InboundLeg) AckSDP() []byte {
+	if b := l.ackSDP.Load(); b != nil {
+		return *b
+	}
+	return nil
 }
 
 // Accept takes over an authenticated INVITE: it creates the dialog and sends 100 Trying.

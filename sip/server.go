@@ -535,6 +535,11 @@ func (s *Server) handleAck(req *gosip.Request, tx gosip.ServerTransaction) {
 	if in == nil {
 		return
 	}
+	if body := req.Body(); len(body) > 0 {
+		// Stored before ReadAck wakes Answer: a late-offer caller answers here.
+		b := append([]byte(nil), body...)
+		in.ackSDP.CompareAndSwap(nil, &b)
+	}
 	// A re-INVITE's ACK carries another CSeq; sipgo rejects it and nothing is lost.
 	_ = in.d.ReadAck(req, tx)
 }

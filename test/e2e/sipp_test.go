@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"switchboard/internal/sipptest"
+	"switchboard/internal/testphone"
 	"switchboard/store"
 )
 
@@ -312,6 +314,37 @@ routes:
 	c.Hangup(ctxT(t, 5*time.Second))
 	waitUAS(t, carrier, 1)
 	if r := waitCalls(t, s, 1)[0]; r.Outcome != "answered" || r.Direction != "outbound" {
+		t.Fatalf("call log %+v", r)
+	}
+}
+
+// A caller whose INVITE has no SDP (late offer) gets our offer in the 200 and answers
+// in its ACK; the call is bridged to the callee and ends normally.
+func TestSIPpLateOffer(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, twoAgents)
+	bob := s.phone("1002", "bob-pw", "PCMU")
+	answered := make(chan *testphone.Call, 1)
+	go func() {
+		if in, ok := <-bob.Incoming(); ok {
+			if c, err := in.Answer(context.Background()); err == nil {
+				answered <- c
+			}
+		}
+	}()
+	runUAC(t, s, "uac-late-offer-auth.xml", "1002", 1)
+	var b *testphone.Call
+	select {
+	case b = <-answered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("callee never answered")
+	}
+	select {
+	case <-b.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("callee not hung up after the caller's BYE")
+	}
+	if r := waitCalls(t, s, 1)[0]; r.Outcome != "answered" {
 		t.Fatalf("call log %+v", r)
 	}
 }
