@@ -177,6 +177,7 @@ func (p *PBX) loadState() error {
 			Expires: r.Expires, CallID: r.CallID, CSeq: r.CSeq, UserAgent: r.UserAgent, Instance: r.Instance,
 		})
 	}
+	p.regw.loaded(regs)
 	kept := p.reg.Load(bs)
 	if n, err := p.store.PurgeExpiredRegistrations(time.Now()); err == nil && n > 0 {
 		p.log.Info("dropped expired registrations", "count", n)

@@ -1,6 +1,7 @@
 package pbx
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -9,17 +10,20 @@ import (
 	"switchboard/store"
 )
 
-// regWriter persists registrations write-behind: the registrar's changes are
-// coalesced in memory and committed together every flushEvery (DESIGN: a lost
-// refresh is repaired by the phone's next REGISTER, so refreshes need not cost an
-// fsync each). Close flushes what is pending, so a clean restart loses nothing.
+// regWriter persists registrations. A new binding (or one that moved to another
+// address or transport) and a removal are committed before the REGISTER is answered,
+// so that a phone told it is registered stays registered through a kill -9. A
+// refresh that only extends the expiry is written behind: coalesced in memory and
+// committed with the others every regFlushEvery (DESIGN: a lost refresh is repaired
+// by the phone's next REGISTER). Close flushes what is pending.
 type regWriter struct {
 	st  *store.Store
 	log *slog.Logger
 
+	wmu     sync.Mutex // orders store writes: a flush never revives a deleted binding
 	mu      sync.Mutex
+	known   map[store.RegistrationKey]string              // stored bindings: source+transport
 	pending map[store.RegistrationKey]*store.Registration // nil value = delete
-	kick    chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
 	once    sync.Once
@@ -31,6 +35,7 @@ func newRegWriter(st *store.Store, log *slog.Logger) *regWriter {
 	w := &regWriter{
 		st: st, log: log,
 		pending: map[store.RegistrationKey]*store.Registration{},
+		known:   map[store.RegistrationKey]string{},
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
@@ -38,23 +43,54 @@ func newRegWriter(st *store.Store, log *slog.Logger) *regWriter {
 	return w
 }
 
-// SaveBinding queues a binding to store.
+// loaded marks bindings read from the store at start as stored.
+func (w *regWriter) loaded(regs []store.Registration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range regs {
+		w.known[store.RegistrationKey{Firm: r.Firm, User: r.User, Contact: r.Contact}] = r.Source + " " + r.Transport
+	}
+}
+
+// SaveBinding stores a new or moved binding now, and queues a plain refresh.
 func (w *regWriter) SaveBinding(b registrar.Binding) error {
 	r := &store.Registration{
 		Firm: b.Firm, User: b.User, Contact: b.Contact, Source: b.Source, Transport: b.Transport,
 		Expires: b.Expires, CallID: b.CallID, CSeq: b.CSeq, UserAgent: b.UserAgent, Instance: b.Instance,
 	}
+	k := store.RegistrationKey{Firm: b.Firm, User: b.User, Contact: b.Contact}
+	where := b.Source + " " + b.Transport
 	w.mu.Lock()
-	w.pending[store.RegistrationKey{Firm: b.Firm, User: b.User, Contact: b.Contact}] = r
+	if w.known[k] == where {
+		w.pending[k] = r
+		w.mu.Unlock()
+		return nil
+	}
+	delete(w.pending, k) // this write supersedes a queued one
+	w.mu.Unlock()
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if err := w.st.PutRegistration(*r); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.known[k] = where
 	w.mu.Unlock()
 	return nil
 }
 
-// DeleteBinding queues a binding's removal.
+// DeleteBinding removes a binding now (an un-REGISTER or an expiry).
 func (w *regWriter) DeleteBinding(firm, user, contact string) error {
+	k := store.RegistrationKey{Firm: firm, User: user, Contact: contact}
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
 	w.mu.Lock()
-	w.pending[store.RegistrationKey{Firm: firm, User: user, Contact: contact}] = nil
+	delete(w.pending, k)
+	delete(w.known, k)
 	w.mu.Unlock()
+	if err := w.st.DeleteRegistration(firm, user, contact); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
 	return nil
 }
 
@@ -74,6 +110,8 @@ func (w *regWriter) loop() {
 }
 
 func (w *regWriter) flush() {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
 	w.mu.Lock()
 	if len(w.pending) == 0 {
 		w.mu.Unlock()

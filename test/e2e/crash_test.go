@@ -251,3 +251,42 @@ func leaveMessageNoHangup(t *testing.T, c *testphone.Call, d time.Duration) {
 	time.Sleep(d)
 	c.StartTone(0)
 }
+
+// A registration acknowledged with 200 survives a kill -9 right after it.
+func TestKill9KeepsRegistration(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	config := filepath.Join(dir, "switchboard.yaml")
+	yaml := fmt.Sprintf(baseConfig, rtpRange()) + twoAgents
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, config, data)
+	ph, err := testphone.New(ctxT(t, 10*time.Second), testphone.Config{
+		User: "1001", Password: "alice-pw", Domain: "test.local", Server: p.sip,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	if err := ph.Register(ctxT(t, 10*time.Second), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	p.kill9(t)
+	p = startProc(t, config, data)
+	var agents []struct {
+		ID            string           `json:"id"`
+		Registrations []map[string]any `json:"registrations"`
+	}
+	apiGet(t, p.http, data, "/api/agents", &agents)
+	for _, a := range agents {
+		if a.ID == "alice" {
+			if len(a.Registrations) != 1 {
+				t.Fatalf("alice's registrations after kill -9: %v", a.Registrations)
+			}
+			return
+		}
+	}
+	t.Fatal("alice not listed")
+}
