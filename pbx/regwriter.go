@@ -20,7 +20,10 @@ type regWriter struct {
 	st  *store.Store
 	log *slog.Logger
 
-	wmu     sync.Mutex // orders store writes: a flush never revives a deleted binding
+	// wmu orders the flush against immediate writes: a flush never revives a
+	// deleted binding nor overwrites a newer one. Immediate writes share it (read
+	// lock), so that concurrent REGISTERs still share bbolt batches.
+	wmu     sync.RWMutex
 	mu      sync.Mutex
 	known   map[store.RegistrationKey]string              // stored bindings: source+transport
 	pending map[store.RegistrationKey]*store.Registration // nil value = delete
@@ -68,8 +71,8 @@ func (w *regWriter) SaveBinding(b registrar.Binding) error {
 	}
 	delete(w.pending, k) // this write supersedes a queued one
 	w.mu.Unlock()
-	w.wmu.Lock()
-	defer w.wmu.Unlock()
+	w.wmu.RLock()
+	defer w.wmu.RUnlock()
 	if err := w.st.PutRegistration(*r); err != nil {
 		return err
 	}
@@ -82,8 +85,8 @@ func (w *regWriter) SaveBinding(b registrar.Binding) error {
 // DeleteBinding removes a binding now (an un-REGISTER or an expiry).
 func (w *regWriter) DeleteBinding(firm, user, contact string) error {
 	k := store.RegistrationKey{Firm: firm, User: user, Contact: contact}
-	w.wmu.Lock()
-	defer w.wmu.Unlock()
+	w.wmu.RLock()
+	defer w.wmu.RUnlock()
 	w.mu.Lock()
 	delete(w.pending, k)
 	delete(w.known, k)
