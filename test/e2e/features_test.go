@@ -282,3 +282,46 @@ func TestFailedAuthFloodIsBanned(t *testing.T) {
 		return s.SIP.DroppedPackets() >= before+5
 	})
 }
+
+// *98 asks for a mailbox (an extension or a numeric mailbox id), then its PIN.
+func TestAnyMailboxRetrieval(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, fmt.Sprintf(`
+sounds_dir: %s
+agents:
+  - {id: alice, extension: "1001", password: alice-pw, status: away, voicemail_pin: "2468"}
+  - {id: bob, extension: "1002", password: bob-pw}
+`, shortPrompts(t)))
+	bob := s.phone("1002", "bob-pw", "PCMU")
+	c, err := bob.Dial(ctxT(t, 20*time.Second), "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaveMessage(t, c, 1500*time.Millisecond)
+	waitFor(t, "message stored", func() bool {
+		msgs, _ := s.Store.ListVoicemail("test.local", "alice")
+		return len(msgs) == 1
+	})
+	v, err := bob.Dial(ctxT(t, 20*time.Second), "*98")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.StartTone(0)
+	for _, d := range "1001#2468#" {
+		if err := v.SendDTMF(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "alice's message playing to bob", func() bool {
+		f, _, err := v.ReceivedFrequency(ctxT(t, 5*time.Second), 200*time.Millisecond)
+		return err == nil && f > 970 && f < 1030
+	})
+	if err := v.SendDTMF('9'); err != nil { // save: marked read
+		t.Fatal(err)
+	}
+	waitFor(t, "message marked read", func() bool {
+		n, old, _ := s.Store.VoicemailCounts("test.local", "alice")
+		return n == 0 && old == 1
+	})
+	v.Hangup(ctxT(t, 5*time.Second))
+}

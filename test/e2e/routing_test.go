@@ -21,7 +21,9 @@ import (
 func shortPrompts(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, freq := range map[string]float64{"greeting": 300, "beep": 1000, "callback": 300, "status-online": 300, "status-away": 300, "main-menu": 500, "hold": 200} {
+	for name, freq := range map[string]float64{"greeting": 300, "beep": 1000, "callback": 300, "status-online": 300, "status-away": 300, "main-menu": 500, "hold": 200,
+		"vm-mailbox": 300, "vm-pin": 300, "vm-message": 300, "vm-menu": 300, "vm-saved": 300,
+		"vm-deleted": 300, "vm-goodbye": 300, "vm-none": 300, "invalid": 300, "goodbye": 300} {
 		w, err := wav.Create(filepath.Join(dir, name+".wav"), wav.FormatULaw)
 		if err != nil {
 			t.Fatal(err)
