@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"switchboard/dialplan"
 )
 
 // adminCommands are the commands that talk to a running server's HTTP API.
@@ -45,6 +48,7 @@ type adminCLI struct {
 	server         string
 	data           string
 	firm           string
+	config         string
 	json           bool
 	token          string
 	hc             *http.Client
@@ -57,6 +61,7 @@ func (c *adminCLI) flags(usage string) *flag.FlagSet {
 	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "URL of the running server's HTTP API")
 	fs.StringVar(&c.data, "data", "./data", "data directory to read admin.token from when SWITCHBOARD_TOKEN is unset")
 	fs.StringVar(&c.firm, "firm", "", "firm (SIP domain) to act in; default: all firms, or the only one that matches")
+	fs.StringVar(&c.config, "config", "", "the server's config file: its listen.http and data_dir become the defaults of -server and -data (default ./switchboard.yaml when present)")
 	fs.BoolVar(&c.json, "json", false, "print the API's raw JSON")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "usage: switchboard %s\n\nflags:\n", usage)
@@ -77,6 +82,7 @@ func (c *adminCLI) parse(fs *flag.FlagSet, args []string, min, max int) ([]strin
 		fs.Usage()
 		return nil, false
 	}
+	c.defaultsFromConfig(fs)
 	c.hc = &http.Client{Timeout: 30 * time.Second}
 	c.server = strings.TrimRight(c.server, "/")
 	if !strings.Contains(c.server, "://") {
@@ -89,6 +95,39 @@ func (c *adminCLI) parse(fs *flag.FlagSet, args []string, min, max int) ([]strin
 		}
 	}
 	return pos, true
+}
+
+// defaultsFromConfig takes -server and -data from the server's config file when
+// they were not given: admins run commands next to the config they edit.
+func (c *adminCLI) defaultsFromConfig(fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	path := c.config
+	if path == "" {
+		if _, err := os.Stat("switchboard.yaml"); err != nil {
+			return
+		}
+		path = "switchboard.yaml"
+	}
+	cfg, err := dialplan.Load(path)
+	if err != nil {
+		if c.config != "" {
+			fmt.Fprintf(c.stderr, "switchboard %s: %v\n", c.name, err)
+		}
+		return
+	}
+	if !set["data"] {
+		c.data = cfg.DataDir
+	}
+	if !set["server"] && cfg.Listen.HTTP != "" {
+		host, port, err := net.SplitHostPort(cfg.Listen.HTTP)
+		if err == nil {
+			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+				host = "127.0.0.1"
+			}
+			c.server = "http://" + net.JoinHostPort(host, port)
+		}
+	}
 }
 
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {

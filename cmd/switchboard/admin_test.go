@@ -268,4 +268,14 @@ func TestCLI(t *testing.T) {
 	t.Run("server down", func(t *testing.T) {
 		fails(run(tok, "agents", "-server", "http://127.0.0.1:1"), 1, "cannot reach the server")
 	})
+	t.Run("config file", func(t *testing.T) {
+		// -config gives the server's address (listen.http) and its data dir (the
+		// token the server wrote there): no -server, -data or SWITCHBOARD_TOKEN.
+		cfgFile := filepath.Join(t.TempDir(), "switchboard.yaml")
+		body := fmt.Sprintf("domain: cli.test\nlisten: {http: %q}\ndata_dir: %q\nagents:\n  - {id: alice, extension: \"1001\", password: x}\n", a.HTTPAddr, data)
+		if err := os.WriteFile(cfgFile, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ok(run(nil, "agents", "-config", cfgFile), "alice")
+	})
 }

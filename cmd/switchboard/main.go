@@ -35,7 +35,8 @@ commands:
   voicemail play MAILBOX ID          fetch a message (WAV)
   voicemail delete MAILBOX ID        delete a message
   dial AGENT NUMBER                  click-to-call
-admin commands take -server URL (default http://127.0.0.1:8080), -json and -firm; the
+admin commands take -server URL (default http://127.0.0.1:8080), -json, -firm and
+-config F (the server's config: its listen.http and data_dir become the defaults); the
 token comes from SWITCHBOARD_TOKEN or the data dir (-data, default ./data).
 `
 
