@@ -288,6 +288,7 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 		}
 	}()
 	sharedPort := 0
+	streamOnShared := false // a TCP-based listener took the shared port already
 	for _, raw := range s.cfg.Listen {
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
@@ -302,7 +303,11 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 		if err != nil {
 			return out, fmt.Errorf("sip: listen address %q: bad port", raw)
 		}
-		shared := port == 0 && sharedPort != 0
+		stream := network != "udp"
+		// Port 0 shares the first listener's port, once per socket type: UDP and
+		// TCP on 5060 as phones expect; a second TCP-based transport (tls after
+		// tcp) gets its own port.
+		shared := port == 0 && sharedPort != 0 && !(stream && streamOnShared)
 		if shared {
 			port = sharedPort
 		}
@@ -361,6 +366,9 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 		out = append(out, b)
 		if sharedPort == 0 {
 			sharedPort = int(b.listener.Addr.Port())
+		}
+		if stream && int(b.listener.Addr.Port()) == sharedPort {
+			streamOnShared = true
 		}
 	}
 	return out, nil

@@ -11,6 +11,7 @@ package testphone
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,8 +40,11 @@ type Config struct {
 	// the phone sends goes there. Empty means requests go to the host in their
 	// request URI (phone-to-phone calls in tests).
 	Server string
-	// Transport is "udp" (default) or "tcp".
+	// Transport is "udp" (default), "tcp" or "tls".
 	Transport string
+	// TLS is used for "tls": its Certificates serve the phone's own listener and its
+	// RootCAs (or InsecureSkipVerify) check the PBX.
+	TLS *tls.Config
 	// Codec is "PCMU" (default) or "PCMA": the only codec this phone offers and accepts.
 	Codec string
 	// Logger receives debug logs; nil discards them.
@@ -82,7 +86,7 @@ type Phone struct {
 	cfg          Config
 	log          *slog.Logger
 	network      string // "udp" or "tcp"
-	sipTransport string // "UDP" or "TCP", as written in Via
+	sipTransport string // "UDP", "TCP" or "TLS", as written in Via
 	codec        string
 	domain       string
 
@@ -130,8 +134,11 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 	if network == "" {
 		network = "udp"
 	}
-	if network != "udp" && network != "tcp" {
+	if network != "udp" && network != "tcp" && network != "tls" {
 		return nil, fmt.Errorf("testphone: unsupported transport %q", cfg.Transport)
+	}
+	if network == "tls" && cfg.TLS == nil {
+		return nil, errors.New("testphone: transport tls needs Config.TLS")
 	}
 	codec := strings.ToUpper(cfg.Codec)
 	if codec == "" {
@@ -189,6 +196,9 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 			return nil, fmt.Errorf("testphone: listen sip tcp: %w", err)
 		}
 		p.tcpLn, local = l, l.Addr().String()
+		if network == "tls" {
+			p.tcpLn = tls.NewListener(l, cfg.TLS)
+		}
 	}
 	ap, err := netip.ParseAddrPort(local)
 	if err != nil {
@@ -198,7 +208,8 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 	p.addr = ap
 
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(user), sipgo.WithUserAgentHostname(domain),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(p.readFilter)))
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(p.readFilter)),
+		sipgo.WithUserAgenTLSConfig(cfg.TLS))
 	if err != nil {
 		p.closeListener()
 		return nil, fmt.Errorf("testphone: new user agent: %w", err)
@@ -223,9 +234,9 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 	}
 
 	p.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: ap.Addr().String(), Port: int(ap.Port())}}
-	if network == "tcp" {
+	if network != "udp" {
 		p.contact.Address.UriParams = sip.NewParams()
-		p.contact.Address.UriParams.Add("transport", "tcp")
+		p.contact.Address.UriParams.Add("transport", network)
 	}
 	p.dua = &sipgo.DialogUA{Client: p.client, ContactHDR: p.contact}
 
@@ -240,9 +251,12 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 	go func() {
 		defer p.wg.Done()
 		var err error
-		if p.udpConn != nil {
+		switch {
+		case p.udpConn != nil:
 			err = p.srv.ServeUDP(p.udpConn)
-		} else {
+		case network == "tls":
+			err = p.srv.ServeTLS(p.tcpLn)
+		default:
 			err = p.srv.ServeTCP(p.tcpLn)
 		}
 		if err != nil && p.ctx.Err() == nil {

@@ -56,7 +56,12 @@ func startServer(t *testing.T, body string) *server {
 
 func startServerDir(t *testing.T, body, data string) *server {
 	t.Helper()
-	yaml := fmt.Sprintf(baseConfig, rtpRange()) + body
+	return startRaw(t, fmt.Sprintf(baseConfig, rtpRange())+body, data)
+}
+
+// startRaw runs a server on a whole config text.
+func startRaw(t *testing.T, yaml, data string) *server {
+	t.Helper()
 	cfg, err := dialplan.Parse(data+"/switchboard.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatalf("config: %v", err)
