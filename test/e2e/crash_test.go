@@ -290,3 +290,59 @@ func TestKill9KeepsRegistration(t *testing.T) {
 	}
 	t.Fatal("alice not listed")
 }
+
+// SIGTERM hangs up the calls in progress with BYE, logs them and exits cleanly.
+func TestSIGTERMHangsUpCalls(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	config := filepath.Join(dir, "switchboard.yaml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(baseConfig, rtpRange())+twoAgents), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, config, data)
+	phone := func(ext, pw string) *testphone.Phone {
+		ph, err := testphone.New(ctxT(t, 10*time.Second), testphone.Config{
+			User: ext, Password: pw, Domain: "test.local", Server: p.sip,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ph.Close() })
+		if err := ph.Register(ctxT(t, 10*time.Second), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		return ph
+	}
+	alice, bob := phone("1001", "alice-pw"), phone("1002", "bob-pw")
+	pending := alice.DialAsync(ctxT(t, 20*time.Second), "1002")
+	b := answerNext(t, bob)
+	a, err := pending.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	for who, c := range map[string]*testphone.Call{"caller": a, "callee": b} {
+		select {
+		case <-c.Done():
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s not hung up on SIGTERM", who)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, strings.Join(p.log(), "\n"))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	p = startProc(t, config, data)
+	var calls []map[string]any
+	apiGet(t, p.http, data, "/api/calls", &calls)
+	if len(calls) != 1 || calls[0]["outcome"] != "answered" {
+		t.Fatalf("call log after SIGTERM: %v", calls)
+	}
+}
