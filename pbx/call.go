@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -438,11 +437,4 @@ func applyRemote(sess *rtp.Session, answer []byte) error {
 	}
 	sess.SetRemote(md.AddrPort(), codec, md.DTMFPT)
 	return nil
-}
-
-func addrPortString(ap netip.AddrPort) string {
-	if !ap.IsValid() {
-		return ""
-	}
-	return ap.String()
 }

@@ -670,13 +670,6 @@ func (s *Server) pinUDP(req *gosip.Request) {
 	}
 }
 
-// NewRequest builds a request with our Contact.
-func (s *Server) NewRequest(method string, recipient Uri) *Request {
-	req := gosip.NewRequest(gosip.RequestMethod(method), recipient)
-	req.AppendHeader(gosip.NewHeader("User-Agent", s.cfg.UserAgent))
-	return req
-}
-
 // Contact is the Contact header the server puts into its requests and answers.
 func (s *Server) Contact() *gosip.ContactHeader { return &s.dua.ContactHDR }
 

@@ -223,6 +223,7 @@ func TestNoLeaksAfterManyCalls(t *testing.T) {
 	if g := runtime.NumGoroutine(); g > base+5 {
 		t.Fatalf("goroutines: %d before, %d after %d calls", base, g, n)
 	}
+	waitFor(t, "no dialog left in the SIP layer", func() bool { return s.SIP.LegCount() == 0 })
 }
 
 // settle waits until no call is live and the RTP pool is back to inUse ports.
