@@ -38,6 +38,7 @@ func benchRelay(b *testing.B, from, to rtp.Codec) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer pool.Close()
 	sa, err := pool.Open()
 	if err != nil {
 		b.Fatal(err)

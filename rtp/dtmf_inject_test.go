@@ -11,6 +11,7 @@ func TestInjectDTMF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer pool.Close()
 	s, err := pool.Open()
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ func newTestPool(t testing.TB, ports int) *Pool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = p.Close() }) // after the sessions' cleanups (LIFO)
 	return p
 }
 

@@ -38,8 +38,13 @@ type idleSocket struct {
 }
 
 // idleRest is how long a released socket rests before it is reused, unless the pool
-// has nothing else to give.
-const idleRest = 2 * time.Second
+// has nothing else to give. At most maxIdle sockets are kept, none longer than
+// idleMaxAge: ports a quiet PBX no longer needs go back to the system.
+const (
+	idleRest   = 2 * time.Second
+	maxIdle    = 64
+	idleMaxAge = 30 * time.Second
+)
 
 // NewPool returns a pool of the even ports in [min, max] on ip; the RTCP port
 // (port+1) must also lie in the range, so rtp_ports 10000-20000 gives
@@ -168,7 +173,14 @@ func (p *Pool) release(port int, rtpConn, rtcpConn *net.UDPConn) {
 		rtcpConn.Close()
 		return
 	}
-	p.idle = append(p.idle, idleSocket{port: port, rtp: rtpConn, rtcp: rtcpConn, releasedAt: time.Now()})
+	now := time.Now()
+	p.idle = append(p.idle, idleSocket{port: port, rtp: rtpConn, rtcp: rtcpConn, releasedAt: now})
+	for len(p.idle) > 0 && (len(p.idle) > maxIdle || now.Sub(p.idle[0].releasedAt) > idleMaxAge) {
+		p.idle[0].rtp.Close()
+		p.idle[0].rtcp.Close()
+		p.idle[0] = idleSocket{}
+		p.idle = p.idle[1:]
+	}
 }
 
 // Close closes the idle sockets; sessions still open close theirs when they end.

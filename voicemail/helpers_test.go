@@ -112,13 +112,14 @@ func newEnv(t *testing.T, codec rtp.Codec) *env {
 // parallel tests may overlap.
 func newTestPool(t *testing.T) *rtp.Pool {
 	t.Helper()
-	const ports = 16
+	const ports = 64
 	slots := (32766 - 20000 - ports) / 2
 	base := 20000 + 2*((os.Getpid()+rand.IntN(slots))%slots)
 	p, err := rtp.NewPool(netip.MustParseAddr("127.0.0.1"), base, base+ports-1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { p.Close() }) // the pool keeps released sockets until closed
 	return p
 }
 
