@@ -141,11 +141,12 @@ func (p *Pool) reuse() *Session {
 	return newSession(p, sock.port, sock.rtp, sock.rtcp)
 }
 
-// drain discards datagrams waiting on a socket.
+// drain discards datagrams waiting on a socket: at most what a socket buffer holds,
+// so that a sender that never stops cannot keep Open (and the pool's lock) busy.
 func drain(c *net.UDPConn) {
 	c.SetReadDeadline(time.Now())
 	var buf [maxPacket]byte
-	for {
+	for range 1024 {
 		if _, _, err := c.ReadFromUDPAddrPort(buf[:]); err != nil {
 			return
 		}
