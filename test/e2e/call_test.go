@@ -52,12 +52,7 @@ func TestCallBridgesAudioAcrossCodecs(t *testing.T) {
 	alice := s.phone("1001", "alice-pw", "PCMU")
 	bob := s.phone("1002", "bob-pw", "PCMA")
 
-	pending := alice.DialAsync(ctxT(t, 20*time.Second), "1002")
-	b := answerNext(t, bob)
-	a, err := pending.Result()
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
+	a, b := connect(t, alice, bob, "1002")
 	if a.Codec() != "PCMU" || b.Codec() != "PCMA" {
 		t.Fatalf("codecs: caller %s callee %s", a.Codec(), b.Codec())
 	}
@@ -245,33 +240,10 @@ func settle(t *testing.T, s *server, inUse int) {
 func TestCallOverTCP(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, twoAgents)
-	var tcpAddr string
-	for _, l := range s.SIP.Listeners() {
-		if l.Network == "tcp" {
-			tcpAddr = l.Addr.String()
-		}
-	}
-	newPhone := func(ext, pw string) *testphone.Phone {
-		p, err := testphone.New(ctxT(t, 10*time.Second), testphone.Config{
-			User: ext, Password: pw, Domain: "test.local", Server: tcpAddr, Transport: "tcp",
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		if err := p.Register(ctxT(t, 10*time.Second), time.Hour); err != nil {
-			t.Fatalf("register %s over TCP: %v", ext, err)
-		}
-		return p
-	}
-	alice := newPhone("1001", "alice-pw")
-	bob := newPhone("1002", "bob-pw")
-	pending := alice.DialAsync(ctxT(t, 20*time.Second), "1002")
-	b := answerNext(t, bob)
-	a, err := pending.Result()
-	if err != nil {
-		t.Fatalf("dial over TCP: %v", err)
-	}
+	addr := s.listener("tcp")
+	alice := s.registerPhone(testphone.Config{User: "1001", Password: "alice-pw", Server: addr, Transport: "tcp"})
+	bob := s.registerPhone(testphone.Config{User: "1002", Password: "bob-pw", Server: addr, Transport: "tcp"})
+	a, b := connect(t, alice, bob, "1002")
 	a.StartTone(1000)
 	expectFreq(t, "callee over TCP", b, 1000)
 	if err := b.Hangup(ctxT(t, 10*time.Second)); err != nil {

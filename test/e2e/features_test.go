@@ -21,12 +21,7 @@ func TestHoldUnholdRelayed(t *testing.T) {
 	s := startServer(t, twoAgents)
 	alice := s.phone("1001", "alice-pw", "PCMU")
 	bob := s.phone("1002", "bob-pw", "PCMA")
-	pending := alice.DialAsync(ctxT(t, 20*time.Second), "1002")
-	b := answerNext(t, bob)
-	a, err := pending.Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := connect(t, alice, bob, "1002")
 	if err := a.Hold(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatalf("hold: %v", err)
 	}

@@ -98,22 +98,57 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// phone registers a test phone for an extension.
+// phone registers a test phone for an extension over UDP.
 func (s *server) phone(ext, password, codec string) *testphone.Phone {
+	s.t.Helper()
+	return s.registerPhone(testphone.Config{User: ext, Password: password, Codec: codec})
+}
+
+// registerPhone starts a phone with cfg (domain and server filled in when empty)
+// and registers it.
+func (s *server) registerPhone(cfg testphone.Config) *testphone.Phone {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := testphone.New(ctx, testphone.Config{
-		User: ext, Password: password, Domain: "test.local", Server: s.SIPAddr(), Codec: codec,
-	})
+	if cfg.Domain == "" {
+		cfg.Domain = "test.local"
+	}
+	if cfg.Server == "" {
+		cfg.Server = s.SIPAddr()
+	}
+	p, err := testphone.New(ctx, cfg)
 	if err != nil {
-		s.t.Fatalf("phone %s: %v", ext, err)
+		s.t.Fatalf("phone %s: %v", cfg.User, err)
 	}
 	s.t.Cleanup(func() { p.Close() })
 	if err := p.Register(ctx, time.Hour); err != nil {
-		s.t.Fatalf("register %s: %v", ext, err)
+		s.t.Fatalf("register %s over %s: %v", cfg.User, cfg.Transport, err)
 	}
 	return p
+}
+
+// listener returns the address of the server's listener for network ("tcp", "tls").
+func (s *server) listener(network string) string {
+	s.t.Helper()
+	for _, l := range s.SIP.Listeners() {
+		if l.Network == network {
+			return l.Addr.String()
+		}
+	}
+	s.t.Fatalf("no %s listener: %+v", network, s.SIP.Listeners())
+	return ""
+}
+
+// connect has caller dial number and callee answer; it returns both ends.
+func connect(t *testing.T, caller, callee *testphone.Phone, number string) (a, b *testphone.Call) {
+	t.Helper()
+	pending := caller.DialAsync(ctxT(t, 20*time.Second), number)
+	b = answerNext(t, callee)
+	a, err := pending.Result()
+	if err != nil {
+		t.Fatalf("dial %s: %v", number, err)
+	}
+	return a, b
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

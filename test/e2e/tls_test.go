@@ -76,36 +76,10 @@ listen:
   tls_key: %s
 `, rtpRange(), cert, key) + twoAgents
 	s := startRaw(t, yaml, data)
-	var tlsAddr string
-	for _, l := range s.SIP.Listeners() {
-		if l.Network == "tls" {
-			tlsAddr = l.Addr.String()
-		}
-	}
-	if tlsAddr == "" {
-		t.Fatalf("no TLS listener: %+v", s.SIP.Listeners())
-	}
-	newPhone := func(ext, pw string) *testphone.Phone {
-		p, err := testphone.New(ctxT(t, 10*time.Second), testphone.Config{
-			User: ext, Password: pw, Domain: "test.local", Server: tlsAddr, Transport: "tls", TLS: conf,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		if err := p.Register(ctxT(t, 10*time.Second), time.Hour); err != nil {
-			t.Fatalf("register %s over TLS: %v", ext, err)
-		}
-		return p
-	}
-	alice := newPhone("1001", "alice-pw")
-	bob := newPhone("1002", "bob-pw")
-	pending := alice.DialAsync(ctxT(t, 20*time.Second), "1002")
-	b := answerNext(t, bob)
-	a, err := pending.Result()
-	if err != nil {
-		t.Fatalf("dial over TLS: %v", err)
-	}
+	addr := s.listener("tls")
+	alice := s.registerPhone(testphone.Config{User: "1001", Password: "alice-pw", Server: addr, Transport: "tls", TLS: conf})
+	bob := s.registerPhone(testphone.Config{User: "1002", Password: "bob-pw", Server: addr, Transport: "tls", TLS: conf})
+	a, b := connect(t, alice, bob, "1002")
 	a.StartTone(1000)
 	expectFreq(t, "callee over TLS", b, 1000)
 	a.Hangup(ctxT(t, 10*time.Second))
