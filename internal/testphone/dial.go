@@ -202,7 +202,11 @@ func (p *Phone) dial(ctx context.Context, target string, onRinging func()) (*Cal
 
 // abandonAnswered ACKs and hangs up a 2xx that raced with our CANCEL.
 func (p *Phone) abandonAnswered(sess *sipgo.DialogClientSession) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if !p.beginSend() {
+		return
+	}
+	defer p.sends.Done()
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 	defer cancel()
 	if err := sess.Ack(ctx); err != nil {
 		p.log.Debug("ack of late 2xx", "error", err)
@@ -216,6 +220,10 @@ func (p *Phone) abandonAnswered(sess *sipgo.DialogClientSession) {
 // sendCancel cancels a pending INVITE (RFC 3261 9.1): same Request-URI, Via, From,
 // To, Call-ID and CSeq number, sent where the INVITE went.
 func (p *Phone) sendCancel(inv *sip.Request) {
+	if !p.beginSend() {
+		return // Close abandons pending dials without CANCEL
+	}
+	defer p.sends.Done()
 	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
 	c.AppendHeader(sip.HeaderClone(inv.Via()))
 	c.AppendHeader(sip.HeaderClone(inv.From()))
@@ -225,7 +233,7 @@ func (p *Phone) sendCancel(inv *sip.Request) {
 	maxFwd := sip.MaxForwardsHeader(70)
 	c.AppendHeader(&maxFwd)
 	p.prepare(c)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 	defer cancel()
 	if _, err := p.client.Do(ctx, c); err != nil {
 		p.log.Debug("testphone: CANCEL", "err", err)

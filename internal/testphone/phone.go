@@ -106,6 +106,11 @@ type Phone struct {
 	wg     sync.WaitGroup
 	// handlers counts INVITE handlers still deciding on a new call.
 	handlers sync.WaitGroup
+	// sends counts requests sent from background goroutines (CANCEL, the ACK and
+	// BYE of a late 2xx): Close waits for them before it closes the transport,
+	// because sipgo opens a fresh socket, whose reader leaks, for a request
+	// written after its pool was cleared.
+	sends sync.WaitGroup
 
 	incoming chan *Incoming
 
@@ -333,6 +338,7 @@ func (p *Phone) Close() error {
 	}
 	hwg.Wait()
 	p.handlers.Wait()
+	p.sends.Wait()
 
 	// A message handled while the UA closes makes sipgo open a fresh socket for
 	// its answer after the pool was cleared, and that socket's reader leaks.
@@ -348,6 +354,18 @@ func (p *Phone) Close() error {
 	}
 	p.mu.Unlock()
 	return err
+}
+
+// beginSend registers a background send; false once Close has started, when the
+// request must not be written at all.
+func (p *Phone) beginSend() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.sends.Add(1)
+	return true
 }
 
 // ContactAddr returns the ip:port the phone listens on for SIP.
