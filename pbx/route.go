@@ -34,7 +34,9 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		firm, from.Trunk = f, t
 	} else {
 		firm = p.firmFor(req)
-		acct, ok := p.auth.Authenticate(req, tx, firm.Domain, true)
+		// 401 rather than 407: we are the registrar and the UAS of the call, not a
+		// proxy, and 401 is what every phone and the toll-fraud check expect.
+		acct, ok := p.auth.Authenticate(req, tx, firm.Domain, false)
 		if !ok {
 			return
 		}

@@ -186,7 +186,8 @@ func (a *Authenticator) Failures() uint64 {
 }
 
 // Authenticate checks the request's Authorization header (Proxy-Authorization when
-// proxy is true) against realm and returns the account on success.
+// proxy is true; the other header is accepted too) against realm and returns the
+// account on success.
 //
 // Otherwise it has already answered on tx: 403 when the source IP is banned, else 401
 // with one WWW-Authenticate per configured algorithm (407 with Proxy-Authenticate when
@@ -202,11 +203,16 @@ func (a *Authenticator) Authenticate(req *sip.Request, tx sip.ServerTransaction,
 		return Account{}, false
 	}
 
-	headerName := "Authorization"
+	headerName, other := "Authorization", "Proxy-Authorization"
 	if proxy {
-		headerName = "Proxy-Authorization"
+		headerName, other = other, headerName
 	}
 	cred, found, malformed := findCredentials(req, headerName, realm)
+	if !found && !malformed {
+		// A phone that was told to treat us as its outbound proxy may answer with the
+		// other header; the credentials prove the same thing.
+		cred, found, malformed = findCredentials(req, other, realm)
+	}
 	if !found {
 		// A request without credentials for our realm is the normal first step of every
 		// transaction; only garbage in the header counts as a failed attempt.

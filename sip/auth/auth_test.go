@@ -303,9 +303,8 @@ func TestProxyChallenge(t *testing.T) {
 	a := New(Config{}, testLookup)
 	chal := challengeFor(t, a, true)
 	tx := &fakeTx{}
-	// Credentials in the wrong header do not count for a proxy challenge.
-	if _, ok := a.Authenticate(newRequest(t, "10.0.0.1:5060", "Authorization: "+authHeader(t, chal[0], "1001", "s3cret", 1)), tx, testRealm, true); ok {
-		t.Fatal("Authorization accepted where Proxy-Authorization was required")
+	if _, ok := a.Authenticate(newRequest(t, "10.0.0.1:5060"), tx, testRealm, true); ok {
+		t.Fatal("request without credentials accepted")
 	}
 	if got := tx.last(t).StatusCode; got != 407 {
 		t.Fatalf("status %d, want 407", got)
@@ -314,6 +313,31 @@ func TestProxyChallenge(t *testing.T) {
 	acct, ok := a.Authenticate(newRequest(t, "10.0.0.1:5060", "Proxy-Authorization: "+authHeader(t, chal[0], "1001", "s3cret", 1)), tx, testRealm, true)
 	if !ok || acct.ID != "acme/1001" {
 		t.Fatalf("proxy auth failed: ok=%v acct=%+v", ok, acct)
+	}
+}
+
+// A phone set up with us as its outbound proxy answers a 401 with
+// Proxy-Authorization (and the reverse): the credentials count either way, and a
+// wrong password in the other header still fails.
+func TestCredentialsInTheOtherHeader(t *testing.T) {
+	t.Parallel()
+	a := New(Config{}, testLookup)
+	for _, tc := range []struct {
+		proxy    bool
+		header   string
+		password string
+		ok       bool
+	}{
+		{false, "Proxy-Authorization", "s3cret", true},
+		{true, "Authorization", "s3cret", true},
+		{false, "Proxy-Authorization", "wrong", false},
+	} {
+		chal := challengeFor(t, a, tc.proxy)
+		tx := &fakeTx{}
+		_, ok := a.Authenticate(newRequest(t, "10.0.0.1:5060", tc.header+": "+authHeader(t, chal[0], "1001", tc.password, 1)), tx, testRealm, tc.proxy)
+		if ok != tc.ok {
+			t.Errorf("proxy=%v %s password %q: ok=%v, want %v", tc.proxy, tc.header, tc.password, ok, tc.ok)
+		}
 	}
 }
 

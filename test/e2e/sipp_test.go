@@ -210,7 +210,7 @@ func TestRequestWithoutCallIDIsRejected(t *testing.T) {
 	}
 }
 
-// Toll fraud: an INVITE to an international number without credentials gets 407 and
+// Toll fraud: an INVITE to an international number without credentials gets 401 and
 // never reaches the carrier. The same carrier then takes an authenticated call, which
 // shows the route works and that its INVITE log would have shown a leak.
 func TestSIPpUnauthenticatedCallNeverReachesCarrier(t *testing.T) {
@@ -236,7 +236,7 @@ routes:
 		Args: []string{"-m", "3", "-r", "10", "-l", "3"}, Timeout: 20 * time.Second,
 	}.Start(t).Wait()
 	if err != nil || res.Successful != 3 {
-		t.Fatalf("unauthenticated INVITEs: %v: %d got 407, want 3\n%s", err, res.Successful, res.Errors)
+		t.Fatalf("unauthenticated INVITEs: %v: %d got 401, want 3\n%s", err, res.Successful, res.Errors)
 	}
 	if recs, err := s.Store.ListCalls("test.local", storeQuery(10)); err != nil || len(recs) != 0 {
 		t.Fatalf("unauthenticated INVITEs created calls: %+v (%v)", recs, err)
