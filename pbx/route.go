@@ -47,6 +47,9 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	leg, err := p.sip.Accept(req, tx)
+	if errors.Is(err, sip.ErrIntervalTooSmall) {
+		return // answered 422: the caller retries with a longer Session-Expires
+	}
 	if err != nil {
 		p.log.Warn("accept INVITE", "err", err)
 		return

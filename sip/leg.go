@@ -110,6 +110,7 @@ type InboundLeg struct {
 	answered atomic.Bool
 	respMu   sync.Mutex // sipgo's dialog responses are not safe for concurrent use
 	ackSDP   atomic.Pointer[[]byte]
+	timer    atomic.Pointer[sessionTimer] // set when the caller asked for session timers
 }
 
 // AckSDP is the SDP the caller put in its ACK: the answer to our offer when the
@@ -124,15 +125,31 @@ func (l *InboundLeg) AckSDP() []byte {
 // Accept takes over an authenticated INVITE: it creates the dialog and sends 100 Trying.
 // The caller keeps the handler goroutine until it has answered or rejected the leg.
 func (s *Server) Accept(req *Request, tx ServerTransaction) (*InboundLeg, error) {
+	var st *sessionTimer
+	if sp := readSessionParams(req); sp.present {
+		interval, refresher, ok := sp.negotiate(s.minSE())
+		if !ok {
+			s.tooSmall(tx, req)
+			return nil, ErrIntervalTooSmall
+		}
+		st = &sessionTimer{peerTimer: sp.timerOK, interval: interval, refresher: refresher}
+	}
 	d, err := s.dua.ReadInvite(req, tx)
 	if err != nil {
 		s.respond(tx, req, 400, "Bad Request")
 		return nil, fmt.Errorf("sip: accept INVITE: %w", err)
 	}
 	l := &InboundLeg{legState: newLegState(), s: s, d: d, req: req}
+	if st != nil {
+		st.l = l
+		l.timer.Store(st)
+	}
 	// The leg leaves the table when it ends: by the dialog's end, or by our own
 	// Hangup even when the BYE got no answer. No goroutine waits for it.
 	l.cleanup = func() {
+		if st != nil {
+			st.stop()
+		}
 		s.mu.Lock()
 		delete(s.inbound, d.ID)
 		s.mu.Unlock()
@@ -213,10 +230,17 @@ func (l *InboundLeg) Progress(sdp []byte) error {
 // Answer sends 200 OK with sdp and waits for the ACK.
 func (l *InboundLeg) Answer(sdp []byte) error {
 	l.setLocalSDP(sdp)
+	hdrs := []Header{gosip.NewHeader("Content-Type", "application/sdp")}
+	if st := l.timer.Load(); st != nil {
+		hdrs = append(hdrs, st.headers()...)
+	}
 	l.respMu.Lock()
 	l.answered.Store(true)
-	err := l.d.RespondSDP(sdp)
+	err := l.d.Respond(200, "OK", sdp, hdrs...)
 	l.respMu.Unlock()
+	if err == nil {
+		l.startSessionTimer()
+	}
 	if err != nil && l.d.LoadState() == gosip.DialogStateEnded {
 		// The BYE overtook the ACK (messages are handled concurrently): the call
 		// was answered and has already ended, which the caller sees on Done.
@@ -260,15 +284,33 @@ func (l *InboundLeg) Hangup(ctx context.Context) error {
 
 // Reinvite sends an offer inside the dialog and returns the peer's answer.
 func (l *InboundLeg) Reinvite(ctx context.Context, sdp []byte) ([]byte, error) {
-	req := gosip.NewRequest(gosip.INVITE, l.req.Contact().Address)
-	req.SetBody(sdp)
-	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	res, err := l.d.Do(ctx, req)
+	res, err := l.reinvite(ctx, sdp)
 	if err != nil {
 		return nil, err
 	}
 	if !res.IsSuccess() {
 		return nil, &StatusError{Code: res.StatusCode, Reason: res.Reason}
+	}
+	if st := l.timer.Load(); st != nil {
+		st.arm() // a successful re-INVITE refreshes the session too
+	}
+	return res.Body(), nil
+}
+
+// reinvite sends a re-INVITE with sdp and extra headers and ACKs a 2xx.
+func (l *InboundLeg) reinvite(ctx context.Context, sdp []byte, hdrs ...Header) (*Response, error) {
+	req := gosip.NewRequest(gosip.INVITE, l.req.Contact().Address)
+	req.SetBody(sdp)
+	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
+	res, err := l.d.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if !res.IsSuccess() {
+		return res, nil
 	}
 	ack := gosip.NewRequest(gosip.ACK, l.req.Contact().Address)
 	ack.AppendHeader(gosip.HeaderClone(res.CSeq()))
@@ -277,7 +319,7 @@ func (l *InboundLeg) Reinvite(ctx context.Context, sdp []byte) ([]byte, error) {
 		return nil, err
 	}
 	l.setLocalSDP(sdp)
-	return res.Body(), nil
+	return res, nil
 }
 
 // DialSpec describes an outbound INVITE.

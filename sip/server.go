@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
@@ -55,6 +56,9 @@ type Config struct {
 	// Drop, when set, is asked for every packet before parsing; true discards it. The
 	// place to enforce failed-auth bans cheaply.
 	Drop func(src netip.Addr) bool
+	// MinSE is the smallest session-timer interval accepted from a caller (RFC 4028
+	// Min-SE); 0 means DefaultMinSE. Only tests go below 90 s.
+	MinSE time.Duration
 }
 
 // Listener is one bound transport.
@@ -507,11 +511,21 @@ func (s *Server) handleReinvite(req *gosip.Request, tx gosip.ServerTransaction) 
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	s.answerOffer(ls, req, tx)
+	s.answerOffer(ls, in, req, tx)
 }
 
 // answerOffer answers a re-INVITE or UPDATE with the answer that pbx's hook gives.
-func (s *Server) answerOffer(ls *legState, req *gosip.Request, tx gosip.ServerTransaction) {
+// in is set when the request came from the caller's side, whose session timer it
+// refreshes.
+func (s *Server) answerOffer(ls *legState, in *InboundLeg, req *gosip.Request, tx gosip.ServerTransaction) {
+	var timerHeaders []Header
+	if in != nil {
+		hs, ok := s.sessionRefreshed(in, req, tx)
+		if !ok {
+			return
+		}
+		timerHeaders = hs
+	}
 	hook := ls.onOffer.Load()
 	body := req.Body()
 	var answer []byte
@@ -532,6 +546,9 @@ func (s *Server) answerOffer(ls *legState, req *gosip.Request, tx gosip.ServerTr
 		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 	}
 	res.AppendHeader(&s.dua.ContactHDR)
+	for _, h := range timerHeaders {
+		res.AppendHeader(h)
+	}
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("sip: answer re-INVITE", "err", err)
 	}
@@ -614,9 +631,9 @@ func (s *Server) handleUpdate(req *gosip.Request, tx gosip.ServerTransaction) {
 	in, out := s.findLeg(req)
 	switch {
 	case in != nil:
-		s.answerOffer(&in.legState, req, tx)
+		s.answerOffer(&in.legState, in, req, tx)
 	case out != nil:
-		s.answerOffer(&out.legState, req, tx)
+		s.answerOffer(&out.legState, nil, req, tx)
 	default:
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 	}
