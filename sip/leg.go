@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,40 @@ type legState struct {
 	onOffer  atomic.Pointer[OfferHandler]
 	dtmf     chan rune
 	cleanup  func() // set before the leg is shared; runs once when it ends
+	// offering is set while our own re-INVITE waits for its answer: a re-INVITE
+	// from the peer then is glare and gets 491 (RFC 3261 section 14.2).
+	offering atomic.Bool
+}
+
+// errGlare is what a re-INVITE of ours meets when one of the peer's is in progress
+// or the peer keeps answering 491.
+var errGlare = errors.New("sip: re-INVITE glare: another offer is in progress")
+
+// glareRetries is how often a re-INVITE answered 491 is sent again.
+const glareRetries = 3
+
+// offer runs one re-INVITE transaction of ours through send, retrying after 491
+// with the random wait of RFC 3261 section 14.1 (0 to 2 s; we never own the
+// Call-ID of both legs, so the short range suits both sides).
+func (l *legState) offer(ctx context.Context, send func() (*Response, error)) (*Response, error) {
+	if !l.offering.CompareAndSwap(false, true) {
+		return nil, errGlare
+	}
+	defer l.offering.Store(false)
+	for attempt := 0; ; attempt++ {
+		res, err := send()
+		if err != nil || res.StatusCode != 491 || attempt == glareRetries {
+			return res, err
+		}
+		wait := time.Duration(rand.Int64N(int64(2 * time.Second)))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-l.done:
+			return nil, errors.New("sip: re-INVITE: call ended")
+		}
+	}
 }
 
 func newLegState() legState {
@@ -305,7 +340,7 @@ func (l *InboundLeg) reinvite(ctx context.Context, sdp []byte, hdrs ...Header) (
 	for _, h := range hdrs {
 		req.AppendHeader(h)
 	}
-	res, err := l.d.Do(ctx, req)
+	res, err := l.offer(ctx, func() (*Response, error) { return l.d.Do(ctx, req.Clone()) })
 	if err != nil {
 		return nil, err
 	}
@@ -502,7 +537,7 @@ func (l *OutboundLeg) Reinvite(ctx context.Context, sdp []byte) ([]byte, error) 
 	req := gosip.NewRequest(gosip.INVITE, target.Address)
 	req.SetBody(sdp)
 	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	res, err := l.d.Do(ctx, req)
+	res, err := l.offer(ctx, func() (*Response, error) { return l.d.Do(ctx, req.Clone()) })
 	if err != nil {
 		return nil, err
 	}

@@ -518,6 +518,10 @@ func (s *Server) handleReinvite(req *gosip.Request, tx gosip.ServerTransaction) 
 // in is set when the request came from the caller's side, whose session timer it
 // refreshes.
 func (s *Server) answerOffer(ls *legState, in *InboundLeg, req *gosip.Request, tx gosip.ServerTransaction) {
+	if req.Method == gosip.INVITE && ls.offering.Load() {
+		s.respond(tx, req, 491, "Request Pending")
+		return
+	}
 	var timerHeaders []Header
 	if in != nil {
 		hs, ok := s.sessionRefreshed(in, req, tx)

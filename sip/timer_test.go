@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -83,9 +84,9 @@ func FuzzSessionParams(f *testing.F) {
 	})
 }
 
-// timerServer is a sip.Server whose INVITE handler answers every call and reports
-// why each call ended.
-func timerServer(t *testing.T, minSE time.Duration) (*Server, <-chan string) {
+// timerServer is a sip.Server whose INVITE handler answers every call, runs after
+// (when set) and reports why each call ended, or after's error.
+func timerServer(t *testing.T, minSE time.Duration, after func(*InboundLeg) error) (*Server, <-chan string) {
 	t.Helper()
 	s, err := New(Config{Listen: []string{"udp://127.0.0.1:0"}, MinSE: minSE, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -107,6 +108,13 @@ func timerServer(t *testing.T, minSE time.Duration) (*Server, <-chan string) {
 		if err := l.Answer([]byte(sdp)); err != nil {
 			causes <- "answer: " + err.Error()
 			return
+		}
+		if after != nil {
+			if err := after(l); err != nil {
+				causes <- err.Error()
+				_ = l.Hangup(context.Background())
+				return
+			}
 		}
 		<-l.Done()
 		causes <- l.Cause()
@@ -132,7 +140,7 @@ func TestSessionTimersWithSIPp(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.scenario, func(t *testing.T) {
 			t.Parallel()
-			s, causes := timerServer(t, 2*time.Second)
+			s, causes := timerServer(t, 2*time.Second, nil)
 			res, err := sipptest.Run{
 				Scenario: "../test/sipp/" + tc.scenario,
 				Remote:   s.Listeners()[0].Addr.String(),
@@ -154,5 +162,39 @@ func TestSessionTimersWithSIPp(t *testing.T) {
 				t.Fatal("the call did not end on the server")
 			}
 		})
+	}
+}
+
+// Re-INVITE glare against SIPp (test/sipp/uac-reinvite-glare.xml): a peer's
+// re-INVITE that crosses ours gets 491, and ours, answered 491, is sent again.
+func TestReinviteGlareWithSIPp(t *testing.T) {
+	t.Parallel()
+	sipptest.Require(t)
+	s, causes := timerServer(t, 0, func(l *InboundLeg) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for i := range 2 {
+			if _, err := l.Reinvite(ctx, l.LastLocalSDP()); err != nil {
+				return fmt.Errorf("re-INVITE %d: %w", i+1, err)
+			}
+		}
+		return nil
+	})
+	res, err := sipptest.Run{
+		Scenario: "../test/sipp/uac-reinvite-glare.xml",
+		Remote:   s.Listeners()[0].Addr.String(),
+		Args:     []string{"-s", "2000", "-m", "1"},
+		Timeout:  30 * time.Second,
+	}.Start(t).Wait()
+	if err != nil || res.Successful != 1 {
+		t.Fatalf("sipp: %v, %d successful\n%s", err, res.Successful, res.Errors)
+	}
+	select {
+	case got := <-causes:
+		if got != "BYE" {
+			t.Fatalf("call ended with %q, want the caller's BYE after both re-INVITEs succeeded", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not end on the server")
 	}
 }
