@@ -42,6 +42,10 @@ type legState struct {
 	offering atomic.Bool
 }
 
+// ErrNoConnection is returned by Dial for a phone reached over WebSocket whose
+// connection has closed: nothing else can reach it until it registers again.
+var ErrNoConnection = errors.New("sip: the phone's WebSocket connection is closed")
+
 // errGlare is what a re-INVITE of ours meets when one of the peer's is in progress
 // or the peer keeps answering 491.
 var errGlare = errors.New("sip: re-INVITE glare: another offer is in progress")
@@ -397,6 +401,17 @@ func (s *Server) Dial(ctx context.Context, spec DialSpec) (*OutboundLeg, error) 
 		}
 	}
 	req.SetTransport(transport)
+	if spec.Destination != "" && transport != "UDP" {
+		if _, err := s.ua.TransportLayer().GetConnection(transport, spec.Destination); err != nil {
+			// The phone's connection is gone. Its source port was its own end of that
+			// connection, not a listener: connecting there could reach another program.
+			// A TCP/TLS phone listens at its Contact; a WebSocket phone listens nowhere.
+			if transport == "WS" || transport == "WSS" {
+				return nil, fmt.Errorf("sip: dial %s: %w", spec.URI, ErrNoConnection)
+			}
+			spec.Destination = ""
+		}
+	}
 	if spec.Destination != "" {
 		req.SetDestination(spec.Destination)
 	}
@@ -421,7 +436,11 @@ func (s *Server) Dial(ctx context.Context, spec DialSpec) (*OutboundLeg, error) 
 	contact := gosip.ContactHeader{Address: s.dua.ContactHDR.Address}
 	if transport != "UDP" {
 		contact.Address.UriParams = gosip.NewParams()
-		contact.Address.UriParams.Add("transport", strings.ToLower(transport))
+		param := strings.ToLower(transport)
+		if param == "wss" {
+			param = "ws" // RFC 7118 section 5.2: "ws" for secure WebSocket too
+		}
+		contact.Address.UriParams.Add("transport", param)
 	}
 	req.AppendHeader(&contact)
 	req.AppendHeader(gosip.NewHeader("User-Agent", s.cfg.UserAgent))

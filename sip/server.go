@@ -63,7 +63,7 @@ type Config struct {
 
 // Listener is one bound transport.
 type Listener struct {
-	Network string // udp, tcp, tls
+	Network string // udp, tcp, tls, ws, wss
 	Addr    netip.AddrPort
 }
 

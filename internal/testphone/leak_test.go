@@ -62,3 +62,57 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestWebSocketCloseLeaksNoGoroutines is not parallel for the same reason:
+// Close must stop a WebSocket phone's goroutines and close its connection, so
+// that the server's reader of that connection ends too.
+func TestWebSocketCloseLeaksNoGoroutines(t *testing.T) {
+	serve, trust := testTLS(t)
+	for _, network := range []string{"ws", "wss"} {
+		t.Run(network, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), guard)
+			defer cancel()
+			reg := newFakeRegistrarOn(t, map[string]string{"1001": "s3cret"}, network, serve)
+			before := runtime.NumGoroutine() // the registrar's accept loop included
+			p, err := New(ctx, Config{User: "1001", Password: "s3cret", Domain: testRealm, Server: reg.addr, Transport: network, TLS: trust})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Register(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			// A NOTIFY from the server, so that a server transaction of the
+			// phone used the connection too. (No INVITE: an ACK handled by the
+			// server after the connection closed would make sipgo look up the
+			// phone's ".invalid" Via host in DNS.)
+			if _, err := p.SubscribeMWI(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-reg.notified; err != nil {
+				t.Fatalf("NOTIFY: %v", err)
+			}
+			if err := p.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			waitGoroutines(t, before)
+		})
+	}
+}
+
+// waitGoroutines fails unless the goroutine count drops to before; the
+// deadline is only a failure guard.
+func waitGoroutines(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= before {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

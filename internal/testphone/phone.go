@@ -40,10 +40,14 @@ type Config struct {
 	// the phone sends goes there. Empty means requests go to the host in their
 	// request URI (phone-to-phone calls in tests).
 	Server string
-	// Transport is "udp" (default), "tcp" or "tls".
+	// Transport is "udp" (default), "tcp", "tls", "ws" or "wss". A WebSocket
+	// phone (RFC 7118) is a client only, like a browser: it opens no listening
+	// socket, needs Server, and is reached only over the connection it opened
+	// to the server. Its Contact names an unresolvable ".invalid" host.
 	Transport string
-	// TLS is used for "tls": its Certificates serve the phone's own listener and its
-	// RootCAs (or InsecureSkipVerify) check the PBX.
+	// TLS is used for "tls" and "wss": its RootCAs (or InsecureSkipVerify)
+	// check the PBX, and for "tls" its Certificates serve the phone's own
+	// listener.
 	TLS *tls.Config
 	// Codec is "PCMU" (default) or "PCMA": the only codec this phone offers and accepts.
 	Codec string
@@ -85,8 +89,8 @@ var ErrClosed = errors.New("testphone: phone closed")
 type Phone struct {
 	cfg          Config
 	log          *slog.Logger
-	network      string // "udp" or "tcp"
-	sipTransport string // "UDP", "TCP" or "TLS", as written in Via
+	network      string // "udp", "tcp", "tls", "ws" or "wss"
+	sipTransport string // "UDP", "TCP", "TLS", "WS" or "WSS", as written in Via
 	codec        string
 	domain       string
 
@@ -95,8 +99,8 @@ type Phone struct {
 	client  *sipgo.Client
 	dua     *sipgo.DialogUA
 	contact sip.ContactHeader
-	laddr   sip.Addr // UDP only: forces requests out of the listening socket
-	addr    netip.AddrPort
+	laddr   sip.Addr       // UDP only: forces requests out of the listening socket
+	addr    netip.AddrPort // listening address; invalid for ws/wss, which do not listen
 
 	udpConn net.PacketConn
 	tcpLn   net.Listener
@@ -139,11 +143,19 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 	if network == "" {
 		network = "udp"
 	}
-	if network != "udp" && network != "tcp" && network != "tls" {
+	switch network {
+	case "udp", "tcp", "tls":
+	case "ws", "wss":
+		if cfg.Server == "" {
+			// Nothing could reach a phone that neither listens nor has a
+			// connection to a server.
+			return nil, fmt.Errorf("testphone: transport %s needs Config.Server", network)
+		}
+	default:
 		return nil, fmt.Errorf("testphone: unsupported transport %q", cfg.Transport)
 	}
-	if network == "tls" && cfg.TLS == nil {
-		return nil, errors.New("testphone: transport tls needs Config.TLS")
+	if (network == "tls" || network == "wss") && cfg.TLS == nil {
+		return nil, fmt.Errorf("testphone: transport %s needs Config.TLS", network)
 	}
 	codec := strings.ToUpper(cfg.Codec)
 	if codec == "" {
@@ -187,15 +199,23 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 	}
 	p.ctx, p.cancel = context.WithCancelCause(context.Background())
 
+	// viaHost is the sent-by host of our Via headers and contactHost the host
+	// of our Contact: the listening address, or for WebSocket a random
+	// ".invalid" name (RFC 7118 section 5) that no server can resolve, so that
+	// a server trying to open a connection to it fails instead of working by
+	// accident.
+	var viaHost, contactHost string
+	var contactPort int
 	var lc net.ListenConfig
 	var local string
-	if network == "udp" {
+	switch network {
+	case "udp":
 		c, err := lc.ListenPacket(ctx, "udp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("testphone: listen sip udp: %w", err)
 		}
 		p.udpConn, local = &readyPacketConn{PacketConn: c, ready: make(chan struct{})}, c.LocalAddr().String()
-	} else {
+	case "tcp", "tls":
 		l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("testphone: listen sip tcp: %w", err)
@@ -204,13 +224,19 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 		if network == "tls" {
 			p.tcpLn = tls.NewListener(l, cfg.TLS)
 		}
+	default: // ws, wss: client only
+		viaHost = wsInvalidHost()
+		contactHost = viaHost
 	}
-	ap, err := netip.ParseAddrPort(local)
-	if err != nil {
-		p.closeListener()
-		return nil, fmt.Errorf("testphone: listen address %q: %w", local, err)
+	if local != "" {
+		ap, err := netip.ParseAddrPort(local)
+		if err != nil {
+			p.closeListener()
+			return nil, fmt.Errorf("testphone: listen address %q: %w", local, err)
+		}
+		p.addr = ap
+		viaHost, contactHost, contactPort = ap.Addr().String(), ap.Addr().String(), int(ap.Port())
 	}
-	p.addr = ap
 
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(user), sipgo.WithUserAgentHostname(domain),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(p.readFilter)),
@@ -220,12 +246,12 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 		return nil, fmt.Errorf("testphone: new user agent: %w", err)
 	}
 	p.ua = ua
-	clientOpts := []sipgo.ClientOption{sipgo.WithClientHostname(ap.Addr().String()), sipgo.WithClientLogger(p.log)}
+	clientOpts := []sipgo.ClientOption{sipgo.WithClientHostname(viaHost), sipgo.WithClientLogger(p.log)}
 	if network == "udp" {
 		// Without this, requests to addresses we never heard from leave from a new
 		// ephemeral socket and Via/Contact would not match where we listen.
 		clientOpts = append(clientOpts, sipgo.WithClientConnectionAddr(local))
-		p.laddr = sip.Addr{IP: net.IP(ap.Addr().AsSlice()), Port: int(ap.Port()), Hostname: ap.Addr().String()}
+		p.laddr = sip.Addr{IP: net.IP(p.addr.Addr().AsSlice()), Port: int(p.addr.Port()), Hostname: p.addr.Addr().String()}
 	}
 	if p.client, err = sipgo.NewClient(ua, clientOpts...); err != nil {
 		_ = ua.Close()
@@ -238,10 +264,10 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 		return nil, fmt.Errorf("testphone: new server: %w", err)
 	}
 
-	p.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: ap.Addr().String(), Port: int(ap.Port())}}
+	p.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: contactHost, Port: contactPort}}
 	if network != "udp" {
 		p.contact.Address.UriParams = sip.NewParams()
-		p.contact.Address.UriParams.Add("transport", network)
+		p.contact.Address.UriParams.Add("transport", contactTransport(network))
 	}
 	p.dua = &sipgo.DialogUA{Client: p.client, ContactHDR: p.contact}
 
@@ -252,6 +278,11 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 	p.srv.OnOptions(p.onOptions)
 	p.srv.OnNotify(p.onNotify)
 
+	if network == "ws" || network == "wss" {
+		// No listener: requests from the server arrive on the connection the
+		// first request opens, and sipgo hands them to p.srv's handlers.
+		return p, nil
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -279,6 +310,21 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 		}
 	}
 	return p, nil
+}
+
+// wsInvalidHost returns a random host name under the reserved ".invalid" TLD,
+// as RFC 7118 section 5 has WebSocket clients use in Via and Contact.
+func wsInvalidHost() string {
+	return strings.ToLower(sip.GenerateTagN(12)) + ".invalid"
+}
+
+// contactTransport is the transport URI parameter for network. RFC 7118
+// defines only "ws" as URI transport, for WS and WSS alike (section 5.2).
+func contactTransport(network string) string {
+	if network == "wss" {
+		return "ws"
+	}
+	return network
 }
 
 // readyPacketConn tells when sipgo starts reading the listening socket.
@@ -368,11 +414,18 @@ func (p *Phone) beginSend() bool {
 	return true
 }
 
-// ContactAddr returns the ip:port the phone listens on for SIP.
-func (p *Phone) ContactAddr() string { return p.addr.String() }
+// ContactAddr returns the ip:port the phone listens on for SIP. A WebSocket
+// phone listens nowhere: it returns the ".invalid" host of its Contact.
+func (p *Phone) ContactAddr() string {
+	if !p.addr.IsValid() {
+		return p.contact.Address.Host
+	}
+	return p.addr.String()
+}
 
 // URI returns the phone's contact URI, usable as a Dial target for
-// phone-to-phone calls ("sip:1001@127.0.0.1:40000").
+// phone-to-phone calls ("sip:1001@127.0.0.1:40000"), except for a WebSocket
+// phone, whose URI names a ".invalid" host that only its server can reach.
 func (p *Phone) URI() string { return p.contact.Address.String() }
 
 // Incoming delivers calls offered to this phone. Every offered call must be

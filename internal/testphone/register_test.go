@@ -3,6 +3,7 @@ package testphone
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -28,25 +29,33 @@ type fakeRegistrar struct {
 
 	mu       sync.Mutex
 	nonces   map[string]bool
-	contacts map[string]string // user -> contact URI
-	notified chan error        // outcome of each NOTIFY sent
+	contacts map[string]string  // user -> contact URI
+	bindings map[string]binding // user -> where the REGISTER came from
+	notified chan error         // outcome of each NOTIFY sent
+	byes     chan struct{}      // one per BYE received
+}
+
+// binding is where a registered phone is reached: the source and transport
+// of its REGISTER, as a server must for a WebSocket phone it cannot dial.
+type binding struct {
+	source, transport string
 }
 
 func newFakeRegistrar(t *testing.T, users map[string]string) *fakeRegistrar {
 	t.Helper()
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	return newFakeRegistrarOn(t, users, "udp", nil)
+}
+
+// newFakeRegistrarOn starts a registrar listening on 127.0.0.1 over network:
+// "udp", "ws" or "wss" (which serves with conf).
+func newFakeRegistrarOn(t *testing.T, users map[string]string, network string, conf *tls.Config) *fakeRegistrar {
+	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("registrar"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &fakeRegistrar{t: t, addr: conn.LocalAddr().String(), users: users,
-		nonces: make(map[string]bool), contacts: make(map[string]string), notified: make(chan error, 8)}
-	if r.client, err = sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(r.addr), sipgo.WithClientHostname("127.0.0.1")); err != nil {
-		t.Fatal(err)
-	}
+	r := &fakeRegistrar{t: t, users: users, nonces: make(map[string]bool), contacts: make(map[string]string),
+		bindings: make(map[string]binding), notified: make(chan error, 8), byes: make(chan struct{}, 8)}
 	srv, err := sipgo.NewServer(ua)
 	if err != nil {
 		t.Fatal(err)
@@ -55,16 +64,57 @@ func newFakeRegistrar(t *testing.T, users map[string]string) *fakeRegistrar {
 	srv.OnSubscribe(r.onSubscribe)
 	srv.OnInvite(r.onInvite)
 	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {}) // ACKs of our failure answers
-	rc := &readyPacketConn{PacketConn: conn, ready: make(chan struct{})}
+	srv.OnBye(r.onBye)
+
+	var serve func() error
+	var closeSocket func() error
+	var ready <-chan struct{} // closed once sipgo reads the socket; nil when bound is enough
+	clientOpts := []sipgo.ClientOption{sipgo.WithClientHostname("127.0.0.1")}
+	switch network {
+	case "udp":
+		conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.addr = conn.LocalAddr().String()
+		clientOpts = append(clientOpts, sipgo.WithClientConnectionAddr(r.addr))
+		rc := &readyPacketConn{PacketConn: conn, ready: make(chan struct{})}
+		serve = func() error {
+			return srv.ServeUDP(rc)
+		}
+		closeSocket = conn.Close
+		// sipgo pools the UDP socket just before its first read; a NOTIFY sent
+		// earlier would leave from a second socket.
+		ready = rc.ready
+	case "ws", "wss":
+		// Bound here, so phones can connect before the accept loop runs.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.addr = l.Addr().String()
+		serve = func() error { return srv.ServeWS(l) }
+		if network == "wss" {
+			serve = func() error { return srv.ServeWSS(tls.NewListener(l, conf)) }
+		}
+		closeSocket = l.Close
+	default:
+		t.Fatalf("fake registrar: network %q", network)
+	}
+	if r.client, err = sipgo.NewClient(ua, clientOpts...); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = srv.ServeUDP(rc)
+		_ = serve()
 	}()
-	<-rc.ready
+	if ready != nil {
+		<-ready
+	}
 	t.Cleanup(func() {
 		_ = ua.Close()
-		_ = conn.Close()
+		_ = closeSocket()
 		<-done
 	})
 	return r
@@ -114,8 +164,10 @@ func (r *fakeRegistrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	r.mu.Lock()
 	if exp == 0 {
 		delete(r.contacts, user)
+		delete(r.bindings, user)
 	} else if ct := req.Contact(); ct != nil {
 		r.contacts[user] = ct.Address.String()
+		r.bindings[user] = binding{source: req.Source(), transport: req.Transport()}
 	}
 	r.mu.Unlock()
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
@@ -135,10 +187,22 @@ func (r *fakeRegistrar) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBusyHere, "Busy "+req.Recipient.User, nil))
 }
 
+// onBye answers 200 to any BYE and counts it.
+func (r *fakeRegistrar) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	r.byes <- struct{}{}
+}
+
 func (r *fakeRegistrar) contact(user string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.contacts[user]
+}
+
+func (r *fakeRegistrar) bindingOf(user string) binding {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bindings[user]
 }
 
 // onSubscribe accepts the subscription and sends one NOTIFY with a summary.
@@ -169,6 +233,10 @@ func (r *fakeRegistrar) onSubscribe(req *sip.Request, tx sip.ServerTransaction) 
 	notify.AppendHeader(sip.NewHeader("Subscription-State", "active;expires=60"))
 	notify.AppendHeader(sip.NewHeader("Content-Type", "application/simple-message-summary"))
 	notify.SetBody([]byte("Messages-Waiting: yes\r\nVoice-Message: 2/0\r\n"))
+	// Sent where the SUBSCRIBE came from: the only way to a WebSocket phone,
+	// whose Contact names an unresolvable host.
+	notify.SetDestination(req.Source())
+	notify.SetTransport(req.Transport())
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	nres, err := r.client.Do(ctx, notify)

@@ -28,7 +28,7 @@ type Binding struct {
 	Contact string
 	// Source is the ip:port the REGISTER came from (where NATed phones are reachable).
 	Source string
-	// Transport is UDP, TCP, TLS or WS.
+	// Transport is UDP, TCP, TLS, WS or WSS.
 	Transport string
 	Expires   time.Time
 	CallID    string

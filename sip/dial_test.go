@@ -1,0 +1,76 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+)
+
+// A phone's registration source over TCP or WebSocket is the phone's end of a
+// connection, not a listener. Once that connection is gone, Dial must not connect
+// there (another program may hold the port now): a TCP phone is reached at its
+// Contact instead, a WebSocket phone not at all.
+func TestDialDoesNotReconnect(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{Listen: []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0", "ws://127.0.0.1:0"}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	// squatter holds the old source port; contact is where the TCP phone listens.
+	squatter := listen(t)
+	contact := listen(t)
+	// Dial connects before it returns, so a connection is in the backlog by then;
+	// wait is only a guard for the one that must come.
+	accepted := func(l *net.TCPListener, wait time.Duration) bool {
+		_ = l.SetDeadline(time.Now().Add(wait))
+		c, err := l.Accept()
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second) // a connect attempt would hang on the handshake
+	defer wcancel()
+	_, err = s.Dial(wctx, DialSpec{
+		URI: "sip:1001@df7jal23ls0d.invalid;transport=ws", Destination: squatter.Addr().String(), Transport: "WS",
+		SDP: []byte("v=0\r\n"),
+	})
+	if !errors.Is(err, ErrNoConnection) {
+		t.Fatalf("WS dial without a connection: %v, want ErrNoConnection", err)
+	}
+
+	dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer dcancel()
+	_, _ = s.Dial(dctx, DialSpec{
+		URI: "sip:1001@" + contact.Addr().String() + ";transport=tcp", Destination: squatter.Addr().String(), Transport: "TCP",
+		SDP: []byte("v=0\r\n"),
+	})
+	if !accepted(contact, 10*time.Second) {
+		t.Error("TCP dial did not reach the phone's Contact")
+	}
+	if accepted(squatter, 0) {
+		t.Error("a dial connected to the gone connection's source port")
+	}
+}
+
+func listen(t *testing.T) *net.TCPListener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.(*net.TCPListener)
+}
