@@ -100,9 +100,18 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 
 	deadline := time.NewTimer(t.MaxWait)
 	defer deadline.Stop()
+	deadlineAt := joined.Add(t.MaxWait)
 	tried := map[string]bool{}
 	var roundStart time.Time
 	for {
+		// Offers follow each other without waiting on the timer: a member who lets
+		// every offer ring out must not keep the caller past max_wait.
+		if !time.Now().Before(deadlineAt) {
+			leave()
+			stopMusic()
+			p.queueTimeout(c, t)
+			return
+		}
 		q.mu.Lock()
 		wake := q.wake
 		candidates, newRound := p.offerable(q, me, c.Firm, t, tried)
@@ -157,7 +166,8 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 				continue
 			}
 			q.broadcast() // callers behind may offer the other idle members now
-			r := p.ringMembers(c, candidates, t.RingTimeout)
+			// An offer rings no longer than the caller may still wait.
+			r := p.ringMembers(c, candidates, min(t.RingTimeout, time.Until(deadlineAt)))
 			q.mu.Lock()
 			me.offering = false
 			q.mu.Unlock()

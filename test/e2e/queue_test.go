@@ -320,3 +320,39 @@ teams:
 	expectFreq(t, "agent", a, 1000)
 	a.Hangup(ctxT(t, 5*time.Second))
 }
+
+// max_wait holds even while a member is online and idle but never answers: the
+// offers ring out one after the other, and when max_wait passes the caller gets
+// on_timeout (a callback entry) instead of waiting for ever.
+func TestQueueMaxWaitWithUnansweringMember(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, fmt.Sprintf(`
+sounds_dir: %s
+agents:
+  - {id: alice, extension: "1001", password: pw1}
+  - {id: cust, extension: "1009", password: pw9}
+teams:
+  - {id: support, extension: "2000", members: [alice], ring_timeout: 2s, max_wait: 3s, on_timeout: callback}
+`, shortPrompts(t)))
+	alice := s.phone("1001", "pw1", "PCMU") // rings, never answers
+	cust := s.phone("1009", "pw9", "PCMU")
+	c, err := cust.Dial(ctxT(t, 20*time.Second), "2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("caller still queued long after max_wait while a member let the offers ring out")
+	}
+	if n := alice.Stats().InvitesReceived; n == 0 {
+		t.Fatal("the online member was never offered the call")
+	}
+	cbs, err := s.Store.ListCallbacks("test.local", store.StatePending, store.Page{})
+	if err != nil || len(cbs) != 1 || cbs[0].TargetID != "support" || cbs[0].Caller != "1009" {
+		t.Fatalf("callback entries %+v %v", cbs, err)
+	}
+	if rec := nthCall(t, s, 1); rec.Outcome != "callback" || rec.Team != "support" || rec.QueueWait < 3*time.Second {
+		t.Fatalf("call log %+v", rec)
+	}
+}
