@@ -169,8 +169,9 @@ var errUnauthorized = &httpError{http.StatusUnauthorized, "authentication requir
 // session cookie, and a wrong token is refused even if a cookie is present.
 func (s *Server) authenticate(r *http.Request) (principal, *httpError) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || !s.tokenOK(strings.TrimSpace(tok)) {
+		// The scheme name is case-insensitive (RFC 9110 section 11.1).
+		scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || !s.tokenOK(strings.TrimSpace(tok)) {
 			return principal{}, &httpError{http.StatusUnauthorized, "invalid bearer token"}
 		}
 		return principal{admin: true}, nil

@@ -86,6 +86,10 @@ func (s *Server) handleCallbacks(w http.ResponseWriter, r *http.Request, p princ
 		}
 		limit = n
 	}
+	if b := q.Get("before"); b != "" && !store.ValidID(b) {
+		s.fail(w, r, errorf(http.StatusBadRequest, "before must be the id of a callback entry, got %q", b))
+		return
+	}
 	scope, herr := s.firmScope(r, p)
 	if herr != nil {
 		s.fail(w, r, herr)

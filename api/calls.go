@@ -16,28 +16,37 @@ import (
 
 // callJSON is a call log entry. Durations are seconds with millisecond precision.
 type callJSON struct {
-	ID        string    `json:"id"`
-	Firm      string    `json:"firm"`
-	Start     time.Time `json:"start"`
-	Answer    time.Time `json:"answer,omitzero"`
-	End       time.Time `json:"end,omitzero"`
-	Direction string    `json:"direction"`
-	From      string    `json:"from"`
-	To        string    `json:"to"`
-	Agent     string    `json:"agent"`
-	Team      string    `json:"team"`
-	Outcome   string    `json:"outcome"`
-	QueueWait float64   `json:"queue_wait"`
-	TalkTime  float64   `json:"talk_time"`
-	Cause     string    `json:"cause"`
+	ID          string     `json:"id"`
+	Firm        string     `json:"firm"`
+	Start       time.Time  `json:"start"`
+	Answer      *time.Time `json:"answer"` // null when never answered
+	End         *time.Time `json:"end"`
+	Direction   string     `json:"direction"`
+	From        string     `json:"from"`
+	To          string     `json:"to"`
+	Agent       string     `json:"agent"`
+	CallerAgent string     `json:"caller_agent"`
+	Team        string     `json:"team"`
+	Outcome     string     `json:"outcome"`
+	QueueWait   float64    `json:"queue_wait"`
+	TalkTime    float64    `json:"talk_time"`
+	Cause       string     `json:"cause"`
+}
+
+// timeOrNil gives null in JSON for a time that never happened.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
 
 func callView(c store.CallRecord) callJSON {
 	return callJSON{
-		ID: c.ID, Firm: c.Firm, Start: c.Start, Answer: c.Answer, End: c.End, Direction: c.Direction,
-		From: c.From, To: c.To, Agent: c.Agent, Team: c.Team, Outcome: c.Outcome,
+		ID: c.ID, Firm: c.Firm, Start: c.Start, Answer: timeOrNil(c.Answer), End: timeOrNil(c.End), Direction: c.Direction,
+		From: c.From, To: c.To, Agent: c.Agent, CallerAgent: c.CallerAgent, Team: c.Team, Outcome: c.Outcome,
 		QueueWait: seconds(c.QueueWait), TalkTime: seconds(c.TalkTime), Cause: c.Cause,
 	}
 }
@@ -55,6 +64,9 @@ func parseCallQuery(q url.Values, defaultLimit int) (store.CallQuery, *httpError
 			return cq, errorf(http.StatusBadRequest, "limit must be a number from 1 to %d", maxListLimit)
 		}
 		cq.Limit = n
+	}
+	if cq.Before != "" && !store.ValidID(cq.Before) {
+		return cq, errorf(http.StatusBadRequest, "before must be the id of a call record, got %q", cq.Before)
 	}
 	if cq.Outcome != "" && !contains(callOutcomes, cq.Outcome) {
 		return cq, errorf(http.StatusBadRequest, "unknown outcome %q: want one of %s", cq.Outcome, strings.Join(callOutcomes, ", "))
@@ -152,7 +164,7 @@ func (s *Server) handleCalls(w http.ResponseWriter, r *http.Request, p principal
 	writeJSON(w, http.StatusOK, out)
 }
 
-var csvHeader = []string{"id", "firm", "start", "answer", "end", "direction", "from", "to", "agent", "team", "outcome", "queue_wait", "talk_time", "cause"}
+var csvHeader = []string{"id", "firm", "start", "answer", "end", "direction", "from", "to", "agent", "team", "outcome", "queue_wait", "talk_time", "cause", "caller_agent"}
 
 func writeCallsCSV(w http.ResponseWriter, recs []store.CallRecord) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -169,7 +181,7 @@ func writeCallsCSV(w http.ResponseWriter, recs []store.CallRecord) {
 	for _, c := range recs {
 		cw.Write([]string{ //nolint:errcheck // Flush reports write errors
 			c.ID, csvSafe(c.Firm), ts(c.Start), ts(c.Answer), ts(c.End), c.Direction, csvSafe(c.From), csvSafe(c.To),
-			csvSafe(c.Agent), csvSafe(c.Team), c.Outcome, num(c.QueueWait), num(c.TalkTime), csvSafe(c.Cause),
+			csvSafe(c.Agent), csvSafe(c.Team), c.Outcome, num(c.QueueWait), num(c.TalkTime), csvSafe(c.Cause), csvSafe(c.CallerAgent),
 		})
 	}
 	cw.Flush()

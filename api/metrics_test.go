@@ -112,7 +112,8 @@ func TestMetrics(t *testing.T) {
 	for _, tc := range []struct {
 		auth string
 		want int
-	}{{"", http.StatusUnauthorized}, {"Bearer nope", http.StatusUnauthorized}, {"Bearer " + testToken, http.StatusOK}} {
+	}{{"", http.StatusUnauthorized}, {"Bearer nope", http.StatusUnauthorized}, {"Bearer " + testToken, http.StatusOK},
+		{"bearer " + testToken, http.StatusOK}, {"BEARER  " + testToken, http.StatusOK}, {"Basic " + testToken, http.StatusUnauthorized}, {testToken, http.StatusUnauthorized}} {
 		req := httptest.NewRequest("GET", "/metrics", nil)
 		req.RemoteAddr = "192.0.2.7:40000"
 		if tc.auth != "" {

@@ -171,7 +171,7 @@ func TestCalls(t *testing.T) {
 		}
 	}
 	for _, q := range []string{"?limit=0", "?limit=x", "?limit=5000", "?outcome=great", "?since=yesterday",
-		"?since=2025-03-02&until=2025-03-01", "?format=xml"} {
+		"?since=2025-03-02&until=2025-03-01", "?format=xml", "?before=zzz"} {
 		admin.wantError("GET", "/api/calls"+q, nil, http.StatusBadRequest)
 	}
 
@@ -196,6 +196,34 @@ func TestCalls(t *testing.T) {
 	ag.mustDo("GET", "/api/calls?agent=alice", nil, http.StatusOK, &calls)
 	ag.wantError("GET", "/api/calls?agent=bob", nil, http.StatusForbidden)
 	ag.wantError("GET", "/api/calls?firm=acme.test", nil, http.StatusForbidden)
+
+	// Every field of SPEC section 5 is in each record; "answer" is null for a call
+	// nobody answered.
+	var raw []map[string]any
+	admin.mustDo("GET", "/api/calls?firm=pbx.test&outcome=no-answer", nil, http.StatusOK, &raw)
+	if len(raw) != 1 {
+		t.Fatalf("no-answer calls: %v", raw)
+	}
+	for _, k := range []string{"id", "start", "answer", "end", "direction", "from", "to", "agent", "team", "outcome", "queue_wait", "talk_time", "cause"} {
+		if _, ok := raw[0][k]; !ok {
+			t.Errorf("call record lacks %q: %v", k, raw[0])
+		}
+	}
+	if raw[0]["answer"] != nil {
+		t.Errorf("unanswered call has answer %v, want null", raw[0]["answer"])
+	}
+
+	// An agent also sees the calls their own phone placed.
+	placed := &store.CallRecord{Firm: "pbx.test", Start: t0.Add(4 * time.Hour), End: t0.Add(5 * time.Hour), Direction: "internal",
+		From: "1002", To: "1001", Agent: "alice", CallerAgent: "bob", Outcome: "no-answer"}
+	if err := a.Store.AddCall(placed); err != nil {
+		t.Fatal(err)
+	}
+	bob := agentClient(t, a.HTTPAddr, "1002", "bob-pw", "pbx.test")
+	bob.mustDo("GET", "/api/calls", nil, http.StatusOK, &calls)
+	if len(calls) != 2 || calls[0].ID != placed.ID || calls[1].Agent != "bob" {
+		t.Errorf("bob's calls (one taken, one placed): %+v", calls)
+	}
 }
 
 func TestLiveCallsAndDial(t *testing.T) {
@@ -273,6 +301,7 @@ func TestCallbacks(t *testing.T) {
 	}
 	admin.wantError("GET", "/api/callbacks?state=lost", nil, http.StatusBadRequest)
 	admin.wantError("GET", "/api/callbacks?limit=-1", nil, http.StatusBadRequest)
+	admin.wantError("GET", "/api/callbacks?before=zzz", nil, http.StatusBadRequest)
 
 	bob := agentClient(t, a.HTTPAddr, "1002", "bob-pw", "")
 	bob.mustDo("GET", "/api/callbacks", nil, http.StatusOK, &list)

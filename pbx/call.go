@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,8 +64,11 @@ func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, 
 	}
 	p.calls.Add(1)
 	p.mu.Unlock()
+	start := time.Now()
 	c := &Call{
-		ID:   strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatUint(p.seq.Add(1), 36),
+		// The call log record gets the same ID, so a live call (and the answer to
+		// click-to-call) can be found in the log afterwards.
+		ID:   store.CallID(start, uint32(p.seq.Add(1))),
 		Firm: firm,
 		In:   in,
 		p:    p,
@@ -91,7 +93,7 @@ func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, 
 			}
 		}()
 	}
-	c.rec = store.CallRecord{Firm: firm.ID, Start: time.Now(), Direction: direction, From: from, To: to}
+	c.rec = store.CallRecord{ID: c.ID, Firm: firm.ID, Start: start, Direction: direction, From: from, To: to}
 	if in != nil {
 		c.rec.CallID = in.CallID()
 	}

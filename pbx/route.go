@@ -79,6 +79,7 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	defer c.finish()
 	if from.Agent != nil {
 		c.callerAgent = from.Agent
+		c.rec.CallerAgent = from.Agent.ID
 		c.markBusy(from.Agent.ID)
 		if direction != "internal" {
 			c.setAgent(from.Agent.ID)

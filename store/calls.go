@@ -9,7 +9,7 @@ import (
 
 // CallRecord is one call detail record of the call log.
 type CallRecord struct {
-	ID        string // assigned by AddCall; sorts by Start
+	ID        string // from CallID, or assigned by AddCall when empty or taken; sorts by Start
 	Firm      string
 	Start     time.Time
 	Answer    time.Time // zero if never answered
@@ -17,13 +17,16 @@ type CallRecord struct {
 	Direction string // inbound, outbound, internal
 	From      string
 	To        string
-	Agent     string
-	Team      string
-	Outcome   string // answered, voicemail, callback, abandoned, busy, failed, no-answer
-	QueueWait time.Duration
-	TalkTime  time.Duration
-	Cause     string // SIP cause, e.g. "486 Busy Here"
-	CallID    string
+	Agent     string // the agent who took the call (or made it, for outbound calls)
+	// CallerAgent is the agent whose phone placed the call (internal and outbound
+	// calls); agents see the calls they took and the calls they placed.
+	CallerAgent string
+	Team        string
+	Outcome     string // answered, voicemail, callback, abandoned, busy, failed, no-answer
+	QueueWait   time.Duration
+	TalkTime    time.Duration
+	Cause       string // SIP cause, e.g. "486 Busy Here"
+	CallID      string
 }
 
 // CallQuery filters and pages ListCalls. Zero fields do not filter.
@@ -57,9 +60,12 @@ func (s *Store) AddCall(r *CallRecord) error {
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		// Batch may run this again after a failed shared commit; every
 		// value is recomputed, so a retry is harmless.
-		id, err := nextID(tx, bucketCalls, rec.Start, false)
-		if err != nil {
-			return err
+		id := r.ID
+		if !ValidID(id) || tx.Bucket(bucketCalls).Get([]byte(id)) != nil {
+			var err error
+			if id, err = nextID(tx, bucketCalls, rec.Start, false); err != nil {
+				return err
+			}
 		}
 		rec.ID = id
 		v, err := encodeCall(rec)
@@ -117,7 +123,7 @@ func (s *Store) ListCalls(firm string, q CallQuery) ([]CallRecord, error) {
 			if err != nil {
 				return false, err
 			}
-			if (q.Agent != "" && r.Agent != q.Agent) || (q.Outcome != "" && r.Outcome != q.Outcome) {
+			if (q.Agent != "" && r.Agent != q.Agent && r.CallerAgent != q.Agent) || (q.Outcome != "" && r.Outcome != q.Outcome) {
 				return false, nil
 			}
 			out = append(out, r)

@@ -27,6 +27,25 @@ func TestCallRoundTrip(t *testing.T) {
 	if err != nil || len(got) != 1 || !reflect.DeepEqual(norm(got[0]), norm(*in)) {
 		t.Fatalf("ListCalls = %+v, %v\nwant %+v", got, err, *in)
 	}
+	// A preset ID (the live call's) is kept; one already taken is replaced.
+	preset := &CallRecord{ID: CallID(t0.Add(time.Second), 7), Firm: "acme.example", Start: t0.Add(time.Second), CallerAgent: "101"}
+	want := preset.ID
+	if err := s.AddCall(preset); err != nil || preset.ID != want {
+		t.Fatalf("AddCall with preset ID %s = %s, %v", want, preset.ID, err)
+	}
+	dup := &CallRecord{ID: want, Firm: "acme.example", Start: t0.Add(time.Second)}
+	if err := s.AddCall(dup); err != nil || dup.ID == want || !ValidID(dup.ID) {
+		t.Fatalf("AddCall with a taken ID = %s, %v", dup.ID, err)
+	}
+	bad := &CallRecord{ID: "not-an-id", Firm: "acme.example", Start: t0}
+	if err := s.AddCall(bad); err != nil || !ValidID(bad.ID) {
+		t.Fatalf("AddCall with a malformed ID = %s, %v", bad.ID, err)
+	}
+	// An agent's listing holds the calls they placed as well as those they took.
+	mine, err := s.ListCalls("acme.example", CallQuery{Agent: "101"})
+	if err != nil || len(mine) != 1 || mine[0].ID != want || mine[0].CallerAgent != "101" {
+		t.Fatalf("calls of the placing agent = %+v, %v", mine, err)
+	}
 	noStart := &CallRecord{Firm: "acme.example"}
 	if err := s.AddCall(noStart); err != nil || noStart.Start.IsZero() {
 		t.Errorf("AddCall without Start = %+v, %v", noStart, err)

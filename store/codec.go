@@ -65,6 +65,7 @@ type callDisk struct {
 	From        string    `json:"from,omitempty"`
 	To          string    `json:"to,omitempty"`
 	Agent       string    `json:"agent,omitempty"`
+	CallerAgent string    `json:"caller_agent,omitempty"`
 	Team        string    `json:"team,omitempty"`
 	Outcome     string    `json:"outcome,omitempty"`
 	QueueWaitNS int64     `json:"queue_wait_ns,omitempty"`
@@ -178,7 +179,7 @@ func decodeCallback(data []byte) (Callback, error) {
 func encodeCall(r CallRecord) ([]byte, error) {
 	return marshal("call", callDisk{
 		V: formatVersion, ID: r.ID, Firm: r.Firm, Start: r.Start, Answer: r.Answer, End: r.End,
-		Direction: r.Direction, From: r.From, To: r.To, Agent: r.Agent, Team: r.Team, Outcome: r.Outcome,
+		Direction: r.Direction, From: r.From, To: r.To, Agent: r.Agent, CallerAgent: r.CallerAgent, Team: r.Team, Outcome: r.Outcome,
 		QueueWaitNS: int64(r.QueueWait), TalkTimeNS: int64(r.TalkTime), Cause: r.Cause, CallID: r.CallID,
 	})
 }
@@ -190,7 +191,7 @@ func decodeCall(data []byte) (CallRecord, error) {
 	}
 	return CallRecord{
 		ID: d.ID, Firm: d.Firm, Start: d.Start, Answer: d.Answer, End: d.End, Direction: d.Direction,
-		From: d.From, To: d.To, Agent: d.Agent, Team: d.Team, Outcome: d.Outcome,
+		From: d.From, To: d.To, Agent: d.Agent, CallerAgent: d.CallerAgent, Team: d.Team, Outcome: d.Outcome,
 		QueueWait: time.Duration(d.QueueWaitNS), TalkTime: time.Duration(d.TalkTimeNS), Cause: d.Cause, CallID: d.CallID,
 	}, nil
 }

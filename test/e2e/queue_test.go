@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -222,7 +221,8 @@ agents:
 	cust := s.phone("1009", "pw9", "PCMU")
 
 	// Not answered: the customer is never dialled.
-	if _, err := s.PBX.ClickToCall("test.local", "alice", "1009"); err != nil {
+	id1, err := s.PBX.ClickToCall("test.local", "alice", "1009")
+	if err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -230,14 +230,15 @@ agents:
 	case <-time.After(10 * time.Second):
 		t.Fatal("agent not rung")
 	}
-	if rec := nthCall(t, s, 1); rec.Outcome != "no-answer" {
-		t.Fatalf("unanswered click-to-call logged %q", rec.Outcome)
+	if rec := nthCall(t, s, 1); rec.Outcome != "no-answer" || rec.ID != id1 {
+		t.Fatalf("unanswered click-to-call %s logged %+v", id1, rec)
 	}
 	if n := cust.Stats().InvitesReceived; n != 0 {
 		t.Fatalf("customer dialled although the agent did not answer (%d INVITEs)", n)
 	}
 
-	if _, err := s.PBX.ClickToCall("test.local", "alice", "1009"); err != nil {
+	id2, err := s.PBX.ClickToCall("test.local", "alice", "1009")
+	if err != nil {
 		t.Fatal(err)
 	}
 	a := answerNext(t, alice)
@@ -245,11 +246,10 @@ agents:
 	k.StartTone(1000)
 	expectFreq(t, "agent", a, 1000)
 	k.Hangup(ctxT(t, 5*time.Second))
-	if rec := nthCall(t, s, 2); rec.Outcome != "answered" || rec.Agent != "alice" {
-		t.Fatalf("call log %+v", rec)
+	// The ID click-to-call answered with is the call log's ID.
+	if rec := nthCall(t, s, 2); rec.Outcome != "answered" || rec.Agent != "alice" || rec.ID != id2 {
+		t.Fatalf("click-to-call %s: call log %+v", id2, rec)
 	}
-	var once sync.Once
-	once.Do(func() {})
 }
 
 // Entries the automatic dialer held when the server died go back to pending at the
