@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +87,18 @@ func FuzzParseMessage(f *testing.F) {
 			}
 		case *gosip.Response:
 			grantedExpiry(m, time.Minute, "10.0.0.1:5060")
+		}
+	})
+}
+
+func FuzzParseDTMFRelay(f *testing.F) {
+	for _, s := range []string{"Signal=5\r\nDuration=160\r\n", "signal = #", "Signal=", "=\n=\n", "Signal=12"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		d, ok := parseDTMFRelay(body)
+		if ok && !strings.ContainsRune("0123456789*#ABCD", d) {
+			t.Fatalf("parseDTMFRelay(%q) = %q", body, d)
 		}
 	})
 }
