@@ -151,6 +151,9 @@ type IVR struct {
 	Options map[string]Target
 	// Default applies on timeout or an unknown key; the zero Target hangs up.
 	Default Target
+
+	// promptLine is the line of prompt: in the firm's file, for CheckPrompts.
+	promptLine int
 }
 
 // Mailbox is a voicemail box. Every agent also owns a mailbox with the
@@ -208,13 +211,27 @@ func (c *Config) DefaultFirm() *Firm {
 // firm's sounds directory, then the directory of the firm's file. An absolute
 // name is returned alone. The caller checks which exists; none may, in which
 // case a built-in prompt of that name applies.
+//
+// The paths are absolute (relative ones are taken from the working directory):
+// a prompt library reads a relative name with a directory in it as an invalid
+// prompt name, so with a config file given as "conf/switchboard.yaml" the
+// files next to it would never be found.
 func (f *Firm) SoundPaths(name string) []string {
 	if filepath.IsAbs(name) {
 		return []string{name}
 	}
 	var out []string
 	if f.SoundsDir != "" {
-		out = append(out, filepath.Join(f.SoundsDir, name))
+		out = append(out, absPath(filepath.Join(f.SoundsDir, name)))
 	}
-	return append(out, filepath.Join(filepath.Dir(f.File), name))
+	return append(out, absPath(filepath.Join(filepath.Dir(f.File), name)))
+}
+
+// absPath makes p absolute; should the working directory be unknown, p stays
+// as it is.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

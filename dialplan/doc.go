@@ -3,7 +3,8 @@
 // dialled numbers against Asterisk-style patterns, and resolves a dialled number
 // into a plain-data Decision that the pbx package carries out.
 //
-// The package is pure: apart from reading the configuration files themselves it
+// The package is pure: apart from reading the configuration files themselves
+// (and Config.CheckPrompts, which looks for the IVR prompt files when asked) it
 // performs no I/O, holds no global mutable state and starts no goroutines. A
 // *Config is immutable after loading and safe for concurrent use; a reload builds
 // a new *Config.

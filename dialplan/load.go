@@ -236,10 +236,26 @@ func (l *loader) loadMain(path string, data []byte) *Config {
 		}
 	}
 	h["digest_algorithms"] = func(p string, v *yaml.Node) { cfg.DigestAlgorithms = main.digestAlgorithms(p, v) }
-	h["voicemail"] = func(p string, v *yaml.Node) { main.voicemail(p, v, &cfg.Voicemail) }
+	// silence_timeout and max_length may also stand at the top level, as SPEC
+	// §1 names them; either place sets the same global limits, and giving one
+	// limit in both places is an error whatever their order.
+	var vmKeys map[string]*yaml.Node
+	topVM := map[string]*yaml.Node{}
+	h["voicemail"] = func(p string, v *yaml.Node) { vmKeys = main.voicemail(p, v, &cfg.Voicemail) }
+	for key, set := range main.voicemailHandlers(&cfg.Voicemail) {
+		h[key] = func(p string, v *yaml.Node) {
+			topVM[key] = v
+			set(p, v)
+		}
+	}
 	h["firms"] = func(_ string, v *yaml.Node) { firmsNode = v }
 	if root != nil {
 		main.fields("", root, h)
+	}
+	for _, key := range []string{"silence_timeout", "max_length"} {
+		if top, in := topVM[key], vmKeys[key]; top != nil && in != nil {
+			main.errf(top, key, "set either here or as voicemail.%s (line %d), not both", key, in.Line)
+		}
 	}
 	ms.firm.Domain = ms.domain
 	if ms.domain == "" {
@@ -296,7 +312,7 @@ func (l *loader) loadFirm(path string, data []byte, cfg *Config) *firmSrc {
 	s := newFirmSrc(f, root)
 	s.firm.SoundsDir = cfg.SoundsDir
 	h := s.firmHandlers(cfg)
-	for _, k := range []string{"listen", "data_dir", "digest_algorithms", "voicemail", "firms"} {
+	for _, k := range []string{"listen", "data_dir", "digest_algorithms", "voicemail", "silence_timeout", "max_length", "firms"} {
 		h[k] = func(p string, v *yaml.Node) {
 			f.errf(v, p, "only allowed in the main file (%s)", cfg.File)
 		}

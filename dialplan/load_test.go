@@ -74,6 +74,7 @@ func TestLoadBad(t *testing.T) {
 		{"tls_without_cert.yaml", "tls_without_cert.yaml:4", `listen.sip[1]: tls://127.0.0.1:5061 needs listen.tls_cert and listen.tls_key`},
 		{"bad_public_ip.yaml", "bad_public_ip.yaml:2", `listen.public_ip: invalid IP address`},
 		{"bad_domain.yaml", "bad_domain.yaml:1", `domain: invalid host name`},
+		{"voicemail_limit_twice.yaml", "voicemail_limit_twice.yaml:2", `silence_timeout: set either here or as voicemail.silence_timeout (line 4), not both`},
 		{"missing_firm_file.yaml", "missing_firm_file.yaml:2", `firms[1]: cannot read firm file "firms/does-not-exist.yaml": file does not exist`},
 		{"dup_firm_domain.yaml", "firms/acme.yaml:1", `domain: domain "acme.example" is already used by`},
 		{"firm_file_listen.yaml", "firms/with-listen.yaml:3", `listen: only allowed in the main file`},
@@ -264,7 +265,11 @@ func TestLoadFull(t *testing.T) {
 	if mb := f.Mailbox("alice"); mb == nil || mb.PIN != "1234" || mb.Agent != "alice" {
 		t.Errorf("alice's mailbox = %+v", mb)
 	}
-	if got := f.SoundPaths("main-menu.wav"); !slices.Equal(got, []string{filepath.Join(dir, "sounds", "main-menu.wav"), filepath.Join(dir, "main-menu.wav")}) {
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.SoundPaths("main-menu.wav"); !slices.Equal(got, []string{filepath.Join(absDir, "sounds", "main-menu.wav"), filepath.Join(absDir, "main-menu.wav")}) {
 		t.Errorf("SoundPaths = %v", got)
 	}
 }
@@ -282,6 +287,20 @@ func TestLoadDefaults(t *testing.T) {
 			cfg.Voicemail.MaxLength != 120*time.Second || len(cfg.Firms) != 1 || cfg.Firms[0].ID != "localhost" {
 			t.Errorf("%s: defaults wrong: %+v", name, cfg)
 		}
+	}
+}
+
+func TestLoadExtensionKeys(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(filepath.Join("testdata", "good", "extension_keys.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Voicemail != (VoicemailSettings{SilenceTimeout: 4 * time.Second, MaxLength: 90 * time.Second}) {
+		t.Errorf("Voicemail = %+v", cfg.Voicemail)
+	}
+	if a := cfg.DefaultFirm().Agent("alice"); a == nil || a.RingTimeout != 15*time.Second || a.NoAnswer != "callback" || a.Away != "callback" {
+		t.Errorf("alice = %+v, want the x-agent-defaults merged in", a)
 	}
 }
 

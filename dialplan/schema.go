@@ -62,10 +62,15 @@ func newFirmSrc(f *fl, root *yaml.Node) *firmSrc {
 	return &firmSrc{fl: f, firm: &Firm{File: f.file}, root: root}
 }
 
-// firmHandlers returns the keys shared by the main file and firm files.
+// firmHandlers returns the top-level keys shared by the main file and firm
+// files.
 func (s *firmSrc) firmHandlers(cfg *Config) handlers {
 	dir := filepath.Dir(s.file)
 	return handlers{
+		// Extension keys (the docker-compose convention) hold YAML anchors to
+		// merge elsewhere ("x-defaults: &d {...}", then "<<: *d"); the
+		// anchored values are read where they are used.
+		"x-*": func(string, *yaml.Node) {},
 		"domain": func(p string, v *yaml.Node) {
 			d, ok := s.str(p, v)
 			if !ok {
@@ -272,10 +277,13 @@ func (s *firmSrc) readIVRs(p string, v *yaml.Node) {
 		keys := s.fields(ip, item, handlers{
 			"id":        func(p string, v *yaml.Node) { r.ID = s.id(p, v) },
 			"extension": func(p string, v *yaml.Node) { r.Extension = s.check(p, v, checkExtension) },
-			"prompt":    func(p string, v *yaml.Node) { r.Prompt = s.check(p, v, checkText) },
-			"timeout":   func(p string, v *yaml.Node) { s.dur(p, v, &r.Timeout, time.Second, 5*time.Minute) },
-			"options":   func(p string, v *yaml.Node) { s.readOptions(p, v, r) },
-			"default":   func(p string, v *yaml.Node) { r.Default = s.target(p, v, false) },
+			"prompt": func(p string, v *yaml.Node) {
+				r.Prompt = s.check(p, v, checkText)
+				r.promptLine = v.Line
+			},
+			"timeout": func(p string, v *yaml.Node) { s.dur(p, v, &r.Timeout, time.Second, 5*time.Minute) },
+			"options": func(p string, v *yaml.Node) { s.readOptions(p, v, r) },
+			"default": func(p string, v *yaml.Node) { r.Default = s.target(p, v, false) },
 		})
 		s.firm.IVRs = append(s.firm.IVRs, r)
 		s.ivrs = append(s.ivrs, src{ip, item, keys})
@@ -508,9 +516,16 @@ func (f *fl) digestAlgorithms(p string, v *yaml.Node) []string {
 	return out
 }
 
-func (f *fl) voicemail(p string, v *yaml.Node, vm *VoicemailSettings) {
-	f.fields(p, v, handlers{
+// voicemail reads the voicemail: block and returns the nodes of its keys.
+func (f *fl) voicemail(p string, v *yaml.Node, vm *VoicemailSettings) map[string]*yaml.Node {
+	return f.fields(p, v, f.voicemailHandlers(vm))
+}
+
+// voicemailHandlers read the recording limits, under voicemail: or at the top
+// level of the main file: one reader, so both places accept the same values.
+func (f *fl) voicemailHandlers(vm *VoicemailSettings) handlers {
+	return handlers{
 		"silence_timeout": func(p string, v *yaml.Node) { f.dur(p, v, &vm.SilenceTimeout, time.Second, 5*time.Minute) },
 		"max_length":      func(p string, v *yaml.Node) { f.dur(p, v, &vm.MaxLength, time.Second, time.Hour) },
-	})
+	}
 }

@@ -163,7 +163,21 @@ func (f *fl) pairs(path string, m *yaml.Node) []kv {
 }
 
 // handlers map the known keys of a mapping to functions that read the value.
+// A key ending in "*" matches every key that starts with the text before it.
 type handlers map[string]func(path string, v *yaml.Node)
+
+// lookup returns the handler of key: an exact entry, else a prefix entry.
+func (h handlers) lookup(key string) (func(path string, v *yaml.Node), bool) {
+	if fn, ok := h[key]; ok {
+		return fn, true
+	}
+	for k, fn := range h {
+		if prefix, ok := strings.CutSuffix(k, "*"); ok && strings.HasPrefix(key, prefix) {
+			return fn, true
+		}
+	}
+	return nil, false
+}
 
 // fields reads mapping n with the given handlers, reporting unknown keys and
 // wrong types. It returns the value node of every key present, so that later
@@ -179,7 +193,7 @@ func (f *fl) fields(path string, n *yaml.Node, h handlers) map[string]*yaml.Node
 		return got
 	}
 	for _, p := range f.pairs(path, m) {
-		fn, ok := h[p.key]
+		fn, ok := h.lookup(p.key)
 		if !ok {
 			keys := make([]string, 0, len(h))
 			for k := range h {

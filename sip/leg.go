@@ -40,15 +40,14 @@ type legState struct {
 	// offering is set while our own re-INVITE waits for its answer: a re-INVITE
 	// from the peer then is glare and gets 491 (RFC 3261 section 14.2).
 	offering atomic.Bool
+	// offerTurn lets our own re-INVITEs on this leg go one at a time (a quick
+	// hold then unhold): the second waits for the first to finish.
+	offerTurn chan struct{}
 }
 
 // ErrNoConnection is returned by Dial for a phone reached over WebSocket whose
 // connection has closed: nothing else can reach it until it registers again.
 var ErrNoConnection = errors.New("sip: the phone's WebSocket connection is closed")
-
-// errGlare is what a re-INVITE of ours meets when one of the peer's is in progress
-// or the peer keeps answering 491.
-var errGlare = errors.New("sip: re-INVITE glare: another offer is in progress")
 
 // glareRetries is how often a re-INVITE answered 491 is sent again.
 const glareRetries = 3
@@ -57,9 +56,15 @@ const glareRetries = 3
 // with the random wait of RFC 3261 section 14.1 (0 to 2 s; we never own the
 // Call-ID of both legs, so the short range suits both sides).
 func (l *legState) offer(ctx context.Context, send func() (*Response, error)) (*Response, error) {
-	if !l.offering.CompareAndSwap(false, true) {
-		return nil, errGlare
+	select {
+	case l.offerTurn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.done:
+		return nil, errors.New("sip: re-INVITE: call ended")
 	}
+	defer func() { <-l.offerTurn }()
+	l.offering.Store(true)
 	defer l.offering.Store(false)
 	for attempt := 0; ; attempt++ {
 		res, err := send()
@@ -78,7 +83,7 @@ func (l *legState) offer(ctx context.Context, send func() (*Response, error)) (*
 }
 
 func newLegState() legState {
-	return legState{done: make(chan struct{}), dtmf: make(chan rune, 16)}
+	return legState{done: make(chan struct{}), dtmf: make(chan rune, 16), offerTurn: make(chan struct{}, 1)}
 }
 
 func (l *legState) end() {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -156,6 +157,33 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.msg }
 
+var (
+	// firmParam is the API's way to name a firm in its messages ("add ?firm=").
+	firmParam = regexp.MustCompile(`\?firm=(\S*)`)
+	// firmChoice is the list of candidate firms in the API's "exists in several
+	// firms (a.example, b.example): add ?firm=".
+	firmChoice = regexp.MustCompile(`\(([^,()\s]+),[^()]*\): add \?firm=$`)
+)
+
+// cliWording rewrites the API's advice to add ?firm= into the CLI's -firm
+// flag, with the first candidate firm as an example when the message lists
+// them.
+func cliWording(msg string) string {
+	if !strings.Contains(msg, "?firm=") {
+		return msg
+	}
+	example := ""
+	if m := firmChoice.FindStringSubmatch(msg); m != nil {
+		example = " (e.g. -firm " + m[1] + ")"
+	}
+	return firmParam.ReplaceAllStringFunc(msg, func(s string) string {
+		if firm := strings.TrimPrefix(s, "?firm="); firm != "" {
+			return "-firm " + firm
+		}
+		return "-firm FIRM" + example
+	})
+}
+
 // request sends a request and returns the answer of a 2xx status; other
 // statuses become an *apiError carrying the API's message.
 func (c *adminCLI) request(method, path string, query url.Values, body any) (*http.Response, error) {
@@ -203,6 +231,7 @@ func (c *adminCLI) request(method, path string, query url.Values, body any) (*ht
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
 		msg = e.Error
 	}
+	msg = cliWording(msg)
 	if res.StatusCode == http.StatusUnauthorized && c.token == "" {
 		msg += " (no admin token: set SWITCHBOARD_TOKEN or point -data at the server's data directory)"
 	}

@@ -13,19 +13,23 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"switchboard/dialplan"
 	"switchboard/internal/app"
+	"switchboard/sounds"
 )
 
-const usage = `usage: switchboard <command> [flags]
+const usage = `usage: switchboard [global flags] <command> [flags]
 
 commands:
-  serve [-config F] [-data DIR]      run the PBX (demo config when no file exists)
-  check [-config F]                  validate a config file
+  serve [-config F | F] [-data DIR] run the PBX (demo config when no file exists)
+  check [-config F | F]              validate a config file
   agents                             list agents with status and registrations
   status AGENT online|away|offline   set an agent's status
   calls [-n N] [-csv]                call log
@@ -38,6 +42,8 @@ commands:
 admin commands take -server URL (default http://127.0.0.1:8080), -json, -firm and
 -config F (the server's config: its listen.http and data_dir become the defaults); the
 token comes from SWITCHBOARD_TOKEN or the data dir (-data, default ./data).
+Global flags (-server, -config, -data, -firm, -json) may come before the command
+or after it; the command's own flags (-n, -csv, -all, ...) come after it.
 `
 
 func main() {
@@ -45,17 +51,21 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+	cmd, rest, err := splitCommand(args)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "switchboard: %v\n\n%s", err, usage)
 		return 2
 	}
-	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
 		return serve(rest, stdout, stderr)
 	case "check":
 		return check(rest, stdout, stderr)
-	case "help", "-h", "-help", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
@@ -64,6 +74,50 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "switchboard: unknown command %q\n\n%s", cmd, usage)
 	return 2
+}
+
+// globalFlags are the flags that may come before the command name, and
+// whether each takes a value. They are the flags the admin commands share;
+// serve and check define -config (and serve -data) themselves.
+var globalFlags = map[string]bool{"server": true, "config": true, "data": true, "firm": true, "json": false}
+
+var errHelp = errors.New("help requested")
+
+// splitCommand finds the command name after any global flags and moves those
+// flags behind it: "-server U agents -n 5" runs as "agents -server U -n 5",
+// and a flag given on both sides takes the later value, as the flag package
+// does. "--" ends the global flags.
+func splitCommand(args []string) (cmd string, rest []string, err error) {
+	var lead []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if i+1 == len(args) {
+				return "", nil, errors.New("missing command")
+			}
+			return args[i+1], append(lead, args[i+2:]...), nil
+		case a == "-" || !strings.HasPrefix(a, "-"):
+			return a, append(lead, args[i+1:]...), nil
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if name == "h" || name == "help" {
+			return "", nil, errHelp
+		}
+		takesValue, ok := globalFlags[name]
+		if !ok {
+			return "", nil, fmt.Errorf("flag -%s must come after the command (only -server, -config, -data, -firm and -json may come before it)", name)
+		}
+		lead = append(lead, a)
+		if takesValue && !hasValue {
+			if i+1 == len(args) {
+				return "", nil, fmt.Errorf("flag needs an argument: -%s", name)
+			}
+			i++
+			lead = append(lead, args[i])
+		}
+	}
+	return "", nil, errors.New("missing command")
 }
 
 // loadConfig reads -config, else ./switchboard.yaml, else the embedded demo.
@@ -81,15 +135,66 @@ func loadConfig(path string) (*dialplan.Config, bool, error) {
 	return cfg, false, err
 }
 
+// configArg returns the config file named by -config or by the one
+// positional argument; naming two different files is a usage error.
+func configArg(flagValue string, pos []string) (string, error) {
+	switch {
+	case len(pos) > 1:
+		return "", fmt.Errorf("one config file at most, got %q", pos)
+	case len(pos) == 0:
+		return flagValue, nil
+	case flagValue != "" && !sameFile(flagValue, pos[0]):
+		return "", fmt.Errorf("two config files given (-config %s and %s): name one", flagValue, pos[0])
+	}
+	return pos[0], nil
+}
+
+func sameFile(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
+// parseWithConfig parses a serve or check command line: flags and at most one
+// positional config file, in any order.
+func parseWithConfig(fs *flag.FlagSet, config *string, args []string, stderr io.Writer) bool {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return false
+	}
+	file, err := configArg(*config, pos)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchboard %s: %v\n", fs.Name(), err)
+		fs.Usage()
+		return false
+	}
+	*config = file
+	return true
+}
+
 func check(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	config := fs.String("config", "switchboard.yaml", "config file")
-	if err := fs.Parse(args); err != nil {
+	config := fs.String("config", "", "config file (default ./switchboard.yaml); or name it without -config")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: switchboard check [-config F | F]\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if !parseWithConfig(fs, config, args, stderr) {
 		return 2
+	}
+	if *config == "" {
+		*config = "switchboard.yaml"
 	}
 	cfg, err := dialplan.Load(*config)
 	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := cfg.CheckPrompts(sounds.Names()); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
@@ -97,16 +202,39 @@ func check(args []string, stdout, stderr io.Writer) int {
 	for _, f := range cfg.Firms {
 		agents += len(f.Agents)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d firms, %d agents)\n", *config, len(cfg.Firms), agents)
+	fmt.Fprintf(stdout, "%s: ok (%s, %s)\n", *config, count(len(cfg.Firms), "firm"), count(agents, "agent"))
 	return 0
+}
+
+// count writes "1 firm", "2 firms", "0 firms".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// warnPrompts logs the IVR prompts no file stands for: the menus would play
+// nothing, yet the PBX runs (`switchboard check` fails on them).
+func warnPrompts(cfg *dialplan.Config, log *slog.Logger) {
+	var ve *dialplan.ValidationError
+	if errors.As(cfg.CheckPrompts(sounds.Names()), &ve) {
+		for _, p := range ve.Problems {
+			log.Warn("IVR prompt missing: the menu will play no prompt", "problem", p.String())
+		}
+	}
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	config := fs.String("config", "", "config file (default ./switchboard.yaml, else the built-in demo)")
+	config := fs.String("config", "", "config file (default ./switchboard.yaml, else the built-in demo); or name it without -config")
 	data := fs.String("data", "", "data directory (overrides data_dir)")
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: switchboard serve [-config F | F] [-data DIR]\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if !parseWithConfig(fs, config, args, stderr) {
 		return 2
 	}
 	if os.Getenv("GOGC") == "" {
@@ -120,6 +248,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	warnPrompts(cfg, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.Start(ctx, cfg, app.Options{DataDir: *data, Logger: log})
@@ -211,6 +340,7 @@ func reload(path string, a *app.App, log *slog.Logger) {
 		}
 		return
 	}
+	warnPrompts(cfg, log)
 	a.Reload(cfg)
 }
 
