@@ -278,3 +278,33 @@ func checkPrepend(s string) error {
 	}
 	return nil
 }
+
+// checkSMTPAddr accepts host:port of a mail server: unlike a listen address,
+// the host is required and the port cannot be 0.
+func checkSMTPAddr(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return fmt.Errorf("invalid address %q (want host:port, e.g. mail.example.com:587)", s)
+	}
+	if err := checkHost(host); err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("invalid port %q", port)
+	}
+	return nil
+}
+
+// loopbackHost reports whether the host of host:port is this machine, the
+// only place a password may travel without TLS.
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}

@@ -26,6 +26,13 @@ type Config struct {
 	DigestAlgorithms []string
 	// Voicemail holds the recording limits shared by all mailboxes.
 	Voicemail VoicemailSettings
+	// SMTP is the mail server that voicemail-to-email goes through. The zero
+	// value (no smtp: block, or one without addr) sends no mail.
+	SMTP SMTPSettings
+	// Warnings are problems that do not stop the PBX but that an admin should
+	// see (check prints them, serve logs them): a mailbox email with no smtp:
+	// block to send it through.
+	Warnings []Problem
 	// Firms lists the tenants. Firms[0] is the default firm described inline
 	// in the main file; the others come from the files listed under firms:.
 	Firms []*Firm
@@ -54,6 +61,36 @@ type VoicemailSettings struct {
 	// MaxLength ends a recording after this long. Default 120s.
 	MaxLength time.Duration
 }
+
+// SMTP TLS modes (smtp.tls).
+const (
+	// SMTPStartTLS upgrades with STARTTLS when the server offers it, and
+	// insists on it when a username is set (no password in clear).
+	SMTPStartTLS = "starttls"
+	// SMTPImplicitTLS speaks TLS from the first byte (port 465 style).
+	SMTPImplicitTLS = "tls"
+	// SMTPNoTLS never encrypts; only a loopback server may take a password.
+	SMTPNoTLS = "none"
+)
+
+// SMTPSettings holds the smtp: section of the main file: the server that
+// mails new voicemail to mailboxes with an email address.
+type SMTPSettings struct {
+	// Addr is the server's host:port, e.g. "mail.example.com:587".
+	Addr string
+	// Username and Password, when Username is set, log in with AUTH PLAIN.
+	Username, Password string
+	// From is the sender address (header From and envelope MAIL FROM).
+	From string
+	// TLS is SMTPStartTLS (default), SMTPImplicitTLS or SMTPNoTLS.
+	TLS string
+	// InsecureSkipVerify accepts any server certificate (self-signed relays).
+	InsecureSkipVerify bool
+}
+
+// Enabled reports whether voicemail is mailed: a server address and a sender
+// are configured.
+func (s SMTPSettings) Enabled() bool { return s.Addr != "" && s.From != "" }
 
 // Firm is one tenant: a SIP domain with its own agents, teams, IVRs,
 // mailboxes, trunks and routes.
@@ -157,9 +194,14 @@ type IVR struct {
 }
 
 // Mailbox is a voicemail box. Every agent also owns a mailbox with the
-// agent's id, returned by Firm.Mailbox.
+// agent's id, returned by Firm.Mailbox; a mailboxes: entry with an agent's id
+// gives that mailbox an email address (its PIN stays the agent's
+// voicemail_pin).
 type Mailbox struct {
-	ID    string
+	ID string
+	// Email, when set, receives every new message as a WAV attachment (see
+	// Config.SMTP). It is one address as net/mail parses it, with or without
+	// a display name.
 	Email string
 	PIN   string
 	// Agent is the owning agent's id for an agent's own mailbox, else "".

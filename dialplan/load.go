@@ -249,6 +249,11 @@ func (l *loader) loadMain(path string, data []byte) *Config {
 		}
 	}
 	h["firms"] = func(_ string, v *yaml.Node) { firmsNode = v }
+	var smtpNode *yaml.Node
+	h["smtp"] = func(p string, v *yaml.Node) {
+		smtpNode = v
+		main.smtp(p, v, &cfg.SMTP)
+	}
 	if root != nil {
 		main.fields("", root, h)
 	}
@@ -302,7 +307,38 @@ func (l *loader) loadMain(path string, data []byte) *Config {
 		s.validate(cfg)
 	}
 	l.crossFirm(srcs)
+	main.smtpNeeded(cfg, smtpNode, srcs)
 	return cfg
+}
+
+// smtpNeeded reports a mailbox email that no mail server could deliver: an
+// admin who writes an address expects mail, so silence would be a surprise.
+// Without any smtp: block it is a warning (addresses may be filled in before
+// the mail server is known); an smtp: block without addr is an error. One
+// report (at the first email) is enough to say what is missing.
+func (f *fl) smtpNeeded(cfg *Config, smtpNode *yaml.Node, srcs []*firmSrc) {
+	if cfg.SMTP.Addr != "" {
+		return
+	}
+	for _, s := range srcs {
+		for i, mb := range s.firm.Mailboxes {
+			if mb.Email == "" {
+				continue
+			}
+			e := s.mailboxes[i]
+			if smtpNode == nil || isNull(deref(smtpNode)) {
+				line := 0
+				if n := e.at("email"); n != nil {
+					line = n.Line
+				}
+				cfg.Warnings = append(cfg.Warnings, Problem{File: s.file, Line: line,
+					Msg: fmt.Sprintf("%s: voicemail will not be mailed: no smtp: block with addr and from in the main file (%s)", join(e.path, "email"), cfg.File)})
+				return
+			}
+			f.errf(smtpNode, "smtp", "missing addr (needed to mail voicemail to %s, %s:%d)", mb.Email, s.file, e.at("email").Line)
+			return
+		}
+	}
 }
 
 // loadFirm reads one file listed under firms:.
@@ -312,7 +348,7 @@ func (l *loader) loadFirm(path string, data []byte, cfg *Config) *firmSrc {
 	s := newFirmSrc(f, root)
 	s.firm.SoundsDir = cfg.SoundsDir
 	h := s.firmHandlers(cfg)
-	for _, k := range []string{"listen", "data_dir", "digest_algorithms", "voicemail", "silence_timeout", "max_length", "firms"} {
+	for _, k := range []string{"listen", "data_dir", "digest_algorithms", "voicemail", "silence_timeout", "max_length", "smtp", "firms"} {
 		h[k] = func(p string, v *yaml.Node) {
 			f.errf(v, p, "only allowed in the main file (%s)", cfg.File)
 		}

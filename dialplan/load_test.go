@@ -32,7 +32,15 @@ func TestLoadBad(t *testing.T) {
 		{"dup_ivr_id.yaml", "dup_ivr_id.yaml:4", `ivrs[1].id: duplicate ivr id "main"`},
 		{"dup_trunk_id.yaml", "dup_trunk_id.yaml:3", `trunks[1].id: duplicate trunk id "carrier"`},
 		{"dup_mailbox_id.yaml", "dup_mailbox_id.yaml:3", `mailboxes[1].id: duplicate mailbox id "general"`},
-		{"mailbox_clashes_agent.yaml", "mailbox_clashes_agent.yaml:4", `mailbox "alice" clashes with agent alice`},
+		{"agent_mailbox_pin.yaml", "agent_mailbox_pin.yaml:5", `mailboxes[0].pin: mailbox "alice" is agent alice's own mailbox: set its PIN as the agent's voicemail_pin`},
+		{"bad_email.yaml", "bad_email.yaml:4", `mailboxes[0].email: invalid email address "office at example.com"`},
+		{"smtp_without_addr.yaml", "smtp_without_addr.yaml:2", `smtp: missing addr (needed to mail voicemail to office@example.com, testdata/bad/smtp_without_addr.yaml:3)`},
+		{"smtp_bad_addr.yaml", "smtp_bad_addr.yaml:2", `smtp.addr: invalid address "mail.example.com" (want host:port`},
+		{"smtp_without_from.yaml", "smtp_without_from.yaml:2", `smtp: missing from`},
+		{"smtp_bad_from.yaml", "smtp_bad_from.yaml:3", `smtp.from: invalid email address "Switchboard <pbx@>"`},
+		{"smtp_bad_tls.yaml", "smtp_bad_tls.yaml:4", `smtp.tls: invalid value "ssl" (want starttls, tls, none)`},
+		{"smtp_password_in_clear.yaml", "smtp_password_in_clear.yaml:6", `smtp.tls: none would send the password in clear to mail.example.com:25`},
+		{"firm_file_smtp.yaml", "firms/with-smtp.yaml:3", `smtp: only allowed in the main file`},
 		{"dup_extension.yaml", "dup_extension.yaml:7", `teams[0].extension: extension "1001" is already used by agent alice (line 3)`},
 		{"feature_code_extension.yaml", "feature_code_extension.yaml:3", `agents[0].extension: extension "*97" conflicts with feature code *97`},
 		{"bad_extension.yaml", "bad_extension.yaml:3", `invalid extension "10a1"`},
@@ -262,8 +270,13 @@ func TestLoadFull(t *testing.T) {
 	if mb := f.Mailbox("general"); mb == nil || mb.Email != "office@example.com" || mb.PIN != "0000" {
 		t.Errorf("general mailbox = %+v", mb)
 	}
-	if mb := f.Mailbox("alice"); mb == nil || mb.PIN != "1234" || mb.Agent != "alice" {
+	if mb := f.Mailbox("alice"); mb == nil || mb.PIN != "1234" || mb.Agent != "alice" || mb.Email != "Alice Smith <alice@example.com>" {
 		t.Errorf("alice's mailbox = %+v", mb)
+	}
+	wantSMTP := SMTPSettings{Addr: "mail.example.com:587", Username: "pbx@example.com", Password: "mail-pw",
+		From: "Switchboard <pbx@example.com>", TLS: "starttls"}
+	if cfg.SMTP != wantSMTP || !cfg.SMTP.Enabled() {
+		t.Errorf("SMTP = %+v, want %+v", cfg.SMTP, wantSMTP)
 	}
 	absDir, err := filepath.Abs(dir)
 	if err != nil {
@@ -435,5 +448,36 @@ func TestReadmeExample(t *testing.T) {
 	}
 	if len(cfg.DefaultFirm().Agents) != 2 {
 		t.Errorf("example not parsed as expected: %+v", cfg.DefaultFirm())
+	}
+}
+
+// A mailbox email without any smtp: block loads (the address may come before the
+// mail server) but is reported as a warning at the email's line.
+func TestLoadWarnings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		file string // under testdata/warn
+		at   string // "file:line", file relative to testdata/warn
+		msg  string
+	}{
+		{"email_without_smtp.yaml", "email_without_smtp.yaml:3", `mailboxes[0].email: voicemail will not be mailed: no smtp: block`},
+		{"firm_email_without_smtp.yaml", "firms/with-email.yaml:4", `mailboxes[0].email: voicemail will not be mailed: no smtp: block`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := Load(filepath.Join("testdata", "warn", tc.file))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if len(cfg.Warnings) != 1 {
+				t.Fatalf("warnings %v, want one", cfg.Warnings)
+			}
+			w := cfg.Warnings[0]
+			at := filepath.ToSlash(strings.TrimPrefix(w.String(), filepath.Join("testdata", "warn")+string(filepath.Separator)))
+			if !strings.HasPrefix(at, tc.at+": ") || !strings.Contains(w.Msg, tc.msg) {
+				t.Errorf("warning %q, want %s: ...%s...", w.String(), tc.at, tc.msg)
+			}
+		})
 	}
 }

@@ -316,7 +316,8 @@ func (f *Firm) IVRByExtension(ext string) *IVR {
 
 // Mailbox returns the mailbox with the given id, or nil. Besides the
 // mailboxes: entries, every agent owns a mailbox with the agent's id whose PIN
-// is the agent's voicemail_pin; it is returned as a new value on each call.
+// is the agent's voicemail_pin; without a mailboxes: entry of that id (which
+// adds an email) it is returned as a new value on each call.
 func (f *Firm) Mailbox(id string) *Mailbox {
 	if id == "" {
 		return nil

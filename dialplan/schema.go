@@ -529,3 +529,42 @@ func (f *fl) voicemailHandlers(vm *VoicemailSettings) handlers {
 		"max_length":      func(p string, v *yaml.Node) { f.dur(p, v, &vm.MaxLength, time.Second, time.Hour) },
 	}
 }
+
+// smtp reads the smtp: block and returns the nodes of its keys. Checks that
+// need the mailboxes of every firm (addr required once an email is set) run
+// in loadMain.
+func (f *fl) smtp(p string, v *yaml.Node, s *SMTPSettings) map[string]*yaml.Node {
+	m := deref(v)
+	if m == nil || m.Kind != yaml.MappingNode {
+		// null reads as no block; anything else is a type error that
+		// fields reports on its own.
+		return f.fields(p, v, handlers{})
+	}
+	s.TLS = SMTPStartTLS
+	keys := f.fields(p, v, handlers{
+		"addr":     func(p string, v *yaml.Node) { s.Addr = f.check(p, v, checkSMTPAddr) },
+		"username": func(p string, v *yaml.Node) { s.Username = f.check(p, v, checkText) },
+		"password": func(p string, v *yaml.Node) { s.Password = f.check(p, v, checkText) },
+		"from": func(p string, v *yaml.Node) {
+			if str, ok := f.str(p, v); ok && str == "" {
+				f.errf(v, p, "must not be empty")
+				return
+			}
+			s.From = f.check(p, v, checkEmail)
+		},
+		"tls": func(p string, v *yaml.Node) {
+			s.TLS = f.enum(p, v, s.TLS, SMTPStartTLS, SMTPImplicitTLS, SMTPNoTLS)
+		},
+		"insecure_skip_verify": func(p string, v *yaml.Node) { s.InsecureSkipVerify = f.boolean(p, v) },
+	})
+	if _, ok := keys["from"]; !ok {
+		f.errf(v, p, "missing from (the sender address of voicemail mails)")
+	}
+	if s.Password != "" && s.Username == "" {
+		f.errf(keys["password"], join(p, "password"), "needs smtp.username as well")
+	}
+	if s.Username != "" && s.TLS == SMTPNoTLS && s.Addr != "" && !loopbackHost(s.Addr) {
+		f.errf(keys["tls"], join(p, "tls"), "none would send the password in clear to %s; use starttls or tls (only a loopback server may log in without TLS)", s.Addr)
+	}
+	return keys
+}

@@ -120,8 +120,14 @@ func (s *firmSrc) validate(cfg *Config) {
 		e := s.mailboxes[i]
 		required(e, "id")
 		dupID("mailbox", mb.ID, e)
+		// An entry named after an agent describes the agent's own mailbox
+		// (its email); the PIN has one home, the agent's voicemail_pin, so
+		// that *97 and *98 cannot disagree about it.
 		if a := f.Agent(mb.ID); a != nil && mb.ID != "" {
-			s.errf(e.at("id"), join(e.path, "id"), "mailbox %q clashes with agent %s's own mailbox (every agent has a mailbox named after its id)", mb.ID, a.ID)
+			if e.has("pin") {
+				s.errf(e.at("pin"), join(e.path, "pin"), "mailbox %q is agent %s's own mailbox: set its PIN as the agent's voicemail_pin", mb.ID, a.ID)
+			}
+			mb.Agent, mb.PIN = a.ID, a.VoicemailPIN
 		}
 	}
 	for i, t := range f.Trunks {

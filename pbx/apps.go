@@ -52,6 +52,7 @@ func (p *PBX) voicemailApp(c *Call, mailbox string) {
 	default:
 		p.log.Info("voicemail saved", "call", c.ID, "mailbox", mailbox, "id", vm.ID, "duration", vm.Duration)
 		p.notifyMailbox(c.Firm.ID, mailbox)
+		p.mailVoicemail(c, vm)
 	}
 }
 

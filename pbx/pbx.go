@@ -1,7 +1,7 @@
 // Package pbx is call control: it receives authenticated calls from package sip, asks
 // the dialplan what to do, and runs the decision as straight-line code in one goroutine
 // per call (ring, bridge, voicemail, callback, queue, click-to-call). It is the one
-// package that knows sip, rtp, dialplan, voicemail and store.
+// package that knows sip, rtp, dialplan, voicemail, mailer and store.
 package pbx
 
 import (
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"switchboard/dialplan"
+	"switchboard/mailer"
 	"switchboard/rtp"
 	"switchboard/sip"
 	"switchboard/sip/auth"
@@ -41,6 +42,8 @@ type Deps struct {
 	// TrunkBackoff is the first retry delay after a failed trunk registration
 	// (default 2 s); it doubles up to 5 minutes.
 	TrunkBackoff time.Duration
+	// Mailer queues voicemail mails; nil sends none (see SetMailer).
+	Mailer *mailer.Mailer
 }
 
 // PBX is the running call controller.
@@ -56,6 +59,7 @@ type PBX struct {
 	auth    *auth.Authenticator
 	reg     *registrar.Registrar
 	regw    *regWriter
+	mail    atomic.Pointer[mailer.Mailer]
 
 	mu       sync.Mutex
 	status   map[agentKey]string    // live status cache, persisted in store
@@ -132,6 +136,7 @@ func New(d Deps) (*PBX, error) {
 		p.dataDir = d.Config.DataDir
 	}
 	p.cfg.Store(d.Config)
+	p.mail.Store(d.Mailer)
 	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.lookupAccount)
 	p.regw = newRegWriter(d.Store, d.Logger)
 	p.reg = registrar.New(registrar.Config{Logger: d.Logger}, p.regw)

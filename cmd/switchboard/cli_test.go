@@ -221,8 +221,8 @@ func TestCheckPrompts(t *testing.T) {
 		{"vm-menu", 0, ""},
 		{"menu.wav", 0, ""},
 		{filepath.Join(dir, "menu.wav"), 0, ""},
-		{"welcome.wav", 1, `:3: ivrs[0].prompt: prompt file "welcome.wav" not found`},
-		{filepath.Join(dir, "gone.wav"), 1, `:3: ivrs[0].prompt: prompt file`},
+		{"welcome.wav", 0, `:3: warning: ivrs[0].prompt: prompt file "welcome.wav" not found`},
+		{filepath.Join(dir, "gone.wav"), 0, `:3: warning: ivrs[0].prompt: prompt file`},
 	}
 	for i, tc := range tests {
 		file := filepath.Join(dir, fmt.Sprintf("sb%d.yaml", i))

@@ -194,9 +194,10 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	if err := cfg.CheckPrompts(sounds.Names()); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	// Warnings do not fail check: serve runs such a file (a menu without its
+	// prompt file plays none, a mailbox email without smtp: gets no mail).
+	for _, w := range warnings(cfg) {
+		fmt.Fprintln(stderr, w.File+":"+strconv.Itoa(w.Line)+": warning: "+w.Msg)
 	}
 	agents := 0
 	for _, f := range cfg.Firms {
@@ -214,14 +215,21 @@ func count(n int, noun string) string {
 	return strconv.Itoa(n) + " " + noun + "s"
 }
 
-// warnPrompts logs the IVR prompts no file stands for: the menus would play
-// nothing, yet the PBX runs (`switchboard check` fails on them).
-func warnPrompts(cfg *dialplan.Config, log *slog.Logger) {
+// warnings are the config's problems that do not stop the PBX: the loader's
+// (a mailbox email without smtp:) and IVR prompts no file stands for.
+func warnings(cfg *dialplan.Config) []dialplan.Problem {
+	ws := append([]dialplan.Problem(nil), cfg.Warnings...)
 	var ve *dialplan.ValidationError
 	if errors.As(cfg.CheckPrompts(sounds.Names()), &ve) {
-		for _, p := range ve.Problems {
-			log.Warn("IVR prompt missing: the menu will play no prompt", "problem", p.String())
-		}
+		ws = append(ws, ve.Problems...)
+	}
+	return ws
+}
+
+// logWarnings logs what warnings finds when the PBX starts or reloads.
+func logWarnings(cfg *dialplan.Config, log *slog.Logger) {
+	for _, w := range warnings(cfg) {
+		log.Warn("config warning", "problem", w.String())
 	}
 }
 
@@ -248,7 +256,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	warnPrompts(cfg, log)
+	logWarnings(cfg, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.Start(ctx, cfg, app.Options{DataDir: *data, Logger: log})
@@ -340,7 +348,7 @@ func reload(path string, a *app.App, log *slog.Logger) {
 		}
 		return
 	}
-	warnPrompts(cfg, log)
+	logWarnings(cfg, log)
 	a.Reload(cfg)
 }
 

@@ -18,11 +18,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"switchboard/api"
 	"switchboard/dialplan"
+	"switchboard/mailer"
 	"switchboard/pbx"
 	"switchboard/rtp"
 	"switchboard/sip"
@@ -41,7 +43,14 @@ type Options struct {
 	// TrunkBackoff is the first retry delay of a failed trunk registration (tests
 	// shorten it; default 2 s).
 	TrunkBackoff time.Duration
+	// MailRetryDelays are the waits between voicemail mail attempts (nil:
+	// mailer.DefaultRetryDelays, 30 s then 2 min).
+	MailRetryDelays []time.Duration
 }
+
+// mailCloseTimeout bounds how long Stop keeps delivering queued voicemail
+// mails: an unreachable mail server must not hold the shutdown for long.
+const mailCloseTimeout = 15 * time.Second
 
 // App is a running Switchboard.
 type App struct {
@@ -56,6 +65,9 @@ type App struct {
 	DataDir  string
 
 	log      *slog.Logger
+	opts     Options
+	mailMu   sync.Mutex
+	mailer   *mailer.Mailer // nil until smtp: is configured
 	httpSrv  *http.Server
 	cancel   context.CancelFunc
 	stopped  atomic.Bool
@@ -79,7 +91,7 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	a := &App{Config: cfg, DataDir: dataDir, log: o.Logger, doneHTTP: make(chan struct{})}
+	a := &App{Config: cfg, DataDir: dataDir, log: o.Logger, opts: o, doneHTTP: make(chan struct{})}
 	// The SIP stack lives until Stop, not until the caller's context ends: Stop must
 	// still send the BYEs of the calls it hangs up.
 	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -137,7 +149,7 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 	p, err := pbx.New(pbx.Deps{
 		Config: cfg, Store: st, SIP: srv, Pool: pool, Logger: o.Logger,
 		Sounds: sounds.New(cfg.SoundsDir), MediaIP: mediaIP, DataDir: dataDir, AuthSecret: secret,
-		TrunkBackoff: o.TrunkBackoff,
+		TrunkBackoff: o.TrunkBackoff, Mailer: a.startMailer(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -226,10 +238,43 @@ func adminToken(st *store.Store, given string) (string, error) {
 	return t, nil
 }
 
-// Reload swaps in a new dialplan.
+// Reload swaps in a new dialplan. A reload that configures smtp: for the
+// first time starts the mailer; the smtp: settings themselves are read for
+// each new message, so a changed block applies to the next one.
 func (a *App) Reload(cfg *dialplan.Config) {
 	a.Config = cfg
+	if m := a.startMailer(cfg); m != nil {
+		a.PBX.SetMailer(m)
+	}
 	a.PBX.Reload(cfg)
+}
+
+// startMailer returns the voicemail mailer, starting it when cfg configures
+// smtp: and none runs yet; nil when mail is off and never was on.
+func (a *App) startMailer(cfg *dialplan.Config) *mailer.Mailer {
+	a.mailMu.Lock()
+	defer a.mailMu.Unlock()
+	if a.mailer == nil && cfg.SMTP.Enabled() && !a.stopped.Load() {
+		a.mailer = mailer.New(mailer.Options{Logger: a.log, RetryDelays: a.opts.MailRetryDelays})
+		a.log.Info("voicemail to email on", "smtp", cfg.SMTP.Addr, "tls", cfg.SMTP.TLS)
+	}
+	return a.mailer
+}
+
+// stopMailer delivers what the mailer still holds, within ctx and
+// mailCloseTimeout; undelivered mails are logged one by one by the mailer.
+func (a *App) stopMailer(ctx context.Context) {
+	a.mailMu.Lock()
+	m := a.mailer
+	a.mailMu.Unlock()
+	if m == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, mailCloseTimeout)
+	defer cancel()
+	if err := m.Close(ctx); err != nil {
+		a.log.Error("voicemail mails left undelivered at shutdown", "err", err)
+	}
 }
 
 // SIPAddr is the address phones send to (the first listener).
@@ -253,6 +298,8 @@ func (a *App) Stop(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	// After the calls: a voicemail saved as its call ended is queued by now.
+	a.stopMailer(ctx)
 	if a.httpSrv != nil {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		a.httpSrv.Shutdown(sctx)
@@ -268,6 +315,7 @@ func (a *App) Stop(ctx context.Context) error {
 
 func (a *App) closeParts() error {
 	var errs []error
+	a.stopMailer(context.Background()) // a failed Start: nothing was queued
 	if a.SIP != nil {
 		a.SIP.Close()
 	}
