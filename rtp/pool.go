@@ -135,23 +135,14 @@ func (p *Pool) reuse() *Session {
 	sock := p.idle[0]
 	p.idle[0] = idleSocket{}
 	p.idle = p.idle[1:]
-	drain(sock.rtp)
+	// The deadline that stopped the old session's reader goes first: Go fails
+	// every read on a socket whose deadline has passed, drain's included.
 	sock.rtp.SetReadDeadline(time.Time{})
+	drain(sock.rtp)
 	p.used[sock.port] = true
 	return newSession(p, sock.port, sock.rtp, sock.rtcp)
 }
 
-// drain discards datagrams waiting on a socket: at most what a socket buffer holds,
-// so that a sender that never stops cannot keep Open (and the pool's lock) busy.
-func drain(c *net.UDPConn) {
-	c.SetReadDeadline(time.Now())
-	var buf [maxPacket]byte
-	for range 1024 {
-		if _, _, err := c.ReadFromUDPAddrPort(buf[:]); err != nil {
-			return
-		}
-	}
-}
 
 // isIdle reports whether port's socket rests in the idle list. Called with p.mu
 // held; the list is short (sockets released in the last moments, plus spares).

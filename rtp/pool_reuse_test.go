@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"testing"
-	"time"
 )
 
 // A closed session's socket goes back to the pool and serves a later session, with
@@ -47,10 +46,12 @@ func TestPoolReusesDrainedSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Write(make([]byte, 172))
+	// Loopback delivers during the write: the datagrams wait in the socket now.
+	for range 3 {
+		c.Write(make([]byte, 172))
+	}
 	c.Close()
-	time.Sleep(20 * time.Millisecond) // let the datagram land before the reuse drains it
-	s, err := pool.Open()             // the pool is full: the resting socket is reused
+	s, err := pool.Open() // the pool is full: the resting socket is reused
 	if err != nil {
 		t.Fatalf("reuse: %v", err)
 	}
@@ -58,8 +59,13 @@ func TestPoolReusesDrainedSockets(t *testing.T) {
 	if s.LocalAddr() != port {
 		t.Fatalf("got %v, want the released %v", s.LocalAddr(), port)
 	}
-	if st := s.Stats(); st.PacketsIn != 0 || st.Dropped != 0 {
-		t.Fatalf("old packet reached the new session: %+v", st)
+	// Had they not been drained, the new session's reader would take them at once;
+	// a packet sent now shows when it has read what was queued before.
+	probe := newPeer(t)
+	probe.send(s.LocalAddr(), PCMU.PT, false, 160, make([]byte, 160))
+	waitFor(t, "the probe packet", func() bool { return s.Stats().PacketsIn == 1 })
+	if st := s.Stats(); st.Dropped != 0 {
+		t.Fatalf("old packets reached the new session: %+v", st)
 	}
 	if pool.InUse() != 2 {
 		t.Fatalf("in use: %d", pool.InUse())
