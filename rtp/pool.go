@@ -143,7 +143,6 @@ func (p *Pool) reuse() *Session {
 	return newSession(p, sock.port, sock.rtp, sock.rtcp)
 }
 
-
 // isIdle reports whether port's socket rests in the idle list. Called with p.mu
 // held; the list is short (sockets released in the last moments, plus spares).
 func (p *Pool) isIdle(port int) bool {
