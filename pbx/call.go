@@ -42,16 +42,16 @@ type Call struct {
 
 // LiveCall is a snapshot of a call in progress for the API.
 type LiveCall struct {
-	ID        string    `json:"id"`
-	Firm      string    `json:"firm"`
-	Direction string    `json:"direction"`
-	From      string    `json:"from"`
-	To        string    `json:"to"`
-	Agent     string    `json:"agent,omitempty"`
-	Team      string    `json:"team,omitempty"`
-	State     string    `json:"state"`
-	Start     time.Time `json:"start"`
-	Answer    time.Time `json:"answer,omitzero"`
+	ID        string     `json:"id"`
+	Firm      string     `json:"firm"`
+	Direction string     `json:"direction"`
+	From      string     `json:"from"`
+	To        string     `json:"to"`
+	Agent     string     `json:"agent,omitempty"`
+	Team      string     `json:"team,omitempty"`
+	State     string     `json:"state"`
+	Start     time.Time  `json:"start"`
+	Answer    *time.Time `json:"answer"` // null until answered, as in the call log
 }
 
 // newCall registers a call; it returns nil once Shutdown has begun, so that no call
@@ -250,7 +250,7 @@ func (p *PBX) LiveCalls(firm string) []LiveCall {
 		c.mu.Lock()
 		out = append(out, LiveCall{
 			ID: c.ID, Firm: c.Firm.ID, Direction: c.rec.Direction, From: c.rec.From, To: c.rec.To,
-			Agent: c.rec.Agent, Team: c.rec.Team, State: c.state, Start: c.rec.Start, Answer: c.rec.Answer,
+			Agent: c.rec.Agent, Team: c.rec.Team, State: c.state, Start: c.rec.Start, Answer: answeredAt(c.rec.Answer),
 		})
 		c.mu.Unlock()
 	}
@@ -404,7 +404,8 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 			if leg, osess := other(); leg != nil && osess != nil {
 				dir := offer.Direction
 				go func() {
-					ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+					// Room for a 491 and our retries (up to 4 s apart on outbound legs).
+					ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 					defer cancel()
 					o, err := p.sdp(osess, []rtp.Codec{osess.Codec()}, rtp.DefaultDTMFPT, dir)
 					if err != nil {
@@ -439,4 +440,12 @@ func applyRemote(sess *rtp.Session, answer []byte) error {
 	}
 	sess.SetRemote(md.AddrPort(), codec, md.DTMFPT)
 	return nil
+}
+
+// answeredAt is nil for a call not answered yet.
+func answeredAt(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

@@ -43,18 +43,41 @@ type legState struct {
 	// offerTurn lets our own re-INVITEs on this leg go one at a time (a quick
 	// hold then unhold): the second waits for the first to finish.
 	offerTurn chan struct{}
+	// ownCallID is set on legs whose Call-ID we chose (outbound legs): they wait
+	// longer after a 491 than the peer does (RFC 3261 section 14.1).
+	ownCallID bool
 }
 
 // ErrNoConnection is returned by Dial for a phone reached over WebSocket whose
 // connection has closed: nothing else can reach it until it registers again.
 var ErrNoConnection = errors.New("sip: the phone's WebSocket connection is closed")
 
+// reachable decides where a request to a phone goes: dest (where its REGISTER came
+// from) as is over UDP, or over a TCP/TLS/WS connection the phone still holds open.
+// Once that connection is gone, dest was the phone's own end of it, not a listener,
+// and connecting there could reach another program: a TCP/TLS phone is then reached
+// at its Contact (""), a WebSocket phone, which listens nowhere, not at all.
+func (s *Server) reachable(transport, dest string) (string, error) {
+	if dest == "" || strings.EqualFold(transport, "UDP") {
+		return dest, nil
+	}
+	if _, err := s.ua.TransportLayer().GetConnection(transport, dest); err == nil {
+		return dest, nil
+	}
+	if strings.EqualFold(transport, "WS") || strings.EqualFold(transport, "WSS") {
+		return "", ErrNoConnection
+	}
+	return "", nil
+}
+
 // glareRetries is how often a re-INVITE answered 491 is sent again.
 const glareRetries = 3
 
-// offer runs one re-INVITE transaction of ours through send, retrying after 491
-// with the random wait of RFC 3261 section 14.1 (0 to 2 s; we never own the
-// Call-ID of both legs, so the short range suits both sides).
+// offer runs one offer of ours (re-INVITE, or an UPDATE refresh) through send:
+// one at a time per leg, and again after 491 following the random wait of RFC 3261
+// section 14.1: 2.1 to 4 s on a leg whose Call-ID we chose, 0 to 2 s otherwise.
+// Only while a request is out does a crossing re-INVITE from the peer get 491; the
+// peer's own retry during our wait is accepted.
 func (l *legState) offer(ctx context.Context, send func() (*Response, error)) (*Response, error) {
 	select {
 	case l.offerTurn <- struct{}{}:
@@ -64,14 +87,17 @@ func (l *legState) offer(ctx context.Context, send func() (*Response, error)) (*
 		return nil, errors.New("sip: re-INVITE: call ended")
 	}
 	defer func() { <-l.offerTurn }()
-	l.offering.Store(true)
-	defer l.offering.Store(false)
 	for attempt := 0; ; attempt++ {
+		l.offering.Store(true)
 		res, err := send()
+		l.offering.Store(false)
 		if err != nil || res.StatusCode != 491 || attempt == glareRetries {
 			return res, err
 		}
 		wait := time.Duration(rand.Int64N(int64(2 * time.Second)))
+		if l.ownCallID {
+			wait = 2100*time.Millisecond + time.Duration(rand.Int64N(int64(1900*time.Millisecond)))
+		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -176,7 +202,7 @@ func (s *Server) Accept(req *Request, tx ServerTransaction) (*InboundLeg, error)
 			s.tooSmall(tx, req)
 			return nil, ErrIntervalTooSmall
 		}
-		st = &sessionTimer{peerTimer: sp.timerOK, interval: interval, refresher: refresher}
+		st = newSessionTimer(interval, refresher, sp.timerOK)
 	}
 	d, err := s.dua.ReadInvite(req, tx)
 	if err != nil {
@@ -328,15 +354,20 @@ func (l *InboundLeg) Hangup(ctx context.Context) error {
 
 // Reinvite sends an offer inside the dialog and returns the peer's answer.
 func (l *InboundLeg) Reinvite(ctx context.Context, sdp []byte) ([]byte, error) {
-	res, err := l.reinvite(ctx, sdp)
+	st := l.timer.Load()
+	var hdrs []Header
+	if st != nil {
+		hdrs = st.requestHeaders() // a re-INVITE is a session refresh too
+	}
+	res, err := l.reinvite(ctx, sdp, hdrs...)
 	if err != nil {
 		return nil, err
 	}
 	if !res.IsSuccess() {
 		return nil, &StatusError{Code: res.StatusCode, Reason: res.Reason}
 	}
-	if st := l.timer.Load(); st != nil {
-		st.arm() // a successful re-INVITE refreshes the session too
+	if st != nil {
+		st.confirmed(res, l.s.minSE())
 	}
 	return res.Body(), nil
 }
@@ -406,19 +437,12 @@ func (s *Server) Dial(ctx context.Context, spec DialSpec) (*OutboundLeg, error) 
 		}
 	}
 	req.SetTransport(transport)
-	if spec.Destination != "" && transport != "UDP" {
-		if _, err := s.ua.TransportLayer().GetConnection(transport, spec.Destination); err != nil {
-			// The phone's connection is gone. Its source port was its own end of that
-			// connection, not a listener: connecting there could reach another program.
-			// A TCP/TLS phone listens at its Contact; a WebSocket phone listens nowhere.
-			if transport == "WS" || transport == "WSS" {
-				return nil, fmt.Errorf("sip: dial %s: %w", spec.URI, ErrNoConnection)
-			}
-			spec.Destination = ""
-		}
+	dest, err := s.reachable(transport, spec.Destination)
+	if err != nil {
+		return nil, fmt.Errorf("sip: dial %s: %w", spec.URI, err)
 	}
-	if spec.Destination != "" {
-		req.SetDestination(spec.Destination)
+	if dest != "" {
+		req.SetDestination(dest)
 	}
 	fromHost := spec.FromHost
 	if fromHost == "" {
@@ -462,6 +486,7 @@ func (s *Server) Dial(ctx context.Context, spec DialSpec) (*OutboundLeg, error) 
 		return nil, fmt.Errorf("sip: dial %s: %w", spec.URI, err)
 	}
 	l := &OutboundLeg{legState: newLegState(), s: s, d: d, spec: spec}
+	l.ownCallID = true
 	l.setLocalSDP(spec.SDP)
 	return l, nil
 }

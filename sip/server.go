@@ -518,7 +518,8 @@ func (s *Server) handleReinvite(req *gosip.Request, tx gosip.ServerTransaction) 
 // in is set when the request came from the caller's side, whose session timer it
 // refreshes.
 func (s *Server) answerOffer(ls *legState, in *InboundLeg, req *gosip.Request, tx gosip.ServerTransaction) {
-	if req.Method == gosip.INVITE && ls.offering.Load() {
+	// An offer of the peer's (any re-INVITE, an UPDATE with SDP) crossing ours.
+	if (req.Method == gosip.INVITE || len(req.Body()) > 0) && ls.offering.Load() {
 		s.respond(tx, req, 491, "Request Pending")
 		return
 	}
@@ -540,6 +541,7 @@ func (s *Server) answerOffer(ls *legState, in *InboundLeg, req *gosip.Request, t
 			return
 		}
 		answer = a
+		ls.setLocalSDP(a) // what a later refresh of ours must offer again
 	} else if req.Method == gosip.INVITE {
 		// An offerless re-INVITE gets our offer in the 200 (RFC 3264 section 5);
 		// an UPDATE without SDP (a session refresh) gets none.
@@ -664,7 +666,17 @@ func parseDTMFRelay(body string) (rune, bool) {
 
 // Request sends an out-of-dialog request (NOTIFY, OPTIONS, REGISTER to a trunk) and
 // returns the final response.
+//
+// A Destination over TCP, TLS or WebSocket is used only while the phone's connection
+// is open (see reachable).
 func (s *Server) Request(ctx context.Context, req *Request) (*Response, error) {
+	if d := req.MessageData.Destination(); d != "" {
+		dest, err := s.reachable(req.Transport(), d)
+		if err != nil {
+			return nil, err
+		}
+		req.SetDestination(dest) // "": from the Request-URI (route) again
+	}
 	s.pinUDP(req)
 	return s.client.Do(ctx, req)
 }

@@ -88,10 +88,15 @@ func parseDeltaParams(v string) (time.Duration, []string, bool) {
 
 // negotiate decides the interval and the refresher for a request from the peer
 // (the initial INVITE or a refresh): "uac" means the peer refreshes. ok is false
-// when the interval is below minSE and the request must get 422.
+// when the interval is below minSE and the request must get 422. A peer without
+// timer support cannot act on a 422: its interval is raised to minSE instead, and
+// we refresh (RFC 4028 section 9).
 func (p sessionParams) negotiate(minSE time.Duration) (interval time.Duration, refresher string, ok bool) {
 	if p.interval < minSE {
-		return 0, "", false
+		if p.timerOK {
+			return 0, "", false
+		}
+		return max(minSE, p.minSE), "uas", true
 	}
 	interval = max(p.interval, p.minSE)
 	refresher = p.refresher
@@ -119,39 +124,99 @@ func (s *Server) minSE() time.Duration {
 
 // sessionTimer runs the timer of one answered inbound leg.
 type sessionTimer struct {
-	l         *InboundLeg
-	peerTimer bool // the caller supports "timer": Require may be sent to it
+	l *InboundLeg
 
 	mu        sync.Mutex
+	peerTimer bool // the caller's last request said it supports "timer"
 	interval  time.Duration
-	refresher string // "uac": the caller refreshes, we watch; "uas": we refresh
+	weRefresh bool      // we send the refreshes; otherwise the caller does and we watch
+	lastOK    time.Time // the session was last confirmed (answer, refresh either way)
 	t         *time.Timer
 	stopped   bool
 }
 
-// headers are what a 2xx to the peer's INVITE or refresh carries.
+func newSessionTimer(interval time.Duration, refresher string, peerTimer bool) *sessionTimer {
+	return &sessionTimer{interval: interval, weRefresh: refresher == "uas", peerTimer: peerTimer}
+}
+
+// headers are what a 2xx to the caller's INVITE or refresh carries; there the
+// caller is the UAC, so "uac" names the caller as refresher.
 func (st *sessionTimer) headers() []Header {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	hs := []Header{gosip.NewHeader("Session-Expires", secs(st.interval)+";refresher="+st.refresher)}
+	who := "uac"
+	if st.weRefresh {
+		who = "uas"
+	}
+	hs := []Header{gosip.NewHeader("Session-Expires", secs(st.interval)+";refresher="+who)}
 	if st.peerTimer {
 		hs = append(hs, gosip.NewHeader("Require", "timer"))
 	}
 	return hs
 }
 
-// arm (re)starts the timer for the current interval: a refresh of ours at half of it,
-// or, when the caller refreshes, the end of the session a little before it expires
-// (RFC 4028 section 10: the interval minus a third of it, at most 32 s).
+// requestHeaders are what a re-INVITE or UPDATE of ours carries; there we are the
+// UAC. Without them the caller could take the session timer as switched off.
+func (st *sessionTimer) requestHeaders() []Header {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	who := "uas"
+	if st.weRefresh {
+		who = "uac"
+	}
+	return []Header{
+		gosip.NewHeader("Session-Expires", secs(st.interval)+";refresher="+who),
+		gosip.NewHeader("Supported", "timer"),
+	}
+}
+
+// confirmed applies a 2xx to a request of ours: it restarts the clock, with the
+// interval and refresher it names when it names them.
+func (st *sessionTimer) confirmed(res *gosip.Response, minSE time.Duration) {
+	h := res.GetHeader("Session-Expires")
+	if h == nil {
+		h = res.GetHeader("x")
+	}
+	if h != nil {
+		if d, params, ok := parseDeltaParams(h.Value()); ok && d > 0 {
+			st.mu.Lock()
+			st.interval = max(d, minSE)
+			for _, kv := range params {
+				k, v, _ := strings.Cut(kv, "=")
+				if strings.EqualFold(strings.TrimSpace(k), "refresher") {
+					switch strings.ToLower(strings.TrimSpace(v)) {
+					case "uac":
+						st.weRefresh = true
+					case "uas":
+						st.weRefresh = false
+					}
+				}
+			}
+			st.mu.Unlock()
+		}
+	}
+	st.arm()
+}
+
+// arm (re)starts the timer for the current interval, counting the session as
+// confirmed now: a refresh of ours at half of it, or, when the caller refreshes,
+// the end of the session a little before it expires (RFC 4028 section 10: the
+// interval minus a third of it, at most 32 s).
 func (st *sessionTimer) arm() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.lastOK = time.Now()
+	st.schedule()
+}
+
+// schedule sets the timer without counting a confirmation. Called with st.mu held.
+func (st *sessionTimer) schedule() {
 	if st.stopped {
 		return
 	}
 	wait := st.interval / 2
 	fire := st.refresh
-	if st.refresher == "uac" {
+	if !st.weRefresh {
 		wait = st.interval - min(32*time.Second, st.interval/3)
 		fire = st.expire
 	}
@@ -162,9 +227,9 @@ func (st *sessionTimer) arm() {
 }
 
 // refreshed applies a refresh the caller sent, and restarts the clock.
-func (st *sessionTimer) refreshed(interval time.Duration, refresher string) {
+func (st *sessionTimer) refreshed(interval time.Duration, refresher string, peerTimer bool) {
 	st.mu.Lock()
-	st.interval, st.refresher = interval, refresher
+	st.interval, st.weRefresh, st.peerTimer = interval, refresher == "uas", peerTimer
 	st.mu.Unlock()
 	st.arm()
 }
@@ -180,6 +245,10 @@ func (st *sessionTimer) stop() {
 
 func (st *sessionTimer) expire() {
 	st.l.s.log.Info("sip: session expired without refresh, ending the call", "call_id", st.l.CallID())
+	st.end()
+}
+
+func (st *sessionTimer) end() {
 	st.l.setCause("session-expired")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -187,66 +256,58 @@ func (st *sessionTimer) expire() {
 }
 
 // refresh sends our refresh: UPDATE without a body when the caller allows it (no
-// offer/answer to get wrong), else a re-INVITE with our last SDP. A refresh that
-// gets 408 or 481, or no answer, ends the call (RFC 4028 section 10); other failures
-// leave the session to the next attempt.
+// offer/answer to get wrong), else a re-INVITE with our last SDP; either waits its
+// turn with our other offers on the leg. No answer, 408 or 481 ends the call (RFC
+// 4028 section 10); after other failures the session is tried again, and ended once
+// a whole interval has passed without a confirmed refresh.
 func (st *sessionTimer) refresh() {
 	l := st.l
-	st.mu.Lock()
-	interval := st.interval
-	st.mu.Unlock()
+	select {
+	case <-l.done:
+		return
+	default:
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
-	se := gosip.NewHeader("Session-Expires", secs(interval)+";refresher=uac")
+	hdrs := st.requestHeaders()
 	var res *gosip.Response
 	var err error
 	if allows(l.req, "UPDATE") {
-		req := gosip.NewRequest(gosip.UPDATE, l.req.Contact().Address)
-		req.AppendHeader(se)
-		req.AppendHeader(gosip.NewHeader("Supported", "timer"))
-		res, err = l.d.Do(ctx, req)
+		res, err = l.offer(ctx, func() (*Response, error) {
+			req := gosip.NewRequest(gosip.UPDATE, l.req.Contact().Address)
+			for _, h := range hdrs {
+				req.AppendHeader(h)
+			}
+			return l.d.Do(ctx, req)
+		})
 	} else {
-		res, err = l.reinvite(ctx, l.lastLocalSDP(), se, gosip.NewHeader("Supported", "timer"))
+		res, err = l.reinvite(ctx, l.lastLocalSDP(), hdrs...)
 	}
 	if err == nil && res.IsSuccess() {
-		if p := readResponseSessionExpires(res); p > 0 {
-			st.mu.Lock()
-			st.interval = max(p, l.s.minSE())
-			st.mu.Unlock()
-		}
-		st.arm()
+		st.confirmed(res, l.s.minSE())
 		return
 	}
 	code := 0
 	if res != nil {
 		code = res.StatusCode
 	}
-	if err != nil || code == 408 || code == 481 {
+	st.mu.Lock()
+	lapsed := time.Since(st.lastOK) >= st.interval
+	st.mu.Unlock()
+	if err != nil || code == 408 || code == 481 || lapsed {
+		select {
+		case <-l.done:
+			return // the call ended meanwhile: nothing failed
+		default:
+		}
 		l.s.log.Info("sip: session refresh failed, ending the call", "call_id", l.CallID(), "status", code, "err", err)
-		l.setCause("session-expired")
-		hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer hcancel()
-		_ = l.Hangup(hctx)
+		st.end()
 		return
 	}
 	l.s.log.Debug("sip: session refresh refused; trying again later", "call_id", l.CallID(), "status", code)
-	st.arm()
-}
-
-// readResponseSessionExpires is the interval a 2xx to our refresh confirms, or 0.
-func readResponseSessionExpires(res *gosip.Response) time.Duration {
-	h := res.GetHeader("Session-Expires")
-	if h == nil {
-		h = res.GetHeader("x")
-	}
-	if h == nil {
-		return 0
-	}
-	d, _, ok := parseDeltaParams(h.Value())
-	if !ok {
-		return 0
-	}
-	return d
+	st.mu.Lock()
+	st.schedule()
+	st.mu.Unlock()
 }
 
 // allows reports whether the request's Allow header lists method. No Allow header
@@ -280,12 +341,19 @@ func (l *InboundLeg) startSessionTimer() {
 // false means it has answered 422 and the request must not be processed further.
 func (s *Server) sessionRefreshed(l *InboundLeg, req *gosip.Request, tx ServerTransaction) (headers []Header, ok bool) {
 	st := l.timer.Load()
-	p := readSessionParams(req)
 	if st == nil {
 		return nil, true
 	}
+	p := readSessionParams(req)
 	if !p.present {
-		// A refresh without the header still proves the caller is there.
+		// A refresh without the header still proves the caller is there. A caller
+		// that no longer says it supports timers cannot be the refresher.
+		st.mu.Lock()
+		st.peerTimer = p.timerOK
+		if !p.timerOK {
+			st.weRefresh = true
+		}
+		st.mu.Unlock()
 		st.arm()
 		return st.headers(), true
 	}
@@ -294,6 +362,6 @@ func (s *Server) sessionRefreshed(l *InboundLeg, req *gosip.Request, tx ServerTr
 		s.tooSmall(tx, req)
 		return nil, false
 	}
-	st.refreshed(interval, refresher)
+	st.refreshed(interval, refresher, p.timerOK)
 	return st.headers(), true
 }

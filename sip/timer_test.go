@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func TestReadSessionParams(t *testing.T) {
 		{"compact form", []string{"k: timer", "x: 300"}, 90 * time.Second, true, true, 300 * time.Second, "uac"},
 		{"Min-SE raises interval", []string{"Supported: timer", "Session-Expires: 100", "Min-SE: 200"}, 90 * time.Second, true, true, 200 * time.Second, "uac"},
 		{"too small", []string{"Supported: timer", "Session-Expires: 30"}, 90 * time.Second, true, false, 0, ""},
+		{"too small without timer support is raised", []string{"Session-Expires: 30"}, 90 * time.Second, true, true, 90 * time.Second, "uas"},
 		{"garbage is ignored", []string{"Session-Expires: soon"}, 90 * time.Second, false, false, 0, ""},
 		{"zero is ignored", []string{"Session-Expires: 0"}, 90 * time.Second, false, false, 0, ""},
 		{"odd refresher ignored", []string{"Supported: timer", "Session-Expires: 120;refresher=both"}, 90 * time.Second, true, true, 120 * time.Second, "uac"},
@@ -196,5 +198,42 @@ func TestReinviteGlareWithSIPp(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the call did not end on the server")
+	}
+}
+
+// Between a 491 and our retry, a crossing re-INVITE of the peer's is no longer
+// glare (RFC 3261 section 14.1): offering is false while we wait, true while a
+// request of ours is out.
+func TestOfferNotPendingDuringGlareWait(t *testing.T) {
+	t.Parallel()
+	l := newLegState()
+	seenIdle := make(chan struct{})
+	calls := 0
+	res, err := l.offer(context.Background(), func() (*Response, error) {
+		calls++
+		if !l.offering.Load() {
+			t.Error("offering unset while a request is out")
+		}
+		if calls == 1 {
+			go func() {
+				for l.offering.Load() {
+					runtime.Gosched()
+				}
+				close(seenIdle)
+			}()
+			return gosip.NewResponse(491, "Request Pending"), nil
+		}
+		select {
+		case <-seenIdle:
+		default:
+			t.Error("offering stayed set through the wait after 491")
+		}
+		return gosip.NewResponse(200, "OK"), nil
+	})
+	if err != nil || res.StatusCode != 200 || calls != 2 {
+		t.Fatalf("offer = %v, %v after %d sends", res, err, calls)
+	}
+	if l.offering.Load() {
+		t.Error("offering still set after the offer")
 	}
 }

@@ -161,8 +161,6 @@ func checkSegs(names []string, vals ...string) error {
 // the same timestamp written four billion inserts apart.
 const idLen = 24
 
-// makeID formats a time-sortable ID. Hex keeps IDs printable for the CLI and
-// URLs while sorting bytewise in time order.
 // CallID makes the ID a call record will get, known while the call is still live
 // (the API answers click-to-call with it): t is the call's start, n a number
 // unique among calls starting in the same nanosecond.
@@ -171,13 +169,20 @@ func CallID(t time.Time, n uint32) string { return makeID(t.UnixNano(), uint64(n
 // ValidID reports whether id has the shape of the IDs the store gives (calls,
 // callbacks, voicemail).
 func ValidID(id string) bool {
-	if len(id) != 24 {
+	if len(id) != idLen {
 		return false
 	}
-	_, err := hex.DecodeString(id)
-	return err == nil
+	for i := 0; i < len(id); i++ {
+		// Lower-case only: IDs are compared as strings, and "A" sorts before "a".
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
+// makeID formats a time-sortable ID. Hex keeps IDs printable for the CLI and
+// URLs while sorting bytewise in time order.
 func makeID(ns int64, seq uint64) string {
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(ns))
