@@ -49,18 +49,7 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 		}
 		_ = c.Close()
 	}()
-	deadline := time.Now().Add(guard)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= before {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitGoroutines(t, before)
 }
 
 // TestWebSocketCloseLeaksNoGoroutines is not parallel for the same reason:
