@@ -139,35 +139,34 @@ func newSessionTimer(interval time.Duration, refresher string, peerTimer bool) *
 	return &sessionTimer{interval: interval, weRefresh: refresher == "uas", peerTimer: peerTimer}
 }
 
-// headers are what a 2xx to the caller's INVITE or refresh carries; there the
-// caller is the UAC, so "uac" names the caller as refresher.
+// sessionExpires is the Session-Expires header for a message in which we are the
+// UAC (our re-INVITE or UPDATE) or the UAS (our 2xx to the caller): refresher
+// names the role of whoever refreshes. Called with st.mu held.
+func (st *sessionTimer) sessionExpires(weAreUAC bool) Header {
+	who := "uas"
+	if st.weRefresh == weAreUAC {
+		who = "uac"
+	}
+	return gosip.NewHeader("Session-Expires", secs(st.interval)+";refresher="+who)
+}
+
+// headers are what a 2xx to the caller's INVITE or refresh carries.
 func (st *sessionTimer) headers() []Header {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	who := "uac"
-	if st.weRefresh {
-		who = "uas"
-	}
-	hs := []Header{gosip.NewHeader("Session-Expires", secs(st.interval)+";refresher="+who)}
+	hs := []Header{st.sessionExpires(false)}
 	if st.peerTimer {
 		hs = append(hs, gosip.NewHeader("Require", "timer"))
 	}
 	return hs
 }
 
-// requestHeaders are what a re-INVITE or UPDATE of ours carries; there we are the
-// UAC. Without them the caller could take the session timer as switched off.
+// requestHeaders are what a re-INVITE or UPDATE of ours carries. Without them the
+// caller could take the session timer as switched off.
 func (st *sessionTimer) requestHeaders() []Header {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	who := "uas"
-	if st.weRefresh {
-		who = "uac"
-	}
-	return []Header{
-		gosip.NewHeader("Session-Expires", secs(st.interval)+";refresher="+who),
-		gosip.NewHeader("Supported", "timer"),
-	}
+	return []Header{st.sessionExpires(true), gosip.NewHeader("Supported", "timer")}
 }
 
 // confirmed applies a 2xx to a request of ours: it restarts the clock, with the
