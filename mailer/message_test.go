@@ -39,6 +39,21 @@ func sampleVoicemail() Voicemail {
 	}
 }
 
+// buildParsed builds the mail of v from from, checks its wire form and parses it.
+func buildParsed(t *testing.T, from string, v Voicemail) (*smtptest.Parsed, []byte) {
+	t.Helper()
+	msg, err := BuildMessage(from, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWire(t, msg)
+	p, err := smtptest.Parse(msg)
+	if err != nil {
+		t.Fatalf("parse %q: %v", msg, err)
+	}
+	return p, msg
+}
+
 // checkWire checks what SMTP and MIME ask of the raw message: CRLF line ends,
 // 7-bit bytes, lines of at most 998 characters (78 for the base64 body).
 func checkWire(t *testing.T, msg []byte) {
@@ -63,15 +78,7 @@ var messageIDRe = regexp.MustCompile(`^<[0-9a-f]{32}@example\.com>$`)
 func TestBuildMessage(t *testing.T) {
 	t.Parallel()
 	v := sampleVoicemail()
-	msg, err := BuildMessage("Switchboard <pbx@example.com>", v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkWire(t, msg)
-	p, err := smtptest.Parse(msg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _ := buildParsed(t, "Switchboard <pbx@example.com>", v)
 	for key, want := range map[string]string{
 		"From":           `"Switchboard" <pbx@example.com>`,
 		"To":             `"Office" <office@example.com>`,
@@ -222,15 +229,7 @@ func TestHeaderInjection(t *testing.T) {
 	for _, tc := range tests {
 		v := sampleVoicemail()
 		v.CallerName, v.Caller = tc.name, tc.number
-		msg, err := BuildMessage("pbx@example.com", v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkWire(t, msg)
-		p, err := smtptest.Parse(msg)
-		if err != nil {
-			t.Fatalf("%q: %v", tc.name, err)
-		}
+		p, _ := buildParsed(t, "pbx@example.com", v)
 		var got []string
 		for k := range p.Header {
 			got = append(got, k)
