@@ -1,6 +1,6 @@
 # The test command of the README. It installs what the tests need when it is missing
-# (SIPp from Debian's sip-tester package, baresip from baresip-core), then runs every
-# test with the race detector.
+# (SIPp from Debian's sip-tester package, baresip from baresip-core, Chromium for the
+# browser test from chromium), then runs every test with the race detector.
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -11,9 +11,9 @@ test: deps
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 deps:
-	@{ command -v sipp && command -v baresip; } >/dev/null 2>&1 || { \
-		echo "installing sip-tester (SIPp) and baresip-core (baresip) from Debian's packages"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq sip-tester baresip-core; }
+	@{ command -v sipp && command -v baresip && [ -x /usr/bin/chromium ]; } >/dev/null 2>&1 || { \
+		echo "installing sip-tester (SIPp), baresip-core (baresip) and chromium (test/browser) from Debian's packages"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq sip-tester baresip-core chromium; }
 
 build:
 	$(GO) build -o bin/switchboard ./cmd/switchboard
