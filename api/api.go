@@ -88,7 +88,8 @@ func New(d Deps) *Server {
 	})
 	m.HandleFunc("GET /metrics", s.handleMetrics)
 	m.HandleFunc("GET /{$}", serveConsole)
-	m.HandleFunc("GET /console.js", serveConsole)
+	m.HandleFunc("GET /app.js", serveConsole)
+	m.HandleFunc("GET /app.css", serveConsole)
 
 	m.HandleFunc("POST /api/login", s.handleLogin)
 	m.HandleFunc("POST /api/logout", s.handleLogout)
