@@ -23,7 +23,7 @@ type voicemailJSON struct {
 	Codec    string    `json:"codec"`
 	Read     bool      `json:"read"`
 	Heard    bool      `json:"heard"` // the same as read: listened to (phone, page, or marked)
-	URL      string    `json:"url"` // the WAV, relative to the server
+	URL      string    `json:"url"`   // the WAV, relative to the server
 }
 
 func voicemailView(v store.Voicemail) voicemailJSON {
