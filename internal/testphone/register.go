@@ -1,6 +1,7 @@
 package testphone
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -109,7 +110,7 @@ func (p *Phone) authorize(req *sip.Request, res *sip.Response) error {
 	cred, err := digest.Digest(chal, digest.Options{
 		Method:   req.Method.String(),
 		URI:      req.Recipient.Addr(),
-		Username: p.cfg.User,
+		Username: cmp.Or(p.cfg.AuthUser, p.cfg.User),
 		Password: p.cfg.Password,
 	})
 	if err != nil {
