@@ -41,10 +41,11 @@ teams:
 ivrs:
   - {id: main, extension: "3000", prompt: main-menu.wav, timeout: 10s, options: {"1": "team:support"}, default: "voicemail:general"}
 mailboxes: [{id: general}]
-# The mobile agent's own number has a route, to a carrier nobody answers for;
+# The mobile agent's own number has a route, to a carrier nobody answers for (on
+# another loopback address, so that calls from 127.0.0.1 are not taken for its calls);
 # the customer's number has none.
 trunks:
-  - {id: carrier, uri: "sip:127.0.0.1:9"}
+  - {id: carrier, uri: "sip:127.0.0.9:9"}
 routes:
   outbound:
     - {match: "+15550001", trunk: carrier}
@@ -290,7 +291,7 @@ func mobileClickToCallFails(t *testing.T, s *server, browser context.Context) {
 // of the remote stream in #remote-audio, through a WebAudio AnalyserNode.
 const analyserJS = `window.__sbLevel = window.__sbLevel || (async () => {
 	const el = document.getElementById('remote-audio');
-	if (!el || !el.srcObject) return {freq: 0, db: -Infinity, why: 'no srcObject on #remote-audio'};
+	if (!el || !el.srcObject) return window.__sbLast = {freq: 0, db: null, why: 'no srcObject on #remote-audio'};
 	if (window.__sbStream !== el.srcObject) {
 		const ac = window.__sbAC || (window.__sbAC = new AudioContext());
 		const an = ac.createAnalyser();
