@@ -285,6 +285,7 @@ func mobileClickToCallFails(t *testing.T, s *server, browser context.Context) {
 	p.waitJS("#call-progress to give the reason the call failed",
 		`/^Failed: .*no route/i.test(document.getElementById('call-progress')?.innerText ?? '')`,
 		`document.getElementById('call-progress')?.innerText`)
+	t.Logf("#call-progress: %s", p.text("#call-progress"))
 }
 
 // analyserJS defines window.__sbLevel(): the dominant frequency and its level (dB)
