@@ -265,7 +265,7 @@ func ivrKeypadToTeam(t *testing.T, s *server, browser context.Context) {
 	// The menu prompt reaching the page proves the media path is up, so the
 	// digit is not sent into a transport that is still connecting.
 	p.hearsSound("the IVR prompt")
-	p.click(`#incall-keypad button[data-dtmf="1"]`)
+	p.pressKey("1")
 	c := answerPhone(t, carol, "team member 1003")
 	phoneHears(t, c, "1003")
 	p.hears(phoneFreq)
@@ -324,5 +324,18 @@ func (p *page) hears(freq float64) {
 func (p *page) hearsSound(what string) {
 	p.t.Helper()
 	eval[bool](p, analyserJS)
-	p.waitJS("the page to hear "+what, `window.__sbLevel().then(r => r.db > -75)`, `JSON.stringify(window.__sbLast)`)
+	p.waitJS("the page to hear "+what, `window.__sbLevel().then(r => r.freq > 0 && r.db > -75)`, `JSON.stringify(window.__sbLast)`)
+}
+
+// pressKey presses digit on the in-call keypad (RFC 4733 from the browser). The
+// keypad may sit behind a toggle (the element whose aria-controls names it), and
+// its keys may stay disabled until the call is up: wait for that.
+func (p *page) pressKey(digit string) {
+	p.t.Helper()
+	if eval[bool](p, `(() => { const k = document.getElementById('incall-keypad'); return !k || k.hidden || k.offsetParent === null })()`) {
+		p.click(`[aria-controls="incall-keypad"]`)
+	}
+	key := fmt.Sprintf(`#incall-keypad button[data-dtmf=%q]`, digit)
+	p.do("press "+digit+" on the in-call keypad",
+		chromedp.WaitVisible(chromedp.CSS(key)), chromedp.WaitEnabled(chromedp.CSS(key)), chromedp.Click(chromedp.CSS(key)))
 }
