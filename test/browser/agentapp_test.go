@@ -332,7 +332,7 @@ func (p *page) hearsSound(what string) {
 // its keys may stay disabled until the call is up: wait for that.
 func (p *page) pressKey(digit string) {
 	p.t.Helper()
-	if eval[bool](p, `(() => { const k = document.getElementById('incall-keypad'); return !k || k.hidden || k.offsetParent === null })()`) {
+	if eval[bool](p, `(() => { const k = document.getElementById('incall-keypad'); return !k || k.closest('[hidden]') !== null || k.getClientRects().length === 0 })()`) {
 		p.click(`[aria-controls="incall-keypad"]`)
 	}
 	key := fmt.Sprintf(`#incall-keypad button[data-dtmf=%q]`, digit)

@@ -252,7 +252,7 @@ func (p *page) visible(id string) {
 func (p *page) hidden(id string) {
 	p.t.Helper()
 	p.waitJS("#"+id+" to hide",
-		fmt.Sprintf(`(() => { const e = document.getElementById(%q); return !e || e.hidden || e.offsetParent === null })()`, id), "")
+		fmt.Sprintf(`(() => { const e = document.getElementById(%q); return !e || e.closest('[hidden]') !== null || e.getClientRects().length === 0 })()`, id), "")
 }
 
 // click clicks the first element that matches a CSS selector once it is visible.
