@@ -286,7 +286,7 @@ function renderCalls(calls, append) {
         el("span", { class: "sr-only" }, dirText)),
       el("td", { class: "grow" }, numberButton(v.number, "call-number")),
       el("td", {}, el("time", { datetime: c.start }, fmtTime(c.start))),
-      el("td", {}, c.answer ? fmtDuration(c.talk_time) : "—"),
+      el("td", {}, c.talk_time > 0 ? fmtDuration(c.talk_time) : "—"),
       el("td", {}, el("span", { class: "outcome", title: c.cause || "" }, outcomeText(c, v))),
     );
     body.append(tr);
