@@ -49,6 +49,7 @@ type Server struct {
 	limiter  *failLimiter
 	metrics  http.Handler
 	now      func() time.Time
+	streams  streams // open /api/events streams
 }
 
 // Limits of request handling.
@@ -73,8 +74,13 @@ func New(d Deps) *Server {
 		mux:      http.NewServeMux(),
 		tokenSum: sha256.Sum256([]byte(d.Token)),
 		now:      time.Now,
+		streams:  streams{closing: make(chan struct{})},
 	}
-	s.sessions = newSessions(s.now)
+	s.sessions = newSessions(s.now, func(se session) {
+		if se.sip.Username != "" {
+			d.PBX.RevokeSessionCredentials(se.sip.Username)
+		}
+	})
 	s.limiter = newFailLimiter(loginFailures, loginFailWindow, s.now)
 
 	reg := prometheus.NewRegistry()
@@ -87,13 +93,16 @@ func New(d Deps) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /metrics", s.handleMetrics)
-	m.HandleFunc("GET /{$}", serveConsole)
-	m.HandleFunc("GET /app.js", serveConsole)
-	m.HandleFunc("GET /app.css", serveConsole)
+	m.HandleFunc("GET /{$}", s.serveConsole)
+	m.HandleFunc("GET /app.js", s.serveConsole)
+	m.HandleFunc("GET /app.css", s.serveConsole)
 
 	m.HandleFunc("POST /api/login", s.handleLogin)
 	m.HandleFunc("POST /api/logout", s.handleLogout)
 	m.HandleFunc("GET /api/me", s.auth(s.handleMe))
+	m.HandleFunc("POST /api/me/firm", s.auth(s.handleMeFirm))
+	m.HandleFunc("GET /api/me/sip", s.auth(s.handleMeSIP))
+	m.HandleFunc("GET /api/events", s.auth(s.handleEvents))
 
 	m.HandleFunc("GET /api/agents", s.auth(s.handleAgents))
 	m.HandleFunc("GET /api/agents/{id}", s.auth(s.handleAgent))
@@ -110,6 +119,7 @@ func New(d Deps) *Server {
 	m.HandleFunc("GET /api/voicemail/{mailbox}", s.auth(s.handleVoicemailList))
 	m.HandleFunc("GET /api/voicemail/{mailbox}/{id}", s.auth(s.handleVoicemailGet))
 	m.HandleFunc("DELETE /api/voicemail/{mailbox}/{id}", s.auth(s.handleVoicemailDelete))
+	m.HandleFunc("POST /api/voicemail/{mailbox}/{id}/heard", s.auth(s.handleVoicemailHeard))
 	return s
 }
 

@@ -9,17 +9,20 @@ import (
 	"sync"
 	"time"
 
+	"switchboard/dialplan"
 	"switchboard/pbx"
 )
 
 // session is an agent's login. Sessions live in memory only: a restart logs
-// agents out, which is cheaper than persisting secrets.
+// agents out, which is cheaper than persisting secrets. Requests get copies
+// (sessions.get); changes go through sessions.update.
 type session struct {
 	id      string
 	firm    string // the firm the session acts in
 	agent   string
 	firms   []firmRef // every firm the credentials matched, for the firm picker
 	expires time.Time
+	sip     pbx.SessionCredentials // the browser softphone's, once issued
 }
 
 type firmRef struct {
@@ -31,10 +34,16 @@ type sessions struct {
 	mu  sync.Mutex
 	m   map[string]*session
 	now func() time.Time
+	// dropped runs (outside the lock) for every session that ends: logout,
+	// expiry, replacement; it revokes what the session was given.
+	dropped func(session)
 }
 
-func newSessions(now func() time.Time) *sessions {
-	return &sessions{m: make(map[string]*session), now: now}
+func newSessions(now func() time.Time, dropped func(session)) *sessions {
+	if dropped == nil {
+		dropped = func(session) {}
+	}
+	return &sessions{m: make(map[string]*session), now: now, dropped: dropped}
 }
 
 func (ss *sessions) create(firm, agent string, firms []firmRef) *session {
@@ -42,35 +51,64 @@ func (ss *sessions) create(firm, agent string, firms []firmRef) *session {
 	rand.Read(b)
 	now := ss.now()
 	s := &session{id: base64.RawURLEncoding.EncodeToString(b), firm: firm, agent: agent, firms: firms, expires: now.Add(sessionTTL)}
+	var gone []session
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	for id, old := range ss.m {
 		if !now.Before(old.expires) {
 			delete(ss.m, id)
+			gone = append(gone, *old)
 		}
 	}
 	ss.m[s.id] = s
-	return s
+	cp := *s
+	ss.mu.Unlock()
+	for _, g := range gone {
+		ss.dropped(g)
+	}
+	return &cp
 }
 
+// get returns a copy of a live session, or nil.
 func (ss *sessions) get(id string) *session {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	s := ss.m[id]
 	if s == nil {
+		ss.mu.Unlock()
 		return nil
 	}
 	if !ss.now().Before(s.expires) {
 		delete(ss.m, id)
+		ss.mu.Unlock()
+		ss.dropped(*s)
 		return nil
 	}
-	return s
+	cp := *s
+	ss.mu.Unlock()
+	return &cp
+}
+
+// update changes a live session with fn (under the lock: fn must be quick) and
+// returns a copy of the result, or nil when the session is gone.
+func (ss *sessions) update(id string, fn func(*session)) *session {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.m[id]
+	if s == nil || !ss.now().Before(s.expires) {
+		return nil
+	}
+	fn(s)
+	cp := *s
+	return &cp
 }
 
 func (ss *sessions) delete(id string) {
 	ss.mu.Lock()
+	s := ss.m[id]
 	delete(ss.m, id)
 	ss.mu.Unlock()
+	if s != nil {
+		ss.dropped(*s)
+	}
 }
 
 // failLimiter counts failures per key in fixed windows that start at the first
@@ -142,6 +180,8 @@ type meJSON struct {
 	Extension string    `json:"extension,omitempty"`
 	Firm      string    `json:"firm,omitempty"`
 	Status    string    `json:"status,omitempty"`
+	Routing   string    `json:"routing,omitempty"` // computer or mobile
+	Mailbox   string    `json:"mailbox,omitempty"` // the agent's own mailbox
 	Firms     []firmRef `json:"firms,omitempty"`
 	Expires   time.Time `json:"expires,omitzero"`
 }
@@ -221,8 +261,68 @@ func (s *Server) me(p principal) meJSON {
 	if p.admin {
 		return meJSON{Role: "admin"}
 	}
-	return meJSON{
+	me := meJSON{
 		Role: "agent", Agent: p.agent.ID, Name: p.agent.Name, Extension: p.agent.Extension,
-		Firm: p.firm.ID, Status: s.status(p.firm.ID, p.agent), Firms: p.sess.firms, Expires: p.sess.expires,
+		Firm: p.firm.ID, Status: s.status(p.firm.ID, p.agent), Routing: p.agent.Routing,
+		Firms: p.sess.firms, Expires: p.sess.expires,
 	}
+	if box := p.firm.Mailbox(p.agent.ID); box != nil {
+		me.Mailbox = box.ID
+	}
+	return me
+}
+
+type firmRequest struct {
+	Firm string `json:"firm"`
+}
+
+// handleMeFirm moves an agent's session to another firm its login matched,
+// without the password: the firms were checked at login. The softphone's SIP
+// credentials belong to the old firm's domain and are revoked.
+func (s *Server) handleMeFirm(w http.ResponseWriter, r *http.Request, p principal) {
+	if p.admin {
+		s.fail(w, r, errorf(http.StatusBadRequest, "the admin has no firm to switch: use ?firm= on requests"))
+		return
+	}
+	var req firmRequest
+	if herr := decodeBody(w, r, &req, false); herr != nil {
+		s.fail(w, r, herr)
+		return
+	}
+	var pick *firmRef
+	for i, ref := range p.sess.firms {
+		if f := s.d.PBX.Config().Firm(ref.Firm); strings.EqualFold(ref.Firm, req.Firm) || f != nil && strings.EqualFold(f.Domain, req.Firm) {
+			pick = &p.sess.firms[i]
+			break
+		}
+	}
+	if pick == nil {
+		s.fail(w, r, errorf(http.StatusForbidden, "your login is not valid in firm %q", req.Firm))
+		return
+	}
+	f := s.d.PBX.Config().Firm(pick.Firm)
+	var a *dialplan.Agent
+	if f != nil {
+		a = f.Agent(pick.Agent)
+	}
+	if a == nil {
+		s.fail(w, r, errorf(http.StatusNotFound, "firm %s or agent %s no longer exists", pick.Firm, pick.Agent))
+		return
+	}
+	var old pbx.SessionCredentials
+	sess := s.sessions.update(p.sess.id, func(se *session) {
+		if se.firm != f.ID || se.agent != a.ID {
+			old, se.sip = se.sip, pbx.SessionCredentials{}
+		}
+		se.firm, se.agent = f.ID, a.ID
+	})
+	if sess == nil {
+		s.fail(w, r, errorf(http.StatusUnauthorized, "session expired or unknown: log in again"))
+		return
+	}
+	if old.Username != "" {
+		s.d.PBX.RevokeSessionCredentials(old.Username)
+	}
+	s.log.Info("agent switched firm", "firm", f.ID, "agent", a.ID)
+	writeJSON(w, http.StatusOK, s.me(principal{firm: f, agent: a, sess: sess}))
 }

@@ -229,6 +229,7 @@ func (s *Server) handleCallbackAction(w http.ResponseWriter, r *http.Request, p 
 		s.fail(w, r, err)
 		return
 	}
+	s.d.PBX.CallbackChanged(cb)
 	s.log.Info("callback "+action, "firm", f.ID, "id", id, "by", p.who())
 	writeJSON(w, http.StatusOK, callbackView(cb))
 }

@@ -265,6 +265,10 @@ func (s *Server) handleDial(w http.ResponseWriter, r *http.Request, p principal)
 	case errors.Is(err, pbx.ErrBadNumber):
 		s.fail(w, r, errorf(http.StatusBadRequest, "%v", err))
 		return
+	case errors.Is(err, pbx.ErrUnreachable):
+		// Nothing would ring: say why now rather than pretend it rings.
+		s.fail(w, r, errorf(http.StatusConflict, "%v", err))
+		return
 	case errors.Is(err, pbx.ErrUnknownAgent):
 		s.fail(w, r, errorf(http.StatusNotFound, "%v", err))
 		return

@@ -19,10 +19,23 @@ var consoleAssets = map[string][2]string{
 	"/app.css": {"console/app.css", "text/css; charset=utf-8"},
 }
 
+// contentSecurityPolicy is the CSP of the console's pages: scripts, styles and
+// connections from our own origin only, plus exactly the SIP WebSocket that
+// GET /api/me/sip hands the page (computed the same way, from the request), and
+// media from blob: URLs (recorded or generated audio).
+func (s *Server) contentSecurityPolicy(r *http.Request) string {
+	connect := "'self'"
+	if ws, ok := s.sipWebSocket(r); ok {
+		connect += " " + ws
+	}
+	return "default-src 'self'; connect-src " + connect + "; media-src 'self' blob:; " +
+		"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+}
+
 // serveConsole serves the agent app. The strict CSP is why the script and the
 // styles are separate files: no inline script or style may run, so injected
 // markup cannot either.
-func serveConsole(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request) {
 	asset, ok := consoleAssets[r.URL.Path]
 	if !ok {
 		writeError(w, http.StatusNotFound, "not found")
@@ -36,7 +49,7 @@ func serveConsole(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", ctype)
-	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", s.contentSecurityPolicy(r))
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-cache")
 	w.Write(b) //nolint:errcheck // the client went away

@@ -17,6 +17,7 @@ import (
 
 	"switchboard/dialplan"
 	"switchboard/internal/app"
+	"switchboard/internal/testphone"
 )
 
 const testToken = "test-token"
@@ -59,12 +60,18 @@ func rtpRange() string {
 // startApp runs a real server (store, SIP, RTP, PBX, HTTP) on loopback.
 func startApp(t *testing.T) *app.App {
 	t.Helper()
+	return startAppYAML(t, mainYAML)
+}
+
+// startAppYAML runs a server with main (its %s is the RTP port range) and acmeYAML.
+func startAppYAML(t *testing.T, main string) *app.App {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "acme.yaml"), []byte(acmeYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "switchboard.yaml")
-	cfg, err := dialplan.Parse(path, []byte(fmt.Sprintf(mainYAML, rtpRange())))
+	cfg, err := dialplan.Parse(path, []byte(fmt.Sprintf(main, rtpRange())))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -81,6 +88,26 @@ func startApp(t *testing.T) *app.App {
 		}
 	})
 	return a
+}
+
+// registerPhone registers a test phone (UDP unless cfg says otherwise) with the
+// app's first SIP listener filled in when cfg.Server is empty.
+func registerPhone(t *testing.T, a *app.App, cfg testphone.Config) *testphone.Phone {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cfg.Server == "" {
+		cfg.Server = a.SIPAddr()
+	}
+	ph, err := testphone.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ph.Close() })
+	if err := ph.Register(ctx, time.Hour); err != nil {
+		t.Fatalf("register %s@%s: %v", cfg.User, cfg.Domain, err)
+	}
+	return ph
 }
 
 type testWriter struct{ t *testing.T }

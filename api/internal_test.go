@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 )
@@ -41,7 +42,8 @@ func TestFailLimiter(t *testing.T) {
 func TestSessionsExpire(t *testing.T) {
 	t.Parallel()
 	clk := &fakeClock{time.Unix(1_700_000_000, 0)}
-	ss := newSessions(clk.now)
+	var dropped []string // sessions.dropped runs outside the lock, here on this goroutine
+	ss := newSessions(clk.now, func(se session) { dropped = append(dropped, se.agent) })
 	s := ss.create("f", "alice", nil)
 	other := ss.create("f", "bob", nil)
 	if len(s.id) < 40 || s.id == other.id {
@@ -58,6 +60,17 @@ func TestSessionsExpire(t *testing.T) {
 	ss.create("f", "carol", nil) // prunes the expired ones
 	if len(ss.m) != 1 {
 		t.Errorf("%d sessions kept, want 1", len(ss.m))
+	}
+	if !slices.Equal(dropped, []string{"alice", "bob"}) {
+		t.Errorf("dropped %v, want alice (expired on get) and bob (pruned)", dropped)
+	}
+	dave := ss.create("f", "dave", nil)
+	ss.delete(dave.id)
+	if ss.update(dave.id, func(*session) { t.Error("update ran on a deleted session") }) != nil {
+		t.Error("update of a deleted session answered")
+	}
+	if dropped[len(dropped)-1] != "dave" {
+		t.Errorf("logout did not drop the session: %v", dropped)
 	}
 }
 

@@ -238,6 +238,13 @@ func TestLiveCallsAndDial(t *testing.T) {
 	admin.mustDo("GET", "/api/calls/live?firm=acme.test", nil, http.StatusOK, &live)
 
 	var res map[string]string
+	// Nothing to ring yet: said at once.
+	if msg := admin.wantError("POST", "/api/calls", map[string]string{"agent": "bob", "number": "1004"}, http.StatusConflict); msg != "no phone registered" {
+		t.Errorf("click-to-call without a phone: %q", msg)
+	}
+	registerPhone(t, a, testphone.Config{User: "1002", Password: "bob-pw", Domain: "pbx.test"})
+	registerPhone(t, a, testphone.Config{User: "1001", Password: "alice-pw", Domain: "pbx.test"})
+	registerPhone(t, a, testphone.Config{User: "1001", Password: "alice-pw", Domain: "acme.test"})
 	admin.mustDo("POST", "/api/calls", map[string]string{"agent": "bob", "number": "1004"}, http.StatusAccepted, &res)
 	if res["id"] == "" {
 		t.Errorf("dial answer %v", res)

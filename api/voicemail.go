@@ -22,13 +22,14 @@ type voicemailJSON struct {
 	Duration float64   `json:"duration"` // seconds
 	Codec    string    `json:"codec"`
 	Read     bool      `json:"read"`
-	URL      string    `json:"url"` // the WAV, relative to the server
+	Heard    bool      `json:"heard"` // the same as read: listened to (phone, page, or marked)
+	URL      string    `json:"url"`   // the WAV, relative to the server
 }
 
 func voicemailView(v store.Voicemail) voicemailJSON {
 	return voicemailJSON{
 		ID: v.ID, Firm: v.Firm, Mailbox: v.Mailbox, Caller: v.Caller, Time: v.Time, Duration: seconds(v.Duration),
-		Codec: v.Codec, Read: v.Read,
+		Codec: v.Codec, Read: v.Read, Heard: v.Read,
 		URL: "/api/voicemail/" + url.PathEscape(v.Mailbox) + "/" + url.PathEscape(v.ID) + ".wav",
 	}
 }
@@ -114,8 +115,35 @@ func (s *Server) handleVoicemailGet(w http.ResponseWriter, r *http.Request, p pr
 			s.log.Warn("mark voicemail read", "firm", f.ID, "mailbox", mb, "id", id, "err", err)
 			return
 		}
-		s.d.PBX.MailboxChanged(f.ID, mb)
+		s.d.PBX.VoicemailChanged(f.ID, mb, id, "heard")
 	}
+}
+
+// handleVoicemailHeard marks a message heard without playing it, and answers
+// its index entry.
+func (s *Server) handleVoicemailHeard(w http.ResponseWriter, r *http.Request, p principal) {
+	f, mb, herr := s.resolveMailbox(r, p)
+	if herr != nil {
+		s.fail(w, r, herr)
+		return
+	}
+	id := strings.TrimSuffix(r.PathValue("id"), ".wav")
+	v, err := s.d.Store.GetVoicemail(f.ID, mb, id)
+	if err == nil && !v.Read {
+		if err = s.d.Store.MarkVoicemailRead(f.ID, mb, id, true); err == nil {
+			v.Read = true
+			s.d.PBX.VoicemailChanged(f.ID, mb, id, "heard")
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		s.fail(w, r, errorf(http.StatusNotFound, "no message %q in mailbox %s", id, mb))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, voicemailView(v))
 }
 
 // handleVoicemailDelete removes a message: index entry first, then its file, then
@@ -141,7 +169,7 @@ func (s *Server) handleVoicemailDelete(w http.ResponseWriter, r *http.Request, p
 			s.log.Warn("remove voicemail audio", "file", v.File, "err", err)
 		}
 	}
-	s.d.PBX.MailboxChanged(f.ID, mb)
+	s.d.PBX.VoicemailChanged(f.ID, mb, id, "deleted")
 	s.log.Info("voicemail deleted", "firm", f.ID, "mailbox", mb, "id", id, "by", p.who())
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -391,7 +391,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Domain != "localhost" || !slices.Equal(cfg.Listen.SIP, []string{"udp://127.0.0.1:5060", "tcp://127.0.0.1:5060"}) ||
+	if cfg.Domain != "localhost" || !slices.Equal(cfg.Listen.SIP, []string{"udp://127.0.0.1:5060", "tcp://127.0.0.1:5060", "ws://127.0.0.1:5066"}) ||
 		cfg.Listen.HTTP != "127.0.0.1:8080" || cfg.Listen.RTPMin != 10000 || cfg.Listen.RTPMax != 10999 || cfg.DataDir != "data" {
 		t.Errorf("demo globals = %+v", cfg)
 	}

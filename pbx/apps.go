@@ -51,7 +51,7 @@ func (p *PBX) voicemailApp(c *Call, mailbox string) {
 		p.log.Error("voicemail", "call", c.ID, "mailbox", mailbox, "err", err)
 	default:
 		p.log.Info("voicemail saved", "call", c.ID, "mailbox", mailbox, "id", vm.ID, "duration", vm.Duration)
-		p.notifyMailbox(c.Firm.ID, mailbox)
+		p.VoicemailChanged(c.Firm.ID, mailbox, vm.ID, "new")
 		p.mailVoicemail(c, vm)
 	}
 }
@@ -86,6 +86,7 @@ func (p *PBX) callbackApp(c *Call, kind, id string) {
 		return
 	}
 	c.outcome("callback", "")
+	p.CallbackChanged(*cb)
 	p.log.Info("callback queued", "call", c.ID, "id", cb.ID, "target", kind+":"+id, "caller", cb.Caller)
 	p.play(c.ctx, sess, "callback")
 	p.callbackQueued(c.Firm.ID, kind, id)

@@ -38,6 +38,12 @@ type Call struct {
 	lateOffer bool        // the caller's INVITE had no SDP: its answer is in the ACK
 	inSess    atomic.Pointer[rtp.Session]
 	finished  bool
+
+	// Live events (events.go).
+	clickToCall atomic.Bool
+	queuedAt    time.Time         // when the caller joined a team's queue
+	rung        map[string]string // agents told their phone rings, with the click-to-call phase
+	told        map[string]bool   // agents already told the call ended for them
 }
 
 // LiveCall is a snapshot of a call in progress for the API.
@@ -204,6 +210,7 @@ func (c *Call) finish() {
 	c.mu.Lock()
 	rec := c.rec
 	c.mu.Unlock()
+	c.notifyEnded()
 	rec.End = time.Now()
 	if !c.bridged.IsZero() {
 		// Talk time counts from the bridge: hold music, menus and ringing before it

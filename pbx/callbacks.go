@@ -105,6 +105,7 @@ func (p *PBX) autoCallback(f *dialplan.Firm, agentID string) {
 			if err != nil {
 				continue // another agent took it: claims are atomic in the store
 			}
+			p.CallbackChanged(claimed)
 			if p.dialCallback(f, a, claimed, s.maxAttempts, s.retry) {
 				dialled = true
 				return
@@ -184,7 +185,7 @@ func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callbac
 // (if > 0) the entry fails, otherwise it is pending again after delay.
 func (p *PBX) releaseCallback(firm, id, claimant string, attempts int, delay time.Duration, maxAttempts int, note string) {
 	var retry bool
-	_, err := p.store.UpdateCallback(firm, id, func(cb *store.Callback) error {
+	cb, err := p.store.UpdateCallback(firm, id, func(cb *store.Callback) error {
 		if cb.State != store.StateDialing || cb.ClaimedBy != claimant {
 			return nil // cancelled or finished meanwhile: leave it
 		}
@@ -205,6 +206,7 @@ func (p *PBX) releaseCallback(firm, id, claimant string, attempts int, delay tim
 		p.log.Error("callback release", "id", id, "err", err)
 		return
 	}
+	p.CallbackChanged(cb)
 	if retry && delay > 0 {
 		time.AfterFunc(delay, func() {
 			if cb, err := p.store.GetCallback(firm, id); err == nil {
@@ -217,7 +219,7 @@ func (p *PBX) releaseCallback(firm, id, claimant string, attempts int, delay tim
 // finishCallback records the end of an attempt (done, failed) if the entry is still
 // held by claimant: an entry cancelled meanwhile stays cancelled.
 func (p *PBX) finishCallback(firm, id, claimant, state, note string) {
-	_, err := p.store.UpdateCallback(firm, id, func(cb *store.Callback) error {
+	cb, err := p.store.UpdateCallback(firm, id, func(cb *store.Callback) error {
 		if cb.State != store.StateDialing || cb.ClaimedBy != claimant {
 			return nil
 		}
@@ -227,5 +229,7 @@ func (p *PBX) finishCallback(firm, id, claimant, state, note string) {
 	})
 	if err != nil {
 		p.log.Error("callback update", "id", id, "err", err)
+		return
 	}
+	p.CallbackChanged(cb)
 }

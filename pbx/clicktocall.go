@@ -13,6 +13,18 @@ import (
 // ErrBadNumber is returned for a number that is not dialable.
 var ErrBadNumber = errors.New("invalid number")
 
+// ErrUnreachable is returned by ClickToCall when nothing could ring at once:
+// the agent has no phone registered, or no outbound route covers their mobile
+// or the number. Its text is meant for the agent ("no phone registered",
+// "no route to +1555...").
+var ErrUnreachable = errors.New("unreachable")
+
+// unreachableError gives the reason alone as its text and matches ErrUnreachable.
+type unreachableError struct{ reason string }
+
+func (e *unreachableError) Error() string        { return e.reason }
+func (e *unreachableError) Is(target error) bool { return target == ErrUnreachable }
+
 // validNumber accepts what a dial pad can produce, so nothing else reaches a header.
 func validNumber(n string) bool {
 	if n == "" || len(n) > 32 {
@@ -48,8 +60,8 @@ func (p *PBX) ClickToCall(firmID, agentID, number string) (string, error) {
 		return "", fmt.Errorf("%w: %q", ErrBadNumber, number)
 	}
 	d := f.Resolve(dialplan.Source{Agent: a}, number)
-	if d.Kind != dialplan.RouteOutbound && d.Kind != dialplan.RouteAgent {
-		return "", fmt.Errorf("%w: %s is neither an agent nor covered by an outbound route", ErrBadNumber, number)
+	if err := p.clickToCallReachable(f, a, d, number); err != nil {
+		return "", err
 	}
 	c := p.newCall(f, nil, "outbound", a.Extension, number)
 	if c == nil {
@@ -66,10 +78,31 @@ func (p *PBX) ClickToCall(firmID, agentID, number string) (string, error) {
 	return c.ID, nil
 }
 
+// clickToCallReachable checks what can be known before anything rings: the agent's
+// phone is registered (computer routing), their mobile and the number have an
+// outbound route. Later failures (busy, no answer) end the call and its events.
+func (p *PBX) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d dialplan.Decision, number string) error {
+	switch {
+	case a.Routing == "mobile" && a.Mobile == "":
+		return &unreachableError{"no mobile number set for " + a.ID}
+	case a.Routing == "mobile":
+		if _, ok := f.OutboundFor(a.Mobile); !ok {
+			return &unreachableError{"no route to " + a.Mobile}
+		}
+	case len(p.agentTargets(f, a, "", "")) == 0:
+		return &unreachableError{"no phone registered"}
+	}
+	if d.Kind != dialplan.RouteOutbound && d.Kind != dialplan.RouteAgent {
+		return &unreachableError{"no route to " + number}
+	}
+	return nil
+}
+
 // clickToCall runs the two legs; it reports whether the customer answered (for
 // callbacks).
 func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *store.Callback) bool {
 	number := c.rec.To
+	c.clickToCall.Store(true)
 	c.markBusy(a.ID)
 	c.setState("ringing-agent")
 	// The agent sees the customer's number; a mobile gets the trunk's number, since
@@ -83,7 +116,9 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 		c.outcome("failed", "480 Temporarily Unavailable")
 		return false
 	}
+	c.notifyRinging(phaseAgent, a.ID)
 	ra := p.ring(c, specs, a.RingTimeout)
+	c.ringDone(a.ID, ra)
 	if ra.outcome != "answered" {
 		c.outcome(ra.outcome, ra.cause)
 		p.log.Info("click-to-call: agent did not answer; customer not dialled", "call", c.ID, "agent", a.ID, "outcome", ra.outcome)
@@ -111,6 +146,7 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	stopRingback := func() { stopRing(); <-ringDone }
 
 	c.setState("ringing-customer")
+	c.notifyPhase("ringing", a.ID, phaseCustomer)
 	var custSpecs []sip.DialSpec
 	switch d.Kind {
 	case dialplan.RouteAgent:

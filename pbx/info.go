@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"switchboard/dialplan"
+	"switchboard/sip"
 	"switchboard/sip/auth"
 	"switchboard/sip/registrar"
 )
@@ -54,8 +55,8 @@ func (p *PBX) Registrations(firm string, a *dialplan.Agent) []registrar.Binding 
 	return out
 }
 
-// MailboxChanged tells subscribed phones about new counts (after an API delete).
-func (p *PBX) MailboxChanged(firm, mailbox string) { p.notifyMailbox(firm, mailbox) }
+// SIPListeners lists the SIP listeners (the API points browsers at the ws/wss one).
+func (p *PBX) SIPListeners() []sip.Listener { return p.sip.Listeners() }
 
 // Stats are counters for /metrics.
 type Stats struct {

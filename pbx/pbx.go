@@ -60,6 +60,9 @@ type PBX struct {
 	reg     *registrar.Registrar
 	regw    *regWriter
 	mail    atomic.Pointer[mailer.Mailer]
+	events  *Hub
+	// webCreds are the SIP credentials of agents' browser sessions.
+	webCreds sessionCreds
 
 	mu       sync.Mutex
 	status   map[agentKey]string    // live status cache, persisted in store
@@ -124,6 +127,8 @@ func New(d Deps) (*PBX, error) {
 		queueWait:    map[FirmTeam]WaitSum{},
 		trunks:       map[agentKey]*trunkReg{},
 		dns:          map[string]dnsEntry{},
+		events:       NewHub(),
+		webCreds:     sessionCreds{now: time.Now, m: map[string]sessionCred{}},
 	}
 	if !p.mediaIP.IsValid() {
 		ip, err := netip.ParseAddr(d.SIP.Host())
@@ -298,7 +303,7 @@ func (p *PBX) lookupAccount(realm, username string) (auth.Account, bool) {
 		a = f.Agent(username)
 	}
 	if a == nil {
-		return auth.Account{}, false
+		return p.sessionAccount(realm, username)
 	}
 	acct := auth.Account{Realm: f.Domain, Username: username, ID: a.ID, HA1: map[string]string{}}
 	if a.Password != "" {
@@ -350,6 +355,7 @@ func (p *PBX) SetAgentStatus(firm, agent, status string) error {
 	p.status[agentKey{firm, agent}] = status
 	p.mu.Unlock()
 	p.log.Info("agent status", "firm", firm, "agent", agent, "status", status)
+	p.publishStatus(firm, agent, status)
 	p.agentMaybeFree(firm, agent)
 	return nil
 }

@@ -77,6 +77,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 	q.mu.Lock()
 	q.waiting = append(q.waiting, me)
 	q.mu.Unlock()
+	p.queueChanged(c, t, "join")
 	joined := time.Now()
 	leave := func() {
 		q.mu.Lock()
@@ -86,6 +87,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 		c.mu.Lock()
 		c.rec.QueueWait = time.Since(joined)
 		c.mu.Unlock()
+		p.queueChanged(c, t, "leave")
 	}
 
 	holdCtx, stopHold := context.WithCancel(c.ctx)
@@ -316,10 +318,13 @@ func (p *PBX) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Durati
 	if len(specs) == 0 {
 		return memberResult{ringResult: ringResult{outcome: "no-answer"}}
 	}
+	c.notifyRinging("", agentIDs(agents)...)
 	r := p.ring(c, specs, timeout)
 	if r.outcome != "answered" {
+		c.ringDone("", r)
 		return memberResult{ringResult: r}
 	}
+	c.ringDone(owner[r.leg.URI()], r)
 	return memberResult{ringResult: r, agent: owner[r.leg.URI()]}
 }
 

@@ -135,7 +135,9 @@ func (p *PBX) callAgent(c *Call, a *dialplan.Agent) {
 		return
 	}
 	c.setState("ringing")
+	c.notifyRinging("", a.ID)
 	r := p.ring(c, specs, a.RingTimeout)
+	c.ringDone(a.ID, r)
 	switch r.outcome {
 	case "answered":
 		c.markBusy(a.ID)
@@ -363,6 +365,7 @@ func (p *PBX) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bS
 	c.state = "talking"
 	c.bridged = time.Now()
 	c.mu.Unlock()
+	c.notifyAnswered()
 	p.linkOffers(c, a, aSess, b, bSess)
 	stop := rtp.Bridge(aSess, bSess)
 	defer stop()

@@ -19,6 +19,7 @@ import (
 
 	"switchboard/dialplan"
 	"switchboard/internal/app"
+	"switchboard/internal/testphone"
 	"switchboard/store"
 )
 
@@ -261,6 +262,17 @@ func TestCLI(t *testing.T) {
 		}
 	})
 	t.Run("dial", func(t *testing.T) {
+		fails(sb("dial", "alice", "1002"), 1, "no phone registered")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ph, err := testphone.New(ctx, testphone.Config{User: "1001", Password: "alice-pw", Domain: "cli.test", Server: a.SIPAddr()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ph.Close()
+		if err := ph.Register(ctx, time.Hour); err != nil {
+			t.Fatal(err)
+		}
 		ok(sb("dial", "alice", "1002"), "ringing alice first, then 1002")
 		fails(sb("dial", "alice", "12ab"), 1, "invalid number")
 		fails(sb("dial", "zed", "1002"), 1, "unknown agent")

@@ -301,6 +301,7 @@ func (a *App) Stop(ctx context.Context) error {
 	// After the calls: a voicemail saved as its call ended is queued by now.
 	a.stopMailer(ctx)
 	if a.httpSrv != nil {
+		a.API.Close() // event streams never go idle: Shutdown would wait for them in vain
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		a.httpSrv.Shutdown(sctx)
 		cancel()

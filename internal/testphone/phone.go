@@ -33,6 +33,9 @@ type Config struct {
 	User string
 	// Password is the digest password; empty means challenges are not answered.
 	Password string
+	// AuthUser, when set, is the digest username instead of User (a browser's
+	// JsSIP authorization_user with session credentials); User stays the AOR.
+	AuthUser string
 	// Domain is the From/To domain and the digest realm the server uses. Empty
 	// means the host of Server, or 127.0.0.1 without a server.
 	Domain string

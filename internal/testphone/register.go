@@ -1,6 +1,7 @@
 package testphone
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,7 +77,7 @@ func (p *Phone) doWithAuth(ctx context.Context, req *sip.Request) (*sip.Response
 		return nil, err
 	}
 	if isChallenge(res) && p.cfg.Password != "" {
-		res, err = p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.cfg.User, Password: p.cfg.Password})
+		res, err = p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: cmp.Or(p.cfg.AuthUser, p.cfg.User), Password: p.cfg.Password})
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +110,7 @@ func (p *Phone) authorize(req *sip.Request, res *sip.Response) error {
 	cred, err := digest.Digest(chal, digest.Options{
 		Method:   req.Method.String(),
 		URI:      req.Recipient.Addr(),
-		Username: p.cfg.User,
+		Username: cmp.Or(p.cfg.AuthUser, p.cfg.User),
 		Password: p.cfg.Password,
 	})
 	if err != nil {

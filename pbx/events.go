@@ -1,0 +1,380 @@
+package pbx
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"switchboard/dialplan"
+	"switchboard/store"
+)
+
+// Event is something that happened in the PBX, for live views (the API's
+// Server-Sent Events stream).
+type Event struct {
+	Name   string   // status, call, callback, voicemail or queue
+	Firm   string   // the firm it happened in
+	Agents []string // the agents it concerns; none: of interest to admins only
+	Data   any      // the JSON payload
+}
+
+// Concerns reports whether the event is about agent of firm.
+func (e Event) Concerns(firm, agent string) bool {
+	return e.Firm == firm && slices.Contains(e.Agents, agent)
+}
+
+// DefaultEventBuffer is the number of events a subscriber may lag behind
+// before it loses events.
+const DefaultEventBuffer = 64
+
+// Hub fans events out to subscribers. Publish never blocks call control: a
+// subscriber whose buffer is full loses the event, and the loss is counted.
+type Hub struct {
+	mu      sync.Mutex
+	subs    map[*hubSub]struct{}
+	dropped atomic.Uint64
+}
+
+type hubSub struct {
+	ch     chan Event
+	filter func(Event) bool
+	lost   atomic.Uint64
+}
+
+// NewHub returns a hub without subscribers.
+func NewHub() *Hub { return &Hub{subs: map[*hubSub]struct{}{}} }
+
+// Subscription is one subscriber's view of a hub.
+type Subscription struct {
+	C      <-chan Event // closed by Cancel
+	Cancel func()       // idempotent
+	sub    *hubSub
+}
+
+// Lost returns how many events this subscriber lost to a full buffer.
+func (s Subscription) Lost() uint64 { return s.sub.lost.Load() }
+
+// Subscribe registers a subscriber with room for buffer events (DefaultEventBuffer
+// when <= 0). filter, when set, picks the events it gets; it runs under the hub's
+// lock and must be quick. Cancel unregisters and closes the channel.
+func (h *Hub) Subscribe(buffer int, filter func(Event) bool) Subscription {
+	if buffer <= 0 {
+		buffer = DefaultEventBuffer
+	}
+	s := &hubSub{ch: make(chan Event, buffer), filter: filter}
+	h.mu.Lock()
+	h.subs[s] = struct{}{}
+	h.mu.Unlock()
+	var once sync.Once
+	cancel := func() {
+		once.Do(func() {
+			h.mu.Lock()
+			delete(h.subs, s)
+			close(s.ch) // under the lock: Publish never sends on a closed channel
+			h.mu.Unlock()
+		})
+	}
+	return Subscription{C: s.ch, Cancel: cancel, sub: s}
+}
+
+// Publish hands e to every subscriber that wants it, without waiting for any.
+func (h *Hub) Publish(e Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		if s.filter != nil && !s.filter(e) {
+			continue
+		}
+		select {
+		case s.ch <- e:
+		default:
+			s.lost.Add(1)
+			h.dropped.Add(1)
+		}
+	}
+}
+
+// Subscribers returns how many subscribers are registered.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// Dropped returns how many events subscribers lost in all.
+func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
+
+// Events is the PBX's event hub.
+func (p *PBX) Events() *Hub { return p.events }
+
+// CallEvent is the payload of a "call" event: one call as one agent sees it
+// (agent empty: the admins' copy of a call no agent took part in).
+type CallEvent struct {
+	ID          string  `json:"id"`
+	State       string  `json:"state"` // ringing, answered, ended
+	From        string  `json:"from"`
+	To          string  `json:"to"`
+	Direction   string  `json:"direction"`
+	Team        string  `json:"team,omitempty"`
+	WaitSeconds float64 `json:"wait_seconds"` // in the team's queue, so far
+	Outcome     string  `json:"outcome,omitempty"`
+	Cause       string  `json:"cause,omitempty"`
+	Agent       string  `json:"agent,omitempty"`
+	Firm        string  `json:"firm"`
+	ClickToCall bool    `json:"click_to_call"`
+	Phase       string  `json:"phase,omitempty"` // click-to-call: agent or customer
+}
+
+// StatusEvent is the payload of a "status" event.
+type StatusEvent struct {
+	Agent  string `json:"agent"`
+	Firm   string `json:"firm"`
+	Status string `json:"status"`
+}
+
+// CallbackEvent is the payload of a "callback" event; State is the stored
+// state (pending, dialing, done, failed, cancelled).
+type CallbackEvent struct {
+	ID     string `json:"id"`
+	State  string `json:"state"`
+	Agent  string `json:"agent,omitempty"` // who holds it
+	Firm   string `json:"firm"`
+	Number string `json:"number"`
+	Target string `json:"target"` // agent:ID or team:ID
+}
+
+// VoicemailEvent is the payload of a "voicemail" event.
+type VoicemailEvent struct {
+	Mailbox string `json:"mailbox"`
+	ID      string `json:"id"`
+	Firm    string `json:"firm"`
+	Agent   string `json:"agent,omitempty"` // the mailbox's owner
+	Action  string `json:"action"`          // new, deleted, heard
+}
+
+// QueueEvent is the payload of a "queue" event: a caller joined or left a team's queue.
+type QueueEvent struct {
+	Firm   string `json:"firm"`
+	Team   string `json:"team"`
+	Call   string `json:"call"`
+	From   string `json:"from"`
+	Action string `json:"action"` // join, leave
+	Length int    `json:"length"` // callers waiting after the change
+}
+
+// Click-to-call phases: which leg is ringing or answered.
+const (
+	phaseAgent    = "agent"
+	phaseCustomer = "customer"
+)
+
+// publishStatus tells an agent's status change.
+func (p *PBX) publishStatus(firm, agent, status string) {
+	p.events.Publish(Event{Name: "status", Firm: firm, Agents: []string{agent},
+		Data: StatusEvent{Agent: agent, Firm: firm, Status: status}})
+}
+
+// CallbackChanged tells who may work a callback entry that it changed: its
+// target agent, the members of its target team, and whoever holds it.
+func (p *PBX) CallbackChanged(cb store.Callback) {
+	holder := strings.TrimPrefix(cb.ClaimedBy, autoClaim)
+	var agents []string
+	switch cb.TargetKind {
+	case store.TargetAgent:
+		agents = append(agents, cb.TargetID)
+	case store.TargetTeam:
+		if f := p.cfg.Load().Firm(cb.Firm); f != nil {
+			if t := f.Team(cb.TargetID); t != nil {
+				agents = append(agents, t.Members...)
+			}
+		}
+	}
+	if holder != "" && holder != "admin" && !slices.Contains(agents, holder) {
+		agents = append(agents, holder)
+	}
+	p.events.Publish(Event{Name: "callback", Firm: cb.Firm, Agents: agents, Data: CallbackEvent{
+		ID: cb.ID, State: cb.State, Agent: holder, Firm: cb.Firm, Number: cb.Caller, Target: cb.TargetKind + ":" + cb.TargetID,
+	}})
+}
+
+// VoicemailChanged updates the message-waiting lamps of a mailbox and tells its
+// owner (an agent's own mailbox) what happened to message id.
+func (p *PBX) VoicemailChanged(firm, mailbox, id, action string) {
+	p.notifyMailbox(firm, mailbox)
+	var agents []string
+	owner := ""
+	if f := p.cfg.Load().Firm(firm); f != nil {
+		if box := f.Mailbox(mailbox); box != nil && box.Agent != "" {
+			owner = box.Agent
+			agents = []string{owner}
+		}
+	}
+	p.events.Publish(Event{Name: "voicemail", Firm: firm, Agents: agents,
+		Data: VoicemailEvent{Mailbox: mailbox, ID: id, Firm: firm, Agent: owner, Action: action}})
+}
+
+// queueChanged tells a team's members that a caller joined or left its queue;
+// joining also starts the caller's queue wait.
+func (p *PBX) queueChanged(c *Call, t *dialplan.Team, action string) {
+	if action == "join" {
+		c.mu.Lock()
+		c.queuedAt = time.Now()
+		c.mu.Unlock()
+	}
+	p.events.Publish(Event{Name: "queue", Firm: c.Firm.ID, Agents: slices.Clone(t.Members), Data: QueueEvent{
+		Firm: c.Firm.ID, Team: t.ID, Call: c.ID, From: c.rec.From, Action: action, Length: p.QueueLength(c.Firm.ID, t.ID),
+	}})
+}
+
+// callEventLocked describes the call to agent; called with c.mu held.
+func (c *Call) callEventLocked(state, agent, phase string) CallEvent {
+	e := CallEvent{
+		ID: c.ID, State: state, From: c.rec.From, To: c.rec.To, Direction: c.rec.Direction, Team: c.rec.Team,
+		Agent: agent, Firm: c.Firm.ID, ClickToCall: c.clickToCall.Load(),
+	}
+	if !c.queuedAt.IsZero() {
+		e.WaitSeconds = time.Since(c.queuedAt).Round(time.Second).Seconds()
+		if c.rec.QueueWait > 0 {
+			e.WaitSeconds = c.rec.QueueWait.Round(time.Second).Seconds()
+		}
+	}
+	if e.ClickToCall {
+		e.Phase = phase
+	}
+	if state == "ended" {
+		e.Outcome, e.Cause = c.rec.Outcome, c.rec.Cause
+		if e.Outcome == "" {
+			e.Outcome = "failed"
+		}
+	}
+	return e
+}
+
+func (c *Call) publish(e CallEvent) {
+	ev := Event{Name: "call", Firm: c.Firm.ID, Data: e}
+	if e.Agent != "" {
+		ev.Agents = []string{e.Agent}
+	}
+	c.p.events.Publish(ev)
+}
+
+// notifyRinging tells agents that their phones (or mobiles) ring for this call.
+func (c *Call) notifyRinging(phase string, agents ...string) {
+	var out []CallEvent
+	c.mu.Lock()
+	if c.rung == nil {
+		c.rung = map[string]string{}
+	}
+	for _, a := range agents {
+		c.rung[a] = phase
+		out = append(out, c.callEventLocked("ringing", a, phase))
+	}
+	c.mu.Unlock()
+	for _, e := range out {
+		c.publish(e)
+	}
+}
+
+// notifyPhase tells agent that a click-to-call moved on (the customer rings).
+func (c *Call) notifyPhase(state, agent, phase string) {
+	c.mu.Lock()
+	e := c.callEventLocked(state, agent, phase)
+	c.mu.Unlock()
+	c.publish(e)
+}
+
+// ringDone closes the ringing of the agents notifyRinging told about: the one
+// who answered (winner) stays in the call; the others hear that it ended for
+// them, with the ring's outcome or "answered-elsewhere".
+func (c *Call) ringDone(winner string, r ringResult) {
+	if r.outcome != "answered" {
+		winner = ""
+	}
+	var out []CallEvent
+	c.mu.Lock()
+	for a, phase := range c.rung {
+		if a == winner {
+			continue
+		}
+		e := c.callEventLocked("ringing", a, phase)
+		e.State, e.Outcome, e.Cause = "ended", r.outcome, r.cause
+		if r.outcome == "answered" {
+			e.Outcome, e.Cause = "answered-elsewhere", ""
+		}
+		out = append(out, e)
+		if c.told == nil {
+			c.told = map[string]bool{}
+		}
+		c.told[a] = true
+	}
+	clear(c.rung)
+	c.mu.Unlock()
+	for _, e := range out {
+		c.publish(e)
+	}
+}
+
+// notifyAnswered tells the agents in the call that it is connected.
+func (c *Call) notifyAnswered() {
+	c.mu.Lock()
+	var out []CallEvent
+	for _, a := range c.partiesLocked() {
+		out = append(out, c.callEventLocked("answered", a, phaseCustomer))
+	}
+	c.mu.Unlock()
+	for _, e := range out {
+		c.publish(e)
+	}
+}
+
+// notifyEnded tells everyone the call concerned that it is over: the agents in
+// it and any still ringing; the admins' copy when no agent took part.
+func (c *Call) notifyEnded() {
+	c.mu.Lock()
+	parties := c.partiesLocked()
+	for a := range c.rung {
+		if !slices.Contains(parties, a) {
+			parties = append(parties, a)
+		}
+	}
+	phase := phaseCustomer
+	if c.state == "ringing-agent" {
+		phase = phaseAgent
+	}
+	var out []CallEvent
+	for _, a := range parties {
+		if !c.told[a] { // ringDone already told them
+			out = append(out, c.callEventLocked("ended", a, phase))
+		}
+	}
+	if len(parties) == 0 {
+		out = append(out, c.callEventLocked("ended", "", ""))
+	}
+	c.mu.Unlock()
+	for _, e := range out {
+		c.publish(e)
+	}
+}
+
+// partiesLocked lists the agents in the call: the one it is for and the one who
+// placed it. Called with c.mu held.
+func (c *Call) partiesLocked() []string {
+	var out []string
+	if c.rec.Agent != "" {
+		out = append(out, c.rec.Agent)
+	}
+	if c.rec.CallerAgent != "" && c.rec.CallerAgent != c.rec.Agent {
+		out = append(out, c.rec.CallerAgent)
+	}
+	return out
+}
+
+func agentIDs(agents []*dialplan.Agent) []string {
+	out := make([]string, len(agents))
+	for i, a := range agents {
+		out[i] = a.ID
+	}
+	return out
+}
