@@ -82,6 +82,7 @@ $("login-form").addEventListener("submit", async (ev) => {
 function pickFirm(me) {
   const list = $("firm-picker-list");
   clear(list);
+  clear($("menu-firm-list"));
   for (const f of me.firms) {
     const b = el("button", { type: "button", "data-firm": f.firm }, f.firm, el("span", { class: "muted" }, ` · agent ${f.agent}`));
     b.addEventListener("click", () => switchFirm(f.firm));
@@ -120,7 +121,7 @@ function loggedOut(message) {
   stopPhone();
   endCallUI();
   hideIncoming();
-  for (const id of ["calls", "voicemail", "callbacks"]) clear($(id));
+  for (const id of ["calls", "voicemail", "callbacks", "menu-firm-list", "firm-picker-list"]) clear($(id));
   $("firm").textContent = "";
   show("login");
   if (message) {
@@ -137,6 +138,8 @@ function loggedOut(message) {
 async function enter(me) {
   const sameAgent = app.me && app.me.firm === me.firm && app.me.agent === me.agent;
   app.me = me;
+  // Only the profile menu offers firms from now on (one button per firm in the page).
+  clear($("firm-picker-list"));
   renderMe();
   show("home");
   const key = `switchboard.lastVisit.${me.firm}.${me.agent}`;
