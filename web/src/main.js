@@ -461,9 +461,12 @@ function startEvents() {
   on("call", onCallEvent);
   on("callback", () => later("callbacks", loadCallbacks));
   on("voicemail", () => later("voicemail", loadVoicemail));
+  let opened = false;
   es.addEventListener("open", () => {
-    // Anything may have changed while the stream was down.
-    if (app.events === es && app.me) later("resync", () => Promise.all([loadCalls(), loadVoicemail(), loadCallbacks()]), 50);
+    // Anything may have changed while the stream was down (the first open
+    // follows the lists' first load, so it needs no reload).
+    if (opened && app.events === es && app.me) later("resync", () => Promise.all([loadCalls(), loadVoicemail(), loadCallbacks()]), 50);
+    opened = true;
   });
   es.addEventListener("error", () => {
     // A closed stream is not retried by the browser: most often the session ended.
