@@ -4,7 +4,7 @@
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps build bench fuzz vet
+.PHONY: test deps build bench fuzz vet web
 
 test: deps
 	$(GO) vet ./...
@@ -17,6 +17,11 @@ deps:
 
 build:
 	$(GO) build -o bin/switchboard ./cmd/switchboard
+
+# The agent app's script: JsSIP and web/src bundled by esbuild into the committed
+# api/console/app.js (go build embeds it and needs no Node). Run after changing web/.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
 
 # Benchmarks are not part of the default test run: see bench/README.md.
 bench: deps build

@@ -94,7 +94,8 @@ func New(d Deps) *Server {
 	})
 	m.HandleFunc("GET /metrics", s.handleMetrics)
 	m.HandleFunc("GET /{$}", s.serveConsole)
-	m.HandleFunc("GET /console.js", s.serveConsole)
+	m.HandleFunc("GET /app.js", s.serveConsole)
+	m.HandleFunc("GET /app.css", s.serveConsole)
 
 	m.HandleFunc("POST /api/login", s.handleLogin)
 	m.HandleFunc("POST /api/logout", s.handleLogout)

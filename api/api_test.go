@@ -20,15 +20,22 @@ func TestHealthzAndConsole(t *testing.T) {
 		t.Errorf("healthz = %v", h)
 	}
 	r := c.mustDo("GET", "/", nil, http.StatusOK, nil)
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(r.body), "/console.js") {
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(r.body), "/app.js") {
 		t.Errorf("console: %s %q", ct, r.body)
 	}
 	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Errorf("CSP %q", csp)
 	}
-	r = c.mustDo("GET", "/console.js", nil, http.StatusOK, nil)
-	if !strings.Contains(string(r.body), "/api/login") {
-		t.Error("console.js does not log in")
+	if csp := r.header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP allows inline code: %q", csp)
+	}
+	r = c.mustDo("GET", "/app.js", nil, http.StatusOK, nil)
+	if !strings.Contains(string(r.body), "/api/login") || !strings.HasPrefix(r.header.Get("Content-Type"), "text/javascript") {
+		t.Error("app.js does not log in")
+	}
+	r = c.mustDo("GET", "/app.css", nil, http.StatusOK, nil)
+	if !strings.HasPrefix(r.header.Get("Content-Type"), "text/css") {
+		t.Errorf("app.css: %q", r.header.Get("Content-Type"))
 	}
 }
 

@@ -1,0 +1,839 @@
+// Switchboard agent app: log in, pick a firm, see calls, voicemail and
+// callbacks, set the status, and place or take calls from the browser.
+import { api, APIError, enc } from "./api.js";
+import { Phone, answer, onRemoteStream, remoteStreamOf, sendDTMF } from "./phone.js";
+import { causeReason, fmtClock, fmtDuration, fmtTime, el, clear } from "./util.js";
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 20;
+
+const app = {
+  me: null,
+  events: null, // EventSource
+  phone: null,
+  session: null, // the JsSIP session of the current call
+  incoming: null, // the JsSIP session ringing the browser
+  ringing: [], // recent SSE "call" ringing events, for the popup's team and wait
+  ctc: null, // the click-to-call in progress: {id, number}
+  callEvents: new Map(), // latest SSE "call" event per call id
+  callsShown: PAGE,
+  lastVisit: null, // ISO time of the previous visit, for the missed count
+  timers: new Map(), // name -> timeout id, for coalesced refreshes
+  tick: null, // in-call timer interval
+};
+window.switchboardReady = false;
+
+// ---------- errors and views ----------
+
+function showError(e) {
+  const box = $("error");
+  if (!e) {
+    box.hidden = true;
+    box.textContent = "";
+    return;
+  }
+  if (e instanceof APIError && e.status === 401 && app.me) {
+    loggedOut("Your session has ended. Please log in again.");
+    return;
+  }
+  box.textContent = String(e.message || e);
+  box.hidden = false;
+}
+
+function show(view) {
+  $("login").hidden = view !== "login";
+  $("firm-picker").hidden = view !== "firms";
+  $("home").hidden = view !== "home";
+  $("profile").hidden = view !== "home";
+  if (view !== "home") closeMenu(false);
+}
+
+function later(name, fn, ms = 150) {
+  clearTimeout(app.timers.get(name));
+  app.timers.set(name, setTimeout(() => { app.timers.delete(name); fn(); }, ms));
+}
+
+// ---------- login, firms, logout ----------
+
+$("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const body = {
+    username: $("login-username").value.trim(),
+    password: $("login-password").value,
+    domain: $("login-domain").value.trim(),
+  };
+  // The password leaves the page with this request and is not kept.
+  $("login-password").value = "";
+  $("login-submit").disabled = true;
+  try {
+    const me = await api("POST", "/api/login", body);
+    showError();
+    form.reset();
+    if ((me.firms || []).length > 1) pickFirm(me);
+    else await enter(me);
+  } catch (e) {
+    showError(e.status === 401 ? new Error(e.message) : e);
+  } finally {
+    $("login-submit").disabled = false;
+  }
+});
+
+function pickFirm(me) {
+  const list = $("firm-picker-list");
+  clear(list);
+  clear($("menu-firm-list"));
+  for (const f of me.firms) {
+    const b = el("button", { type: "button", "data-firm": f.firm }, f.firm, el("span", { class: "muted" }, ` · agent ${f.agent}`));
+    b.addEventListener("click", () => switchFirm(f.firm));
+    list.append(b);
+  }
+  show("firms");
+  const first = list.querySelector("button");
+  if (first) first.focus();
+}
+
+async function switchFirm(firm) {
+  closeMenu(false);
+  try {
+    const me = await api("POST", "/api/me/firm", { firm });
+    showError();
+    await enter(me);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+$("logout").addEventListener("click", async () => {
+  closeMenu(false);
+  try {
+    await api("POST", "/api/logout");
+  } catch (e) {
+    if (!(e instanceof APIError && e.status === 401)) showError(e);
+  }
+  loggedOut();
+});
+
+function loggedOut(message) {
+  const wasIn = app.me !== null;
+  app.me = null;
+  stopEvents();
+  stopPhone();
+  endCallUI();
+  hideIncoming();
+  for (const id of ["calls", "voicemail", "callbacks", "menu-firm-list", "firm-picker-list"]) clear($(id));
+  $("firm").textContent = "";
+  show("login");
+  if (message) {
+    $("error").textContent = message;
+    $("error").hidden = false;
+  } else {
+    showError();
+  }
+  if (wasIn) $("login-username").focus();
+}
+
+// ---------- entering the home page ----------
+
+async function enter(me) {
+  const sameAgent = app.me && app.me.firm === me.firm && app.me.agent === me.agent;
+  app.me = me;
+  // Only the profile menu offers firms from now on (one button per firm in the page).
+  clear($("firm-picker-list"));
+  renderMe();
+  show("home");
+  const key = `switchboard.lastVisit.${me.firm}.${me.agent}`;
+  if (!sameAgent) {
+    app.lastVisit = localStorage.getItem(key);
+    localStorage.setItem(key, new Date().toISOString());
+    app.callsShown = PAGE;
+    startEvents();
+    startPhone();
+  }
+  await Promise.all([loadCalls(), loadVoicemail(), loadCallbacks()]);
+}
+
+function renderMe() {
+  const me = app.me;
+  $("firm").textContent = me.firm;
+  $("me-name").textContent = me.name || me.agent;
+  $("menu-name").textContent = me.name || me.agent;
+  $("menu-ext").textContent = `Extension ${me.extension} · ${me.firm}`;
+  renderStatus(me.status);
+  $("routing").textContent = me.routing || "computer";
+  $("dial-hint").textContent = me.routing === "mobile"
+    ? "Calls ring your mobile first, then the number you dial."
+    : "Calls are placed from this computer.";
+  const firms = me.firms || [];
+  $("menu-firms").hidden = firms.length < 2;
+  const list = $("menu-firm-list");
+  clear(list);
+  for (const f of firms) {
+    const b = el("button", { type: "button", role: "menuitemradio", "data-firm": f.firm, "aria-checked": String(f.firm === me.firm) }, f.firm);
+    b.addEventListener("click", () => { if (f.firm !== app.me.firm) switchFirm(f.firm); else closeMenu(true); });
+    list.append(b);
+  }
+}
+
+function renderStatus(status) {
+  if (app.me) app.me.status = status;
+  $("status").textContent = status || "";
+  $("status-dot").className = `dot ${status || ""}`;
+  for (const b of document.querySelectorAll("#profile-menu button[data-status]")) {
+    b.setAttribute("aria-checked", String(b.dataset.status === status));
+  }
+}
+
+// ---------- profile menu ----------
+
+const menu = $("profile-menu");
+const menuButton = $("profile-button");
+
+function openMenu() {
+  menu.hidden = false;
+  menuButton.setAttribute("aria-expanded", "true");
+  const current = menu.querySelector('button[aria-checked="true"]') || menu.querySelector("button");
+  if (current) current.focus();
+}
+
+function closeMenu(focusButton) {
+  if (menu.hidden) return;
+  menu.hidden = true;
+  menuButton.setAttribute("aria-expanded", "false");
+  if (focusButton) menuButton.focus();
+}
+
+menuButton.addEventListener("click", () => (menu.hidden ? openMenu() : closeMenu(true)));
+document.addEventListener("click", (ev) => {
+  if (!menu.hidden && !$("profile").contains(ev.target)) closeMenu(false);
+});
+document.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape" && !menu.hidden) {
+    ev.preventDefault();
+    closeMenu(true);
+  }
+});
+menu.addEventListener("keydown", (ev) => {
+  if (ev.key !== "ArrowDown" && ev.key !== "ArrowUp" && ev.key !== "Home" && ev.key !== "End") return;
+  const items = [...menu.querySelectorAll("button")].filter((b) => b.offsetParent !== null);
+  let i = items.indexOf(document.activeElement);
+  if (ev.key === "ArrowDown") i = (i + 1) % items.length;
+  else if (ev.key === "ArrowUp") i = (i - 1 + items.length) % items.length;
+  else if (ev.key === "Home") i = 0;
+  else i = items.length - 1;
+  ev.preventDefault();
+  items[i].focus();
+});
+
+for (const b of document.querySelectorAll("#profile-menu button[data-status]")) {
+  b.addEventListener("click", async () => {
+    const status = b.dataset.status;
+    try {
+      const a = await api("PUT", `/api/agents/${enc(app.me.agent)}/status`, { status });
+      renderStatus((a && a.status) || status);
+      showError();
+      closeMenu(true);
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+// ---------- call log ----------
+
+/** view describes a call record from this agent's side. */
+function callView(c) {
+  const me = app.me;
+  const out = c.direction === "outbound" || c.caller_agent === me.agent ||
+    (c.direction === "internal" && c.from === me.extension);
+  const number = out ? c.to : c.from;
+  const missed = !out && c.outcome !== "answered";
+  return { out, number, missed };
+}
+
+async function loadCalls() {
+  if (!app.me) return;
+  try {
+    const limit = Math.min(Math.max(app.callsShown, PAGE), 1000);
+    const calls = await api("GET", `/api/calls?limit=${limit}`);
+    renderCalls(calls, false);
+    $("calls-more").hidden = calls.length < limit;
+  } catch (e) {
+    showError(e);
+  }
+}
+
+$("calls-more").addEventListener("click", async () => {
+  const rows = $("calls").querySelectorAll("tr[data-call-id]");
+  const last = rows[rows.length - 1];
+  if (!last) return;
+  try {
+    const calls = await api("GET", `/api/calls?limit=${PAGE}&before=${enc(last.dataset.callId)}`);
+    renderCalls(calls, true);
+    app.callsShown = $("calls").querySelectorAll("tr[data-call-id]").length;
+    $("calls-more").hidden = calls.length < PAGE;
+  } catch (e) {
+    showError(e);
+  }
+});
+
+function renderCalls(calls, append) {
+  const body = $("calls");
+  if (!append) clear(body);
+  for (const c of calls) {
+    const v = callView(c);
+    const tr = el("tr", { "data-call-id": c.id, class: v.missed ? "missed" : "" });
+    const dirText = v.missed ? "Missed" : v.out ? "Outgoing" : "Incoming";
+    tr.append(
+      el("td", {}, el("span", { class: "dir", "aria-hidden": "true", title: dirText }, v.missed ? "✕" : v.out ? "↗" : "↙"),
+        el("span", { class: "sr-only" }, dirText)),
+      el("td", { class: "grow" }, numberButton(v.number, "call-number")),
+      el("td", {}, el("time", { datetime: c.start }, fmtTime(c.start))),
+      el("td", {}, c.talk_time > 0 ? fmtDuration(c.talk_time) : "—"),
+      el("td", {}, el("span", { class: "outcome", title: c.cause || "" }, outcomeText(c, v))),
+    );
+    body.append(tr);
+  }
+  $("calls-empty").hidden = body.children.length > 0;
+  renderMissed();
+}
+
+function outcomeText(c, v) {
+  if (v.missed) return c.outcome === "voicemail" ? "missed · voicemail" : c.outcome === "callback" ? "missed · callback" : "missed";
+  return c.outcome || "";
+}
+
+function renderMissed() {
+  let n = 0;
+  for (const tr of $("calls").querySelectorAll("tr.missed")) {
+    const t = tr.querySelector("time");
+    if (!app.lastVisit || (t && t.getAttribute("datetime") > app.lastVisit)) n++;
+  }
+  const badge = $("missed-count");
+  badge.textContent = String(n);
+  badge.hidden = n === 0;
+  badge.setAttribute("aria-label", `${n} missed since your last visit`);
+}
+
+function numberButton(number, cls) {
+  const b = el("button", { type: "button", class: cls, title: `Call ${number}` }, number || "unknown");
+  if (!number) b.disabled = true;
+  b.addEventListener("click", () => dial(number));
+  return b;
+}
+
+// ---------- voicemail ----------
+
+async function loadVoicemail() {
+  const me = app.me;
+  if (!me) return;
+  const body = $("voicemail");
+  if (!me.mailbox) {
+    clear(body);
+    $("vm-empty").textContent = "You have no mailbox.";
+    $("vm-empty").hidden = false;
+    $("vm-count").hidden = true;
+    return;
+  }
+  try {
+    const list = await api("GET", `/api/voicemail/${enc(me.mailbox)}`);
+    list.sort((a, b) => (a.time < b.time ? 1 : -1));
+    renderVoicemail(list);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function renderVoicemail(list) {
+  const body = $("voicemail");
+  // Keep the audio element of a message that is playing: replacing it would stop it.
+  const keep = new Map();
+  for (const tr of body.querySelectorAll("tr[data-vm-id]")) keep.set(tr.dataset.vmId, tr.querySelector("audio"));
+  clear(body);
+  let unread = 0;
+  for (const v of list) {
+    if (!v.read) unread++;
+    const url = v.url || `/api/voicemail/${enc(v.mailbox)}/${enc(v.id)}.wav`;
+    let audio = keep.get(v.id);
+    if (!audio) {
+      audio = el("audio", { class: "vm-audio", controls: "", preload: "none", src: url });
+      audio.setAttribute("aria-label", `Message from ${v.caller || "unknown"}`);
+    }
+    const heard = el("button", { type: "button", class: "vm-heard small-btn" }, v.read ? "Heard" : "Mark heard");
+    heard.disabled = v.read;
+    heard.addEventListener("click", () => vmAction("POST", v, "/heard"));
+    const del = el("button", { type: "button", class: "vm-delete small-btn" }, "Delete");
+    del.addEventListener("click", () => vmAction("DELETE", v, ""));
+    const tr = el("tr", { "data-vm-id": v.id, class: v.read ? "" : "unread" },
+      el("td", { class: "grow" }, numberButton(v.caller, "num-link call-number-vm"), v.read ? "" : el("span", { class: "sr-only" }, " (new)")),
+      el("td", {}, el("time", { datetime: v.time }, fmtTime(v.time)), el("span", { class: "muted small" }, ` · ${fmtDuration(v.duration)}`)),
+      el("td", { class: "full" }, audio),
+      el("td", { class: "actions-cell" }, el("div", { class: "actions" }, heard, del)),
+    );
+    body.append(tr);
+  }
+  $("vm-empty").textContent = "No messages.";
+  $("vm-empty").hidden = list.length > 0;
+  $("vm-count").textContent = String(unread);
+  $("vm-count").hidden = unread === 0;
+  $("vm-count").setAttribute("aria-label", `${unread} new`);
+}
+
+async function vmAction(method, v, suffix) {
+  try {
+    await api(method, `/api/voicemail/${enc(v.mailbox || app.me.mailbox)}/${enc(v.id)}${suffix}`);
+    showError();
+    await loadVoicemail();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ---------- callbacks ----------
+
+async function loadCallbacks() {
+  if (!app.me) return;
+  try {
+    const list = await api("GET", "/api/callbacks?state=pending,dialing");
+    renderCallbacks(list);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function targetText(target) {
+  const [kind, id] = String(target).split(":");
+  if (kind === "agent") return id === app.me.agent ? "you" : id;
+  if (kind === "team") return `team ${id}`;
+  return target;
+}
+
+function renderCallbacks(list) {
+  const body = $("callbacks");
+  clear(body);
+  for (const c of list) {
+    const acts = el("div", { class: "actions" });
+    const add = (cls, text, fn) => {
+      const b = el("button", { type: "button", class: `${cls} small-btn` }, text);
+      b.addEventListener("click", fn);
+      acts.append(b);
+    };
+    add("cb-call", "Call back", () => dial(c.caller));
+    if (c.state === "pending" && !c.claimed_by) add("cb-claim", "Claim", () => cbAction(c, "claim"));
+    add("cb-done", "Done", () => cbAction(c, "done"));
+    add("cb-cancel", "Cancel", () => cbAction(c, "cancel"));
+    let state = c.state;
+    if (c.claimed_by) state += c.claimed_by === app.me.agent ? " · yours" : ` · ${c.claimed_by}`;
+    body.append(el("tr", { "data-cb-id": c.id },
+      el("td", { class: "grow" }, numberButton(c.caller, "num-link"), c.caller_name ? el("span", { class: "muted small" }, ` ${c.caller_name}`) : ""),
+      el("td", {}, targetText(c.target)),
+      el("td", {}, state),
+      el("td", {}, el("time", { datetime: c.created }, fmtTime(c.created))),
+      el("td", { class: "actions-cell" }, acts),
+    ));
+  }
+  $("cb-empty").hidden = list.length > 0;
+}
+
+async function cbAction(c, action) {
+  try {
+    await api("POST", `/api/callbacks/${enc(c.id)}/${action}`);
+    showError();
+    await loadCallbacks();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ---------- live updates ----------
+
+function startEvents() {
+  stopEvents();
+  const es = new EventSource("/api/events");
+  app.events = es;
+  const on = (name, fn) => es.addEventListener(name, (ev) => {
+    if (app.events !== es) return;
+    let data;
+    try { data = JSON.parse(ev.data); } catch { return; }
+    fn(data);
+  });
+  on("status", (d) => { if (d.agent === app.me.agent) renderStatus(d.status); });
+  on("call", onCallEvent);
+  on("callback", () => later("callbacks", loadCallbacks));
+  on("voicemail", () => later("voicemail", loadVoicemail));
+  let opened = false;
+  es.addEventListener("open", () => {
+    // Anything may have changed while the stream was down (the first open
+    // follows the lists' first load, so it needs no reload).
+    if (opened && app.events === es && app.me) later("resync", () => Promise.all([loadCalls(), loadVoicemail(), loadCallbacks()]), 50);
+    opened = true;
+  });
+  es.addEventListener("error", () => {
+    // A closed stream is not retried by the browser: most often the session ended.
+    if (app.events === es && es.readyState === EventSource.CLOSED) {
+      later("recheck", async () => {
+        try {
+          await api("GET", "/api/me");
+          if (app.events === es) startEvents();
+        } catch (e) {
+          showError(e);
+        }
+      }, 2000);
+    }
+  });
+}
+
+function stopEvents() {
+  if (app.events) app.events.close();
+  app.events = null;
+}
+
+function onCallEvent(d) {
+  if (d.id) app.callEvents.set(d.id, d);
+  if (app.callEvents.size > 200) app.callEvents.delete(app.callEvents.keys().next().value);
+  if (d.state === "ringing" && !d.click_to_call) {
+    app.ringing.push({ at: Date.now(), ev: d });
+    app.ringing = app.ringing.filter((r) => Date.now() - r.at < 120000);
+    if (app.incoming) fillIncoming();
+  }
+  if (app.ctc && (d.id === app.ctc.id || (!app.ctc.id && d.click_to_call))) ctcProgress(d);
+  if (d.state === "ended") later("calls", loadCalls, 300);
+}
+
+// ---------- dialling ----------
+
+const progress = $("call-progress");
+
+function setProgress(text, kind) {
+  progress.textContent = text;
+  progress.className = `progress ${kind || ""}`;
+  progress.hidden = !text;
+}
+
+$("dial-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  dial($("dial-number").value.trim());
+});
+
+for (const b of document.querySelectorAll("#dialpad button[data-key]")) {
+  b.addEventListener("click", () => {
+    const input = $("dial-number");
+    input.value += b.dataset.key;
+  });
+}
+
+async function dial(number) {
+  showError();
+  number = String(number || "").replace(/[\s().-]/g, "");
+  if (!number) {
+    showError(new Error("Enter a number to call."));
+    $("dial-number").focus();
+    return;
+  }
+  $("dial-number").value = number;
+  if (app.me.routing !== "mobile" && app.phone && app.phone.registered) {
+    if (app.session) {
+      showError(new Error("Hang up the current call first."));
+      return;
+    }
+    setProgress("");
+    try {
+      const s = app.phone.call(number);
+      attachSession(s, number, "out");
+    } catch (e) {
+      showError(e);
+    }
+    return;
+  }
+  await clickToCall(number);
+}
+
+async function clickToCall(number) {
+  app.ctc = { id: "", number };
+  setProgress("Ringing you…");
+  $("dial-button").disabled = true;
+  try {
+    const r = await api("POST", "/api/calls", { number });
+    if (!app.ctc || app.ctc.number !== number) return;
+    app.ctc.id = r.id;
+    const seen = app.callEvents.get(r.id);
+    if (seen) ctcProgress(seen);
+  } catch (e) {
+    app.ctc = null;
+    if (e instanceof APIError && e.status === 401) showError(e);
+    else setProgress(`Failed: ${e.message}`, "failed");
+  } finally {
+    $("dial-button").disabled = false;
+  }
+}
+
+/** ctcProgress shows where a click-to-call is, from its SSE "call" events. */
+function ctcProgress(d) {
+  if (d.id && !app.ctc.id) app.ctc.id = d.id;
+  switch (d.state) {
+    case "ringing":
+      setProgress(d.phase === "customer" ? "Ringing the customer…" : "Ringing you…");
+      break;
+    case "answered":
+    case "held":
+      if (d.phase === "agent") setProgress("Ringing the customer…");
+      else setProgress("Connected", "connected");
+      break;
+    case "ended": {
+      app.ctc = null;
+      const reason = causeReason(d.cause, d.outcome);
+      if (d.outcome === "answered" && !reason) setProgress("Call ended");
+      else setProgress(`Failed: ${reason || d.outcome || "the call did not go through"}`, "failed");
+      break;
+    }
+  }
+}
+
+// ---------- the browser phone ----------
+
+function startPhone() {
+  stopPhone();
+  if (!app.me || (app.me.routing || "computer") !== "computer") {
+    $("phone-state").textContent = "";
+    return;
+  }
+  const phone = new Phone({
+    onState: (text, registered) => {
+      if (app.phone !== phone) return;
+      window.switchboardReady = registered;
+      $("phone-state").textContent = `Browser phone: ${text}`;
+    },
+    onIncoming: (s, number) => { if (app.phone === phone) incoming(s, number); },
+  });
+  app.phone = phone;
+  $("phone-state").textContent = "Browser phone: connecting…";
+  api("GET", "/api/me/sip").then((creds) => {
+    if (app.phone === phone) phone.start(creds);
+  }, (e) => {
+    if (app.phone !== phone) return;
+    $("phone-state").textContent = `Browser phone unavailable: ${e.message}`;
+    if (e.status === 401) showError(e);
+  });
+}
+
+function stopPhone() {
+  window.switchboardReady = false;
+  if (app.session) {
+    try { app.session.terminate(); } catch { /* already over */ }
+  }
+  if (app.phone) app.phone.stop();
+  app.phone = null;
+}
+
+// ---------- incoming popup ----------
+
+function incoming(s, number) {
+  if (app.session || app.incoming) {
+    // One call at a time: a second caller hears busy (and may reach voicemail).
+    try { s.terminate({ status_code: 486, reason_phrase: "Busy Here" }); } catch { /* gone */ }
+    return;
+  }
+  app.incoming = s;
+  app.incomingNumber = number;
+  $("incoming-from").textContent = number;
+  $("incoming-team").textContent = "";
+  $("incoming-wait").textContent = "";
+  fillIncoming();
+  $("incoming").hidden = false;
+  $("answer").focus();
+  const gone = () => { if (app.incoming === s) hideIncoming(); };
+  s.on("failed", gone);
+  s.on("ended", gone);
+}
+
+/** fillIncoming adds the team and queue wait of the SSE event that matches the caller. */
+function fillIncoming() {
+  const n = app.incomingNumber || "";
+  const digits = (x) => String(x || "").replace(/\D/g, "");
+  const match = [...app.ringing].reverse().find((r) => {
+    const f = digits(r.ev.from);
+    return r.ev.from === n || (f && digits(n) && (f.endsWith(digits(n)) || digits(n).endsWith(f)));
+  });
+  if (!match) return;
+  const d = match.ev;
+  if (d.team) $("incoming-team").textContent = `Team ${d.team}`;
+  if (d.wait_seconds > 0) $("incoming-wait").textContent = `· waited ${fmtDuration(d.wait_seconds)}`;
+}
+
+function hideIncoming() {
+  app.incoming = null;
+  app.incomingNumber = "";
+  $("incoming").hidden = true;
+}
+
+$("answer").addEventListener("click", () => {
+  const s = app.incoming;
+  if (!s) return;
+  const number = app.incomingNumber;
+  hideIncoming();
+  attachSession(s, number, "in");
+  try {
+    answer(s);
+  } catch (e) {
+    showError(e);
+  }
+});
+
+$("decline").addEventListener("click", () => {
+  const s = app.incoming;
+  hideIncoming();
+  if (s) {
+    try { s.terminate({ status_code: 486, reason_phrase: "Busy Here" }); } catch { /* gone */ }
+  }
+});
+
+$("incoming").addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape") { ev.preventDefault(); $("decline").click(); }
+  if (ev.key === "Tab") {
+    // Keep the focus inside the popup while it rings.
+    const first = $("decline");
+    const last = $("answer");
+    if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+    else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+  }
+});
+
+// ---------- in call ----------
+
+const remoteAudio = $("remote-audio");
+
+function attachSession(s, number, dir) {
+  app.session = s;
+  $("incall").hidden = false;
+  $("dialer").hidden = true;
+  $("incall-number").textContent = number;
+  $("incall-state").textContent = dir === "out" ? "Calling…" : "Connecting…";
+  $("incall-timer").textContent = "0:00";
+  $("incall-dtmf").textContent = "";
+  setPressed($("mute"), false, "Mute", "Unmute");
+  setPressed($("hold"), false, "Hold", "Resume");
+  setCallButtons(false);
+  const setStream = (stream) => {
+    if (app.session !== s || !stream) return;
+    remoteAudio.srcObject = stream;
+    remoteAudio.play().catch(() => { /* autoplay waits for a gesture; the Call click was one */ });
+  };
+  onRemoteStream(s, setStream);
+  s.on("progress", () => { if (app.session === s && dir === "out") $("incall-state").textContent = "Ringing…"; });
+  s.on("confirmed", () => {
+    if (app.session !== s) return;
+    $("incall-state").textContent = "In call";
+    setCallButtons(true);
+    if (!remoteAudio.srcObject) setStream(remoteStreamOf(s));
+    startTimer();
+  });
+  s.on("hold", (e) => { if (app.session === s && e.originator === "local") setPressed($("hold"), true, "Hold", "Resume"); });
+  s.on("unhold", (e) => { if (app.session === s && e.originator === "local") setPressed($("hold"), false, "Hold", "Resume"); });
+  s.on("ended", () => { if (app.session === s) { endCallUI(); setProgress("Call ended"); } });
+  s.on("failed", (e) => {
+    if (app.session !== s) return;
+    endCallUI();
+    const code = e.message && e.message.status_code ? `${e.message.status_code} ${e.message.reason_phrase || ""}` : "";
+    const reason = e.originator === "local" ? "" : causeReason(code || e.cause, "");
+    setProgress(reason ? `Failed: ${reason}` : "Call ended", reason ? "failed" : "");
+  });
+  $("hangup").focus();
+}
+
+function setCallButtons(up) {
+  $("mute").disabled = !up;
+  $("hold").disabled = !up;
+  for (const b of document.querySelectorAll("#incall-keypad button")) b.disabled = !up;
+}
+
+function setPressed(b, on, offText, onText) {
+  b.setAttribute("aria-pressed", String(on));
+  b.textContent = on ? onText : offText;
+}
+
+function startTimer() {
+  clearInterval(app.tick);
+  const start = Date.now();
+  app.tick = setInterval(() => { $("incall-timer").textContent = fmtClock((Date.now() - start) / 1000); }, 1000);
+}
+
+function endCallUI() {
+  clearInterval(app.tick);
+  app.tick = null;
+  app.session = null;
+  remoteAudio.srcObject = null;
+  $("incall").hidden = true;
+  $("dialer").hidden = false;
+  later("calls", loadCalls, 300);
+}
+
+$("hangup").addEventListener("click", () => {
+  const s = app.session;
+  if (!s) return;
+  try { s.terminate(); } catch { endCallUI(); }
+});
+
+$("mute").addEventListener("click", () => {
+  const s = app.session;
+  if (!s) return;
+  const muted = s.isMuted().audio;
+  if (muted) s.unmute({ audio: true });
+  else s.mute({ audio: true });
+  setPressed($("mute"), !muted, "Mute", "Unmute");
+});
+
+$("hold").addEventListener("click", () => {
+  const s = app.session;
+  if (!s) return;
+  const held = s.isOnHold().local;
+  const ok = held ? s.unhold() : s.hold();
+  if (!ok) showError(new Error("The call cannot be put on hold right now; try again."));
+});
+
+function dtmf(key) {
+  const s = app.session;
+  if (!s) return;
+  try {
+    sendDTMF(s, key);
+    $("incall-dtmf").textContent = ($("incall-dtmf").textContent + key).slice(-24);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+for (const b of document.querySelectorAll("#incall-keypad button[data-dtmf]")) {
+  b.addEventListener("click", () => dtmf(b.dataset.dtmf));
+}
+
+document.addEventListener("keydown", (ev) => {
+  // Typing a digit during a call sends it, unless the focus is in a text box.
+  if (!app.session || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const t = ev.target;
+  if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement) return;
+  if (/^[0-9*#]$/.test(ev.key) && !$("incall").hidden && !$("mute").disabled) {
+    ev.preventDefault();
+    dtmf(ev.key);
+  }
+});
+
+window.addEventListener("pagehide", () => {
+  if (app.phone) app.phone.stop();
+});
+
+// ---------- start ----------
+
+async function boot() {
+  try {
+    const me = await api("GET", "/api/me");
+    if (me.role !== "agent") throw new APIError(401, "");
+    await enter(me);
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) show("login");
+    else {
+      show("login");
+      showError(e);
+    }
+  }
+}
+
+boot();
