@@ -79,13 +79,25 @@ func (p *Pool) InUse() int {
 // on it. It returns an error wrapping ErrPoolExhausted when every port in the
 // range is taken, by us or by another process.
 func (p *Pool) Open() (*Session, error) {
+	port, conn, rtcpConn, err := p.take()
+	if err != nil {
+		return nil, err
+	}
+	s := newSessionOn(p, port, conn, rtcpConn)
+	go s.readLoop()
+	return s, nil
+}
+
+// take reserves a port with its bound RTP and RTCP sockets: a rested idle one, a
+// fresh one, or, when the range is full, an idle one that has not rested yet.
+func (p *Pool) take() (int, *net.UDPConn, *net.UDPConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, ErrClosed
+		return 0, nil, nil, ErrClosed
 	}
 	if len(p.idle) > 0 && time.Since(p.idle[0].releasedAt) >= idleRest {
-		return p.reuse(), nil
+		return p.reuse()
 	}
 	var lastErr error
 	port := p.next
@@ -105,15 +117,15 @@ func (p *Pool) Open() (*Session, error) {
 		}
 		p.used[candidate] = true
 		p.next = port
-		return newSession(p, candidate, rtpConn, rtcpConn), nil
+		return candidate, rtpConn, rtcpConn, nil
 	}
 	if len(p.idle) > 0 {
-		return p.reuse(), nil // resting sockets are better than no call
+		return p.reuse() // resting sockets are better than no call
 	}
 	if lastErr != nil {
-		return nil, fmt.Errorf("%w (%s ports %d-%d, last bind error: %w)", ErrPoolExhausted, p.ip, p.min, p.max+1, lastErr)
+		return 0, nil, nil, fmt.Errorf("%w (%s ports %d-%d, last bind error: %w)", ErrPoolExhausted, p.ip, p.min, p.max+1, lastErr)
 	}
-	return nil, fmt.Errorf("%w (%s ports %d-%d, all %d in use)", ErrPoolExhausted, p.ip, p.min, p.max+1, p.Size())
+	return 0, nil, nil, fmt.Errorf("%w (%s ports %d-%d, all %d in use)", ErrPoolExhausted, p.ip, p.min, p.max+1, p.Size())
 }
 
 func (p *Pool) bind(port int) (*net.UDPConn, *net.UDPConn, error) {
@@ -131,7 +143,7 @@ func (p *Pool) bind(port int) (*net.UDPConn, *net.UDPConn, error) {
 
 // reuse hands out the oldest idle socket, drained of anything that arrived while
 // it rested. Called with p.mu held.
-func (p *Pool) reuse() *Session {
+func (p *Pool) reuse() (int, *net.UDPConn, *net.UDPConn, error) {
 	sock := p.idle[0]
 	p.idle[0] = idleSocket{}
 	p.idle = p.idle[1:]
@@ -140,7 +152,7 @@ func (p *Pool) reuse() *Session {
 	sock.rtp.SetReadDeadline(time.Time{})
 	drain(sock.rtp)
 	p.used[sock.port] = true
-	return newSession(p, sock.port, sock.rtp, sock.rtcp)
+	return sock.port, sock.rtp, sock.rtcp, nil
 }
 
 // isIdle reports whether port's socket rests in the idle list. Called with p.mu
@@ -154,13 +166,17 @@ func (p *Pool) isIdle(port int) bool {
 	return false
 }
 
-// release takes back a closed session's port and keeps its sockets for reuse.
+// release takes back a closed session's port and keeps its sockets for reuse. A
+// nil rtpConn means the RTP socket is gone (a WebRTC session's transport closed
+// it): the port is free again, to be bound afresh.
 func (p *Pool) release(port int, rtpConn, rtcpConn *net.UDPConn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.used, port)
-	if p.closed {
-		rtpConn.Close()
+	if p.closed || rtpConn == nil {
+		if rtpConn != nil {
+			rtpConn.Close()
+		}
 		rtcpConn.Close()
 		return
 	}

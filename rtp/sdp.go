@@ -246,6 +246,11 @@ func Negotiate(offer MediaDesc, supported []Codec) (Codec, bool) {
 	if offer.Proto != "" && offer.Proto != "RTP/AVP" && offer.Proto != "RTP/AVPF" {
 		return Codec{}, false
 	}
+	return pickCodec(offer, supported)
+}
+
+// pickCodec is Negotiate's codec choice, whatever the transport.
+func pickCodec(offer MediaDesc, supported []Codec) (Codec, bool) {
 	for _, c := range offer.Codecs {
 		for _, s := range supported {
 			if strings.EqualFold(c.Name, s.Name) {

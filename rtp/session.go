@@ -73,6 +73,10 @@ type Session struct {
 	rtcp  *net.UDPConn
 	local netip.AddrPort
 
+	// rtc is set for a WebRTC session: its packets go through a peer
+	// connection instead of conn, and pion's ICE replaces our latching.
+	rtc *webrtcLeg
+
 	remote  atomic.Pointer[remoteConfig]
 	latched atomic.Pointer[netip.AddrPort]
 	peer    atomic.Pointer[Session] // bridge destination of our received media
@@ -92,7 +96,8 @@ type Session struct {
 	rx rxState // owned by the read goroutine
 }
 
-func newSession(p *Pool, port int, conn, rtcpConn *net.UDPConn) *Session {
+// newSessionOn makes a session on a reserved port; the caller starts its reader.
+func newSessionOn(p *Pool, port int, conn, rtcpConn *net.UDPConn) *Session {
 	s := &Session{
 		pool:     p,
 		port:     port,
@@ -109,7 +114,6 @@ func newSession(p *Pool, port int, conn, rtcpConn *net.UDPConn) *Session {
 	s.remote.Store(&remoteConfig{codec: PCMU, law: lawU, dtmfPT: DefaultDTMFPT})
 	s.rx.buf = make([]byte, maxPacket)
 	s.rx.pcm = make([]int16, maxPacket)
-	go s.readLoop()
 	return s
 }
 
@@ -190,15 +194,21 @@ func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		s.unbridge()
-		// The read loop is woken by a deadline, not by closing: the pool keeps
-		// the socket for a later session.
-		s.closeErr = s.conn.SetReadDeadline(time.Now())
+		conn := s.conn
+		if s.rtc != nil {
+			s.closeErr = s.rtc.close()
+			conn = nil // closed with the peer connection's transport
+		} else {
+			// The read loop is woken by a deadline, not by closing: the pool
+			// keeps the socket for a later session.
+			s.closeErr = s.conn.SetReadDeadline(time.Now())
+		}
 		<-s.readDone
 		s.dtmfMu.Lock()
 		s.dtmfClosed = true
 		close(s.dtmf)
 		s.dtmfMu.Unlock()
-		s.pool.release(s.port, s.conn, s.rtcp)
+		s.pool.release(s.port, conn, s.rtcp)
 	})
 	return s.closeErr
 }
@@ -216,6 +226,9 @@ func (s *Session) closed() bool {
 // otherwise the SDP address. Nothing is sent before SetRemote or while the peer
 // holds with c=0.0.0.0 or port 0.
 func (s *Session) sendAddr(cfg *remoteConfig) netip.AddrPort {
+	if s.rtc != nil {
+		return s.local // any valid address: the peer connection knows where its peer is
+	}
 	if !cfg.addr.IsValid() || cfg.addr.Port() == 0 || cfg.addr.Addr().IsUnspecified() {
 		return netip.AddrPort{}
 	}
@@ -264,7 +277,7 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 	}
 	cfg := s.remote.Load()
 	now := nanotime()
-	if !s.acceptSource(from, cfg, now) {
+	if s.rtc == nil && !s.acceptSource(from, cfg, now) {
 		s.dropped.Add(1)
 		return
 	}

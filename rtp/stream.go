@@ -88,10 +88,16 @@ func (s *Session) write(to netip.AddrPort, pt uint8, marker bool, ts uint32, pay
 	if !to.IsValid() {
 		return // on hold or no SDP yet: time still runs on our timeline
 	}
-	if _, err := o.hdr.MarshalTo(o.buf[:headerLen]); err != nil {
-		return
+	var n int
+	var err error
+	if s.rtc != nil {
+		n, err = s.rtc.track.writeRTP(&o.hdr, o.buf[headerLen:headerLen+payloadLen])
+	} else {
+		if _, err := o.hdr.MarshalTo(o.buf[:headerLen]); err != nil {
+			return
+		}
+		n, err = s.conn.WriteToUDPAddrPort(o.buf[:headerLen+payloadLen], to)
 	}
-	n, err := s.conn.WriteToUDPAddrPort(o.buf[:headerLen+payloadLen], to)
 	if err != nil {
 		return // closed socket or ICMP error: the packet is lost, as on the wire
 	}

@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"switchboard/internal/testcert"
 )
 
 // A phone's registration source over TCP or WebSocket is the phone's end of a
@@ -74,4 +76,48 @@ func listen(t *testing.T) *net.TCPListener {
 	}
 	t.Cleanup(func() { l.Close() })
 	return l.(*net.TCPListener)
+}
+
+// ContactFor names the listener of the transport a message goes over, so that a
+// phone on TLS or a WebSocket is not sent to the UDP port; without an open
+// connection to go by it takes the first listener of that transport.
+func TestContactFor(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{
+		Listen: []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0", "tls://127.0.0.1:0", "ws://127.0.0.1:0", "wss://127.0.0.1:0"},
+		TLS:    testcert.New(t).Server(), Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	port := map[string]int{}
+	for _, l := range s.Listeners() {
+		port[l.Network] = int(l.Addr.Port())
+	}
+	tests := []struct {
+		transport, param, network string
+	}{
+		{"UDP", "", "udp"},
+		{"", "", "udp"},
+		{"TCP", "tcp", "tcp"},
+		{"TLS", "tls", "tls"},
+		{"WS", "ws", "ws"},
+		{"WSS", "ws", "wss"}, // RFC 7118 section 5.2: "ws" for WSS too
+	}
+	for _, tc := range tests {
+		c := s.ContactFor(tc.transport, "127.0.0.1:9")
+		got, _ := c.Address.UriParams.Get("transport")
+		if c.Address.Port != port[tc.network] || got != tc.param || c.Address.Host != s.Host() {
+			t.Errorf("ContactFor(%q) = %s, want %s:%d transport %q", tc.transport, c.Address.String(), s.Host(), port[tc.network], tc.param)
+		}
+	}
+	if s.Contact().Address.UriParams.Has("transport") {
+		t.Errorf("ContactFor changed the server's own Contact: %s", s.Contact().Address.String())
+	}
 }

@@ -46,6 +46,9 @@ type legState struct {
 	// ownCallID is set on legs whose Call-ID we chose (outbound legs): they wait
 	// longer after a 491 than the peer does (RFC 3261 section 14.1).
 	ownCallID bool
+	// contact is our Contact on this leg, naming the listener and transport the
+	// peer reaches us on; set before the leg is shared.
+	contact *gosip.ContactHeader
 }
 
 // ErrNoConnection is returned by Dial for a phone reached over WebSocket whose
@@ -204,12 +207,14 @@ func (s *Server) Accept(req *Request, tx ServerTransaction) (*InboundLeg, error)
 		}
 		st = newSessionTimer(interval, refresher, sp.timerOK)
 	}
-	d, err := s.dua.ReadInvite(req, tx)
+	contact := s.ContactFor(req.Transport(), req.Source())
+	d, err := s.dialogUA(contact).ReadInvite(req, tx)
 	if err != nil {
 		s.respond(tx, req, 400, "Bad Request")
 		return nil, fmt.Errorf("sip: accept INVITE: %w", err)
 	}
 	l := &InboundLeg{legState: newLegState(), s: s, d: d, req: req}
+	l.contact = contact
 	if st != nil {
 		st.l = l
 		l.timer.Store(st)
@@ -322,6 +327,16 @@ func (l *InboundLeg) Answer(sdp []byte) error {
 	return nil
 }
 
+// answeredSync orders a request inside the dialog after Answer: sipgo's 200
+// writes the dialog's InviteResponse (and parses headers of its INVITE) under
+// respMu, and its in-dialog requests read them. The ACK that lets such a request
+// start travels through the network, which gives the race detector (and the memory
+// model) no happens-before edge; passing respMu does.
+func (l *InboundLeg) answeredSync() {
+	l.respMu.Lock()
+	defer l.respMu.Unlock()
+}
+
 // Answered reports whether Answer was called.
 func (l *InboundLeg) Answered() bool { return l.answered.Load() }
 
@@ -349,6 +364,7 @@ func (l *InboundLeg) Hangup(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	l.answeredSync()
 	return l.d.Bye(ctx)
 }
 
@@ -380,6 +396,7 @@ func (l *InboundLeg) reinvite(ctx context.Context, sdp []byte, hdrs ...Header) (
 	for _, h := range hdrs {
 		req.AppendHeader(h)
 	}
+	l.answeredSync()
 	res, err := l.offer(ctx, func() (*Response, error) { return l.d.Do(ctx, req.Clone()) })
 	if err != nil {
 		return nil, err
@@ -462,16 +479,8 @@ func (s *Server) Dial(ctx context.Context, spec DialSpec) (*OutboundLeg, error) 
 		}
 	}
 	req.AppendHeader(to)
-	contact := gosip.ContactHeader{Address: s.dua.ContactHDR.Address}
-	if transport != "UDP" {
-		contact.Address.UriParams = gosip.NewParams()
-		param := strings.ToLower(transport)
-		if param == "wss" {
-			param = "ws" // RFC 7118 section 5.2: "ws" for secure WebSocket too
-		}
-		contact.Address.UriParams.Add("transport", param)
-	}
-	req.AppendHeader(&contact)
+	contact := s.ContactFor(transport, dest)
+	req.AppendHeader(contact)
 	req.AppendHeader(gosip.NewHeader("User-Agent", s.cfg.UserAgent))
 	for _, h := range spec.Headers {
 		req.AppendHeader(h)
@@ -481,11 +490,12 @@ func (s *Server) Dial(ctx context.Context, spec DialSpec) (*OutboundLeg, error) 
 		req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 	}
 	s.pinUDP(req)
-	d, err := s.dua.WriteInvite(ctx, req)
+	d, err := s.dialogUA(contact).WriteInvite(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("sip: dial %s: %w", spec.URI, err)
 	}
 	l := &OutboundLeg{legState: newLegState(), s: s, d: d, spec: spec}
+	l.contact = contact
 	l.ownCallID = true
 	l.setLocalSDP(spec.SDP)
 	return l, nil

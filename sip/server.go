@@ -551,7 +551,7 @@ func (s *Server) answerOffer(ls *legState, in *InboundLeg, req *gosip.Request, t
 	if len(answer) > 0 {
 		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 	}
-	res.AppendHeader(&s.dua.ContactHDR)
+	res.AppendHeader(gosip.HeaderClone(ls.contact))
 	for _, h := range timerHeaders {
 		res.AppendHeader(h)
 	}
@@ -703,8 +703,62 @@ func (s *Server) pinUDP(req *gosip.Request) {
 	}
 }
 
-// Contact is the Contact header the server puts into its requests and answers.
+// Contact is the Contact header the server puts into its requests and answers over
+// UDP, where the shared port is right. Over a connection, use ContactFor.
 func (s *Server) Contact() *gosip.ContactHeader { return &s.dua.ContactHDR }
+
+// ContactFor is the Contact header for a message we send on transport (UDP, TCP,
+// TLS, WS, WSS) to remote (the peer's host:port, "" when unknown). It names the port
+// of the listener the peer's connection reached, else of our first listener of that
+// transport, and, off UDP, the transport: a phone on a WebSocket that is told our UDP
+// port sends its in-dialog requests nowhere we listen for it.
+func (s *Server) ContactFor(transport, remote string) *gosip.ContactHeader {
+	network := strings.ToLower(transport)
+	if network == "" {
+		network = "udp"
+	}
+	c := &gosip.ContactHeader{Address: *s.dua.ContactHDR.Address.Clone()}
+	c.Address.Port = s.listenerPort(network, remote)
+	if network != "udp" {
+		param := network
+		if param == "wss" {
+			// RFC 7118 section 5.2 defines only "ws" as URI transport, for WS and
+			// WSS alike; the port tells which listener.
+			param = "ws"
+		}
+		c.Address.UriParams = gosip.NewParams()
+		c.Address.UriParams.Add("transport", param)
+	}
+	return c
+}
+
+// listenerPort is the port of ours that a peer on network reaches: the local end of
+// its open connection when there is one, else the first listener of that network,
+// else the advertised port.
+func (s *Server) listenerPort(network, remote string) int {
+	if network != "udp" && remote != "" {
+		if conn, err := s.ua.TransportLayer().GetConnection(network, remote); err == nil {
+			if ap, err := netip.ParseAddrPort(conn.LocalAddr().String()); err == nil {
+				return int(ap.Port())
+			}
+		}
+	}
+	for _, l := range s.listeners {
+		if l.Network == network {
+			return int(l.Addr.Port())
+		}
+	}
+	return s.port
+}
+
+// dialogUA is a copy of the server's dialog user agent whose default Contact suits
+// one leg's transport: sipgo puts it into every answer and in-dialog request of that
+// leg that does not bring its own.
+func (s *Server) dialogUA(contact *gosip.ContactHeader) *sipgo.DialogUA {
+	ua := *s.dua
+	ua.ContactHDR = *contact
+	return &ua
+}
 
 // LegCount returns the number of live dialogs, for leak checks and metrics.
 func (s *Server) LegCount() int {

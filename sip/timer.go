@@ -277,6 +277,7 @@ func (st *sessionTimer) refresh() {
 			for _, h := range hdrs {
 				req.AppendHeader(h)
 			}
+			l.answeredSync()
 			return l.d.Do(ctx, req)
 		})
 	} else {

@@ -39,6 +39,10 @@ func newCall(p *Phone, m *media, key string, target sip.Uri) *Call {
 	return c
 }
 
+// RemoteTarget is where the peer asked to be reached inside the dialog: the
+// Contact of its 200 for a call we dialled, of its INVITE for one we answered.
+func (c *Call) RemoteTarget() sip.Uri { return *c.remoteTarget.Clone() }
+
 // Codec returns the call's codec, "PCMU" or "PCMA".
 func (c *Call) Codec() string { return c.media.codec }
 

@@ -1,6 +1,7 @@
 package testphone
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -119,7 +120,7 @@ func (p *Phone) dial(ctx context.Context, target string, onRinging func()) (*Cal
 		}
 	}()
 	err = sess.WaitAnswer(context.WithoutCancel(ctx), sipgo.AnswerOptions{
-		Username: p.cfg.User,
+		Username: cmp.Or(p.cfg.AuthUser, p.cfg.User),
 		Password: p.cfg.Password,
 		OnResponse: func(res *sip.Response) error {
 			if res.IsProvisional() {

@@ -61,6 +61,10 @@ type Config struct {
 	AutoRing bool
 	// NoAutoRing stops the automatic 180; use Incoming.Ring to ring by hand.
 	NoAutoRing bool
+	// Observe, when set, sees every request the phone receives before the phone
+	// handles it, for tests that check what the PBX wrote (its Contact in an
+	// in-dialog request, say). It runs on sipgo's handler goroutine: keep it short.
+	Observe func(*sip.Request)
 }
 
 // Stats counts requests the phone received, for tests that check "the other
@@ -535,6 +539,13 @@ func (p *Phone) removeCall(c *Call) {
 	}
 }
 
+// observe hands req to Config.Observe.
+func (p *Phone) observe(req *sip.Request) {
+	if p.cfg.Observe != nil {
+		p.cfg.Observe(req)
+	}
+}
+
 func (p *Phone) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string) {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	if err := tx.Respond(res); err != nil {
@@ -543,6 +554,7 @@ func (p *Phone) respond(req *sip.Request, tx sip.ServerTransaction, code int, re
 }
 
 func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	p.observe(req)
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		p.reinvites.Add(1)
 		p.onReInvite(req, tx)
@@ -553,6 +565,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (p *Phone) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	p.observe(req)
 	c := p.lookupCall(req)
 	if c == nil || c.uas == nil {
 		return // ACK for a re-INVITE answer or an unknown dialog: nothing to confirm
@@ -562,6 +575,7 @@ func (p *Phone) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	p.observe(req)
 	p.byes.Add(1)
 	c := p.lookupCall(req)
 	if c == nil {
@@ -574,11 +588,13 @@ func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
 // onCancel sees only CANCELs that match no pending INVITE: the transaction layer
 // handles the others and reports them through the INVITE's OnCancel hook.
 func (p *Phone) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	p.observe(req)
 	p.cancels.Add(1)
 	p.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 }
 
 func (p *Phone) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	p.observe(req)
 	p.options.Add(1)
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
 	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY"))
@@ -589,6 +605,7 @@ func (p *Phone) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (p *Phone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
+	p.observe(req)
 	p.notifies.Add(1)
 	var s *subscription
 	if cid := req.CallID(); cid != nil {

@@ -77,7 +77,7 @@ func (p *Phone) doWithAuth(ctx context.Context, req *sip.Request) (*sip.Response
 		return nil, err
 	}
 	if isChallenge(res) && p.cfg.Password != "" {
-		res, err = p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.cfg.User, Password: p.cfg.Password})
+		res, err = p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: cmp.Or(p.cfg.AuthUser, p.cfg.User), Password: p.cfg.Password})
 		if err != nil {
 			return nil, err
 		}

@@ -3,9 +3,12 @@ package e2e
 import (
 	"crypto/tls"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"switchboard/internal/testphone"
 )
@@ -19,11 +22,17 @@ type wsServer struct {
 
 func startWSServer(t *testing.T) wsServer {
 	t.Helper()
+	return startWSServerOn(t, "udp://127.0.0.1:0, ws://127.0.0.1:0, wss://127.0.0.1:0")
+}
+
+// startWSServerOn is startWSServer with other SIP listeners (a ws and a wss among them).
+func startWSServerOn(t *testing.T, listeners string) wsServer {
+	t.Helper()
 	cert, key, conf := selfSigned(t)
 	yaml := fmt.Sprintf(`
 domain: test.local
 listen:
-  sip: [udp://127.0.0.1:0, ws://127.0.0.1:0, wss://127.0.0.1:0]
+  sip: [`+listeners+`]
   http: 127.0.0.1:0
   rtp_ports: %s
   tls_cert: %s
@@ -155,4 +164,106 @@ func TestGoneWebSocketPhoneGoesToVoicemail(t *testing.T) {
 		t.Fatalf("hang up: %v", err)
 	}
 	waitCall(t, s.server, "voicemail")
+}
+
+// The PBX's Contact on a WebSocket leg names the WebSocket listener it was reached
+// on and transport=ws (RFC 7118 section 5.2 writes "ws" for WSS too), never the UDP
+// port: in its 200 to the phone's INVITE, in its INVITE to the phone, and in the
+// re-INVITE it relays inside the dialog.
+func TestContactOverWebSocket(t *testing.T) {
+	t.Parallel()
+	for _, transport := range []string{"ws", "wss"} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			// TCP takes the UDP port, so that WS gets a port of its own.
+			s := startWSServerOn(t, "udp://127.0.0.1:0, tcp://127.0.0.1:0, ws://127.0.0.1:0, wss://127.0.0.1:0")
+			addr, conf := s.ws, (*tls.Config)(nil)
+			if transport == "wss" {
+				addr, conf = s.wss, s.tls
+			}
+			wsPort := portOf(t, addr)
+			if udpPort := portOf(t, s.listener("udp")); udpPort == wsPort {
+				t.Fatalf("the %s listener shares the UDP port %d: the test would prove nothing", transport, udpPort)
+			}
+			// Every Contact the PBX writes into a request to the WebSocket phone.
+			contacts := make(chan string, 16)
+			observe := func(req *sip.Request) {
+				if c := req.Contact(); c != nil {
+					select {
+					case contacts <- string(req.Method) + " " + c.Address.String():
+					default:
+					}
+				}
+			}
+			alice := s.registerPhone(testphone.Config{User: "1001", Password: "alice-pw", Server: addr, Transport: transport, TLS: conf, Observe: observe})
+			bob := s.registerPhone(testphone.Config{User: "1002", Password: "bob-pw", Transport: "udp"})
+			check := func(what string, u sip.Uri) {
+				t.Helper()
+				tp, _ := u.UriParams.Get("transport")
+				if u.Port != wsPort || tp != "ws" {
+					t.Errorf("%s: Contact %s, want port %d and transport=ws", what, u.String(), wsPort)
+				}
+			}
+			// checkEntry checks one "METHOD contact" the phone received.
+			checkEntry := func(got string) (method string) {
+				t.Helper()
+				m, uri, _ := strings.Cut(got, " ")
+				var u sip.Uri
+				if err := sip.ParseUri(uri, &u); err != nil {
+					t.Fatalf("%s with Contact %q: %v", m, uri, err)
+				}
+				check(m+" from the PBX", u)
+				return m
+			}
+			// nextContact checks every Contact the phone received up to the next
+			// request of method (ACKs and BYEs in between too).
+			nextContact := func(method string) {
+				t.Helper()
+				for {
+					select {
+					case got := <-contacts:
+						if checkEntry(got) == method {
+							return
+						}
+					case <-time.After(10 * time.Second):
+						t.Fatalf("no %s reached the %s phone", method, transport)
+					}
+				}
+			}
+
+			// The phone calls: the PBX's 200 names the listener.
+			a, b := connect(t, alice, bob, "1002")
+			check("200 to the phone's INVITE", a.RemoteTarget())
+			// The other side holds: the PBX relays a re-INVITE over the WebSocket.
+			if err := b.Hold(ctxT(t, 10*time.Second)); err != nil {
+				t.Fatalf("hold: %v", err)
+			}
+			nextContact("INVITE")
+			if err := b.Hangup(ctxT(t, 10*time.Second)); err != nil {
+				t.Fatalf("hang up: %v", err)
+			}
+			waitDone(t, "caller", a)
+
+			// The phone is called: the PBX's INVITE names the listener.
+			b, a = connect(t, bob, alice, "1001")
+			nextContact("INVITE")
+			if err := a.Hangup(ctxT(t, 10*time.Second)); err != nil {
+				t.Fatalf("hang up: %v", err)
+			}
+			waitDone(t, "caller", b)
+			for len(contacts) > 0 { // the ACKs and BYE that came after
+				checkEntry(<-contacts)
+			}
+		})
+	}
+}
+
+// portOf is the port of a host:port listener address.
+func portOf(t *testing.T, addr string) int {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatalf("listener address %q: %v", addr, err)
+	}
+	return int(ap.Port())
 }

@@ -82,6 +82,7 @@ $("login-form").addEventListener("submit", async (ev) => {
 function pickFirm(me) {
   const list = $("firm-picker-list");
   clear(list);
+  clear($("menu-firm-list"));
   for (const f of me.firms) {
     const b = el("button", { type: "button", "data-firm": f.firm }, f.firm, el("span", { class: "muted" }, ` · agent ${f.agent}`));
     b.addEventListener("click", () => switchFirm(f.firm));
@@ -120,7 +121,7 @@ function loggedOut(message) {
   stopPhone();
   endCallUI();
   hideIncoming();
-  for (const id of ["calls", "voicemail", "callbacks"]) clear($(id));
+  for (const id of ["calls", "voicemail", "callbacks", "menu-firm-list", "firm-picker-list"]) clear($(id));
   $("firm").textContent = "";
   show("login");
   if (message) {
@@ -137,6 +138,8 @@ function loggedOut(message) {
 async function enter(me) {
   const sameAgent = app.me && app.me.firm === me.firm && app.me.agent === me.agent;
   app.me = me;
+  // Only the profile menu offers firms from now on (one button per firm in the page).
+  clear($("firm-picker-list"));
   renderMe();
   show("home");
   const key = `switchboard.lastVisit.${me.firm}.${me.agent}`;
@@ -286,7 +289,7 @@ function renderCalls(calls, append) {
         el("span", { class: "sr-only" }, dirText)),
       el("td", { class: "grow" }, numberButton(v.number, "call-number")),
       el("td", {}, el("time", { datetime: c.start }, fmtTime(c.start))),
-      el("td", {}, c.answer ? fmtDuration(c.talk_time) : "—"),
+      el("td", {}, c.talk_time > 0 ? fmtDuration(c.talk_time) : "—"),
       el("td", {}, el("span", { class: "outcome", title: c.cause || "" }, outcomeText(c, v))),
     );
     body.append(tr);
@@ -458,9 +461,12 @@ function startEvents() {
   on("call", onCallEvent);
   on("callback", () => later("callbacks", loadCallbacks));
   on("voicemail", () => later("voicemail", loadVoicemail));
+  let opened = false;
   es.addEventListener("open", () => {
-    // Anything may have changed while the stream was down.
-    if (app.events === es && app.me) later("resync", () => Promise.all([loadCalls(), loadVoicemail(), loadCallbacks()]), 50);
+    // Anything may have changed while the stream was down (the first open
+    // follows the lists' first load, so it needs no reload).
+    if (opened && app.events === es && app.me) later("resync", () => Promise.all([loadCalls(), loadVoicemail(), loadCallbacks()]), 50);
+    opened = true;
   });
   es.addEventListener("error", () => {
     // A closed stream is not retried by the browser: most often the session ended.

@@ -31,6 +31,9 @@ export class Phone {
       password: creds.password,
       register: true,
       session_timers: false,
+      // A closed tab cannot unregister: a short lifetime keeps its stale
+      // contact from being rung (and counted against the contact limit) for long.
+      register_expires: 120,
       user_agent: "Switchboard agent app",
     });
     this.ua = ua;
