@@ -217,7 +217,7 @@ func TestReloadedWebSocketPhone(t *testing.T) {
 // The PBX's Contact on a WebSocket leg names the WebSocket listener it was reached
 // on and transport=ws (RFC 7118 section 5.2 writes "ws" for WSS too), never the UDP
 // port: in its 200 to the phone's INVITE, in its INVITE to the phone, and in the
-// re-INVITE it relays inside the dialog.
+// re-INVITE it relays inside the dialog, and in its MWI NOTIFY.
 func TestContactOverWebSocket(t *testing.T) {
 	t.Parallel()
 	for _, transport := range []string{"ws", "wss"} {
@@ -278,6 +278,12 @@ func TestContactOverWebSocket(t *testing.T) {
 					}
 				}
 			}
+
+			// The PBX's MWI NOTIFY names the listener too.
+			if _, err := alice.SubscribeMWI(ctxT(t, 10*time.Second), time.Hour); err != nil {
+				t.Fatalf("subscribe over %s: %v", transport, err)
+			}
+			nextContact("NOTIFY")
 
 			// The phone calls: the PBX's 200 names the listener.
 			a, b := connect(t, alice, bob, "1002")
