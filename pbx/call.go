@@ -277,10 +277,32 @@ func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
 	if len(bytes.TrimSpace(c.In.SDP())) == 0 {
 		return c.lateOfferMedia()
 	}
-	offer, err := rtp.ParseSDP(c.In.SDP())
+	offer, err := rtp.CheckOffer(c.In.SDP())
 	if err != nil {
 		return nil, nil, fmt.Errorf("caller SDP: %w", err)
 	}
+	var sess *rtp.Session
+	var answer []byte
+	if offer.WebRTC() {
+		sess, answer, err = c.webrtcAnswer()
+	} else {
+		sess, answer, err = c.plainAnswer(offer)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	c.In.SetLocalSDP(answer)
+	c.In.OnOffer(c.p.offerHandler(sess, nil, nil))
+	c.inSess.Store(sess)
+	c.mu.Lock()
+	c.inMedia = sess
+	c.mu.Unlock()
+	return sess, answer, nil
+}
+
+// plainAnswer opens an RTP session for the caller's plain offer and writes our
+// answer.
+func (c *Call) plainAnswer(offer rtp.MediaDesc) (*rtp.Session, []byte, error) {
 	codec, ok := rtp.Negotiate(offer, rtp.Supported)
 	if !ok {
 		return nil, nil, errNoCodec
@@ -295,12 +317,21 @@ func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c.In.SetLocalSDP(answer)
-	c.In.OnOffer(c.p.offerHandler(sess, nil, nil))
-	c.inSess.Store(sess)
-	c.mu.Lock()
-	c.inMedia = sess
-	c.mu.Unlock()
+	return sess, answer, nil
+}
+
+// webrtcAnswer opens a WebRTC session for a browser's offer and writes our
+// answer (ICE-lite candidate, DTLS fingerprint, G.711).
+func (c *Call) webrtcAnswer() (*rtp.Session, []byte, error) {
+	sess, err := c.p.pool.OpenWebRTC(c.p.mediaIP)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.track(sess)
+	answer, err := sess.AnswerWebRTC(c.In.SDP())
+	if err != nil {
+		return nil, nil, err
+	}
 	return sess, answer, nil
 }
 
@@ -396,19 +427,27 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 			return nil, err
 		}
 		if held != nil {
-			held.Store(offer.Direction != "sendrecv")
+			held.Store(offer.Direction != rtp.SendRecv)
 		}
-		codec, ok := rtp.Negotiate(offer, rtp.Supported)
-		if !ok {
-			return nil, errNoCodec
+		var answer []byte
+		if sess.IsWebRTC() {
+			// A browser's renegotiation (hold, unhold) keeps its ICE and DTLS.
+			answer, err = sess.AnswerWebRTC(body)
+		} else {
+			codec, ok := rtp.Negotiate(offer, rtp.Supported)
+			if !ok {
+				return nil, errNoCodec
+			}
+			sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
+			answer, err = p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, answerDirection(offer.Direction))
 		}
-		sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
-		answer, err := p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, answerDirection(offer.Direction))
 		if err != nil {
 			return nil, err
 		}
 		if other != nil {
-			if leg, osess := other(); leg != nil && osess != nil {
+			// A browser on the other side is not re-offered: it keeps its
+			// stream and simply hears nothing while the call is held.
+			if leg, osess := other(); leg != nil && osess != nil && !osess.IsWebRTC() {
 				dir := offer.Direction
 				go func() {
 					// Room for a 491 and our retries (up to 4 s apart on outbound legs).

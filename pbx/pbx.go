@@ -144,7 +144,7 @@ func New(d Deps) (*PBX, error) {
 	p.mail.Store(d.Mailer)
 	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.lookupAccount)
 	p.regw = newRegWriter(d.Store, d.Logger)
-	p.reg = registrar.New(registrar.Config{Logger: d.Logger}, p.regw)
+	p.reg = registrar.New(registrar.Config{Logger: d.Logger, Connected: d.SIP.Connected}, p.regw)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if err := p.loadState(); err != nil {
 		return nil, err

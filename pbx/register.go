@@ -113,7 +113,7 @@ func (p *PBX) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	res := gosip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.To().Params.Add("tag", s.localTag)
 	res.AppendHeader(gosip.NewHeader("Expires", strconv.Itoa(expires)))
-	res.AppendHeader(p.sip.Contact())
+	res.AppendHeader(p.sip.ContactFor(req.Transport(), req.Source()))
 	if err := tx.Respond(res); err != nil {
 		p.log.Debug("subscribe answer", "err", err)
 		return
@@ -193,7 +193,7 @@ func (p *PBX) sendMWI(s *subscription, state string) {
 	req.AppendHeader(to)
 	req.AppendHeader(&callID)
 	req.AppendHeader(&gosip.CSeqHeader{SeqNo: cseq, MethodName: gosip.NOTIFY})
-	req.AppendHeader(p.sip.Contact())
+	req.AppendHeader(p.sip.ContactFor(s.transport, source))
 	req.AppendHeader(gosip.NewHeader("Event", "message-summary"))
 	req.AppendHeader(gosip.NewHeader("Subscription-State", state))
 	req.AppendHeader(gosip.NewHeader("Content-Type", "application/simple-message-summary"))

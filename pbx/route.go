@@ -1,10 +1,13 @@
 package pbx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,6 +89,16 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	p.log.Info("call", "call", c.ID, "firm", firm.ID, "from", caller, "to", dialled, "decision", d.Kind.String(), "why", d.Why)
+	// An offer we could never answer is refused before anything rings, not
+	// after a callee picked up.
+	if body := leg.SDP(); len(bytes.TrimSpace(body)) > 0 {
+		if _, err := rtp.CheckOffer(body); err != nil {
+			p.log.Info("offer refused", "call", c.ID, "err", err)
+			c.outcome("failed", "488 Not Acceptable Here")
+			leg.Reject(488, "Not Acceptable Here")
+			return
+		}
+	}
 	p.run(c, d)
 }
 
@@ -220,16 +233,23 @@ type ringResult struct {
 
 // ring offers media and rings all specs at once for up to timeout: the first to
 // answer wins and the others get CANCEL (parallel fork). The caller hears 180 when a
-// branch rings.
+// branch rings. Plain phones share one media session and offer; each contact that
+// registered over a WebSocket (a browser) gets a WebRTC session of its own, since
+// its ICE and DTLS belong to one peer.
 func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringResult {
-	sess, err := p.pool.Open()
+	specs = slices.Clone(specs)
+	sessions, err := p.offerMedia(c, specs)
 	if err != nil {
+		p.log.Error("ring: media", "call", c.ID, "err", err)
 		return ringResult{outcome: "failed", cause: "503 Service Unavailable"}
 	}
-	c.track(sess)
-	offer, err := p.sdp(sess, rtp.Supported, rtp.DefaultDTMFPT, "sendrecv")
-	if err != nil {
-		return ringResult{outcome: "failed", cause: "500 Server Internal Error"}
+	release := func(keep *rtp.Session) {
+		// The ports go back now: a queue may ring many times.
+		for i, s := range sessions {
+			if s != keep && slices.Index(sessions, s) == i {
+				c.untrack(s)
+			}
+		}
 	}
 	var ringOnce sync.Once
 	onProgress := func(code int, early []byte) {
@@ -237,10 +257,11 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 			if c.In == nil || c.In.Answered() {
 				return
 			}
-			// A single branch with early media (a carrier's ringback or
+			// A single plain branch with early media (a carrier's ringback or
 			// announcement) is relayed: 183 to the caller and the media bridged
 			// now. Forks just ring: which branch's media would the caller hear?
-			if code == 183 && len(early) > 0 && len(specs) == 1 && len(c.In.SDP()) > 0 && applyRemote(sess, early) == nil {
+			if sess := sessions[0]; code == 183 && len(early) > 0 && len(specs) == 1 && !sess.IsWebRTC() &&
+				len(c.In.SDP()) > 0 && applyRemote(sess, early) == nil {
 				if aSess, answer, err := c.callerMedia(); err == nil && c.In.Progress(answer) == nil {
 					rtp.Bridge(aSess, sess)
 					return
@@ -249,39 +270,90 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 			c.In.Ring()
 		})
 	}
-	leg, outcome, cause := p.fork(c.ctx, specs, offer, timeout, onProgress)
+	won, leg, outcome, cause := p.fork(c.ctx, specs, timeout, onProgress)
 	if leg == nil {
-		c.untrack(sess) // the port goes back now: a queue may ring many times
+		release(nil)
 		if c.ctx.Err() != nil {
 			outcome = "abandoned"
 		}
 		return ringResult{outcome: outcome, cause: cause}
 	}
-	if err := applyRemote(sess, leg.RemoteSDP()); err != nil {
+	sess := sessions[won]
+	release(sess)
+	if sess.IsWebRTC() {
+		err = sess.AcceptWebRTCAnswer(leg.RemoteSDP())
+	} else {
+		err = applyRemote(sess, leg.RemoteSDP())
+	}
+	if err != nil {
+		p.log.Warn("ring: answer SDP", "call", c.ID, "err", err)
 		leg.Hangup(context.Background())
 		return ringResult{outcome: "failed", cause: "488 Not Acceptable Here"}
 	}
 	return ringResult{outcome: "answered", leg: leg, sess: sess}
 }
 
+// offerMedia opens the media sessions for ring and puts each branch's offer in
+// its spec: sessions[i] is the session of specs[i].
+func (p *PBX) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, error) {
+	sessions := make([]*rtp.Session, len(specs))
+	var plain *rtp.Session
+	var plainOffer []byte
+	for i := range specs {
+		if isWebSocket(specs[i].Transport) {
+			s, err := p.pool.OpenWebRTC(p.mediaIP)
+			if err != nil {
+				return nil, err
+			}
+			c.track(s)
+			offer, err := s.OfferWebRTC()
+			if err != nil {
+				return nil, err
+			}
+			sessions[i], specs[i].SDP = s, offer
+			continue
+		}
+		if plain == nil {
+			s, err := p.pool.Open()
+			if err != nil {
+				return nil, err
+			}
+			c.track(s)
+			if plainOffer, err = p.sdp(s, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv); err != nil {
+				return nil, err
+			}
+			plain = s
+		}
+		sessions[i], specs[i].SDP = plain, plainOffer
+	}
+	return sessions, nil
+}
+
+// isWebSocket tells whether a contact registered over ws or wss: a browser,
+// which speaks WebRTC only.
+func isWebSocket(transport string) bool {
+	return strings.EqualFold(transport, "ws") || strings.EqualFold(transport, "wss")
+}
+
 type forkResult struct {
+	idx int
 	leg *sip.OutboundLeg
 	err error
 }
 
-// fork dials every spec with the same offer and returns the first leg that answers.
-func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, offer []byte, timeout time.Duration, onProgress func(code int, sdp []byte)) (*sip.OutboundLeg, string, string) {
+// fork dials every spec (each with its offer) and returns the first leg that
+// answers with the index of its spec.
+func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, timeout time.Duration, onProgress func(code int, sdp []byte)) (int, *sip.OutboundLeg, string, string) {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan forkResult, len(specs))
-	for _, spec := range specs {
-		spec.SDP = offer
+	for i, spec := range specs {
 		go func() {
 			leg, err := p.sip.Dial(fctx, spec)
 			if err == nil {
 				err = leg.Wait(fctx, onProgress)
 			}
-			results <- forkResult{leg, err}
+			results <- forkResult{i, leg, err}
 		}()
 	}
 	timer := time.NewTimer(timeout)
@@ -305,7 +377,7 @@ func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, offer []byte, time
 			pending--
 			if r.err == nil {
 				drain(pending)
-				return r.leg, "answered", "200 OK"
+				return r.idx, r.leg, "answered", "200 OK"
 			}
 			var se *sip.StatusError
 			if errors.As(r.err, &se) {
@@ -318,16 +390,16 @@ func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, offer []byte, time
 			}
 		case <-timer.C:
 			drain(pending)
-			return nil, "no-answer", "408 Request Timeout"
+			return -1, nil, "no-answer", "408 Request Timeout"
 		case <-ctx.Done():
 			drain(pending)
-			return nil, "abandoned", "487 Request Terminated"
+			return -1, nil, "abandoned", "487 Request Terminated"
 		}
 	}
 	if busy == len(specs) {
-		return nil, "busy", cause
+		return -1, nil, "busy", cause
 	}
-	return nil, "no-answer", cause
+	return -1, nil, "no-answer", cause
 }
 
 // legControl is what the bridge needs of either kind of leg.

@@ -5,6 +5,14 @@
 // prompt playback, receive hooks, RFC 4733 digit decoding, and SDP parsing and
 // building on github.com/pion/sdp/v3.
 //
+// A Session is the one media-stream abstraction of the PBX. Its peer is either a
+// plain RTP endpoint (Pool.Open: a UDP socket with symmetric RTP) or a WebRTC
+// endpoint such as a browser (Pool.OpenWebRTC: a github.com/pion/webrtc/v4 peer
+// connection with ICE-lite, DTLS-SRTP and rtcp-mux on the session's pool port).
+// Only the packet transport differs: bridging, playback, the receive hook and
+// DTMF decoding are the same code for both, so a browser can be bridged to a
+// desk phone, hear prompts and hold music, and leave voicemail.
+//
 // Each Session has exactly one goroutine, its socket read loop. Bridged packets are
 // forwarded on that goroutine straight into the destination session's outgoing
 // stream, without allocations or locks: the outgoing stream is guarded by an atomic

@@ -42,9 +42,16 @@ type MediaDesc struct {
 	DTMFPT int
 	// Direction is sendrecv, sendonly, recvonly or inactive (default sendrecv).
 	Direction string
-	// Proto is the transport, normally "RTP/AVP".
+	// Proto is the transport, normally "RTP/AVP"; WebRTC peers use
+	// "UDP/TLS/RTP/SAVPF".
 	Proto string
+	// Fingerprint and ICE tell whether the description carries a DTLS
+	// certificate fingerprint and ICE credentials (session or media level).
+	Fingerprint, ICE bool
 }
+
+// WebRTC reports whether the stream is DTLS-SRTP, as browsers send it.
+func (m MediaDesc) WebRTC() bool { return strings.HasPrefix(m.Proto, "UDP/TLS/RTP/SAVP") }
 
 // AddrPort returns Addr:Port, the address the peer wants its media sent to.
 func (m MediaDesc) AddrPort() netip.AddrPort {
@@ -54,7 +61,45 @@ func (m MediaDesc) AddrPort() netip.AddrPort {
 // OnHold reports whether the peer asked not to receive media: a sendonly or
 // inactive direction, or the legacy c=0.0.0.0.
 func (m MediaDesc) OnHold() bool {
-	return m.Direction == SendOnly || m.Direction == Inactive || m.Addr.IsUnspecified()
+	if m.Direction == SendOnly || m.Direction == Inactive {
+		return true
+	}
+	// Browsers write c=0.0.0.0 before ICE has a candidate; ICE, not c=, says
+	// where their media goes.
+	return m.Addr.IsUnspecified() && !m.WebRTC()
+}
+
+// Offer errors: why CheckOffer refuses a description (answered 488).
+var (
+	ErrRejectedStream = errors.New("sdp: audio stream rejected (port 0)")
+	ErrProfile        = errors.New("sdp: unsupported media profile")
+	ErrNoDTLS         = errors.New("sdp: WebRTC offer without DTLS fingerprint or ICE credentials")
+	ErrNoCodec        = errors.New("sdp: no common codec (PCMU, PCMA)")
+)
+
+// CheckOffer tells whether the PBX can answer an offer: plain RTP (RTP/AVP or
+// RTP/AVPF), or WebRTC (UDP/TLS/RTP/SAVPF with a DTLS fingerprint and ICE
+// credentials), with PCMU or PCMA. SRTP with SDES keys (RTP/SAVP) is not
+// supported. It returns the parsed description when the answer is yes.
+func CheckOffer(body []byte) (MediaDesc, error) {
+	md, err := ParseSDP(body)
+	if err != nil {
+		return MediaDesc{}, err
+	}
+	switch {
+	case md.Port == 0:
+		return md, ErrRejectedStream
+	case md.WebRTC():
+		if !md.Fingerprint || !md.ICE {
+			return md, ErrNoDTLS
+		}
+	case md.Proto != "RTP/AVP" && md.Proto != "RTP/AVPF":
+		return md, fmt.Errorf("%w %s", ErrProfile, md.Proto)
+	}
+	if _, ok := pickCodec(md, Supported); !ok {
+		return md, ErrNoCodec
+	}
+	return md, nil
 }
 
 // ParseSDP extracts the first audio stream from an SDP body. Static payload types
@@ -126,6 +171,16 @@ func ParseSDP(body []byte) (MediaDesc, error) {
 		}
 	}
 
+	for _, attrs := range [][]sdp.Attribute{sd.Attributes, md.Attributes} {
+		for _, a := range attrs {
+			switch a.Key {
+			case "fingerprint":
+				out.Fingerprint = out.Fingerprint || strings.TrimSpace(a.Value) != ""
+			case "ice-ufrag":
+				out.ICE = out.ICE || strings.TrimSpace(a.Value) != ""
+			}
+		}
+	}
 	if dir, ok := direction(md.Attributes); ok {
 		out.Direction = dir
 	} else if dir, ok := direction(sd.Attributes); ok {

@@ -282,7 +282,11 @@ func FuzzParseSDP(f *testing.F) {
 		"v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nt=0 0\nm=audio 0 RTP/AVP 8 0\nc=IN IP6 2001:db8::5\n"} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(chromeSDP))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if md, err := CheckOffer(body); err == nil && (md.Port == 0 || len(md.Codecs) == 0) {
+			t.Fatalf("CheckOffer accepted an offer it cannot answer: %+v", md)
+		}
 		md, err := ParseSDP(body)
 		if err != nil {
 			return
@@ -314,4 +318,56 @@ func FuzzParseSDP(f *testing.F) {
 			t.Fatalf("round trip changed %+v into %+v", md, again)
 		}
 	})
+}
+
+// chromeSDP is what Chromium (through JsSIP) offers: DTLS-SRTP, ICE, Opus first.
+const chromeSDP = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n" +
+	"a=msid-semantic: WMS\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r\nc=IN IP4 0.0.0.0\r\n" +
+	"a=rtcp:9 IN IP4 0.0.0.0\r\na=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host generation 0\r\n" +
+	"a=ice-ufrag:abcd\r\na=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa\r\na=ice-options:trickle\r\n" +
+	"a=fingerprint:sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\n" +
+	"a=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n" +
+	"a=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:13 CN/8000\r\n" +
+	"a=rtpmap:110 telephone-event/48000\r\na=rtpmap:126 telephone-event/8000\r\n"
+
+func TestCheckOffer(t *testing.T) {
+	t.Parallel()
+	noFingerprint := strings.Replace(chromeSDP, "a=fingerprint:", "a=x-fingerprint:", 1)
+	savp := strings.Replace(sippSDP, "RTP/AVP", "RTP/SAVP", 1)
+	g729 := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n"
+	rejected := strings.Replace(sippSDP, "m=audio 6000", "m=audio 0", 1)
+	for _, tc := range []struct {
+		name   string
+		sdp    string
+		want   error
+		webrtc bool
+	}{
+		{"plain", sippSDP, nil, false},
+		{"baresip", baresipSDP, nil, false},
+		{"browser", chromeSDP, nil, true},
+		{"browser without fingerprint", noFingerprint, ErrNoDTLS, true},
+		{"SDES SRTP", savp, ErrProfile, false},
+		{"only G.729", g729, ErrNoCodec, false},
+		{"rejected stream", rejected, ErrRejectedStream, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			md, err := CheckOffer([]byte(tc.sdp))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("CheckOffer: %v, want %v", err, tc.want)
+			}
+			if md.WebRTC() != tc.webrtc {
+				t.Errorf("WebRTC() = %v, want %v", md.WebRTC(), tc.webrtc)
+			}
+		})
+	}
+	if _, err := CheckOffer([]byte("not sdp")); err == nil {
+		t.Error("CheckOffer accepted garbage")
+	}
+	md, _ := ParseSDP([]byte(chromeSDP))
+	if md.OnHold() {
+		t.Error("a browser's c=0.0.0.0 reads as hold")
+	}
+	if md.DTMFPT != 126 || len(md.Codecs) != 2 {
+		t.Errorf("browser offer: dtmf %d codecs %v", md.DTMFPT, md.Codecs)
+	}
 }

@@ -87,7 +87,7 @@ func (t *localTrack) writeRTP(h *rtp.Header, payload []byte) (int, error) {
 // newWebRTCAPI builds the pion API of one leg: G.711 and telephone-event only,
 // ICE-lite with a single host candidate on the leg's own pool socket (advertised
 // as public when set), UDP over IPv4, no mDNS.
-func newWebRTCAPI(conn net.PacketConn, public netip.Addr) (*webrtc.API, *ice.UDPMuxDefault, error) {
+func newWebRTCAPI(conn net.PacketConn, local, public netip.Addr) (*webrtc.API, *ice.UDPMuxDefault, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: clockRate, Channels: 1}, PayloadType: webrtc.PayloadType(PCMU.PT)},
@@ -109,7 +109,7 @@ func newWebRTCAPI(conn net.PacketConn, public netip.Addr) (*webrtc.API, *ice.UDP
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// A browser that vanished without BYE is noticed by SIP; media just stops.
 	se.SetICETimeouts(10*time.Second, 30*time.Second, 2*time.Second)
-	if public.IsValid() && !public.IsUnspecified() {
+	if public.IsValid() && !public.IsUnspecified() && public != local {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External:        []string{public.String()},
 			AsCandidateType: webrtc.ICECandidateTypeHost,
@@ -134,7 +134,7 @@ func (p *Pool) OpenWebRTC(public netip.Addr) (*Session, error) {
 		return nil, err
 	}
 	sock := newMuxSocket(conn)
-	api, mux, err := newWebRTCAPI(sock, public)
+	api, mux, err := newWebRTCAPI(sock, p.ip, public)
 	if err != nil {
 		p.release(port, conn, rtcpConn)
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -329,5 +330,25 @@ func TestWebRTCCloseReturnsPort(t *testing.T) {
 	plain := openSession(t, pool)
 	if _, err := plain.AnswerWebRTC(nil); !errors.Is(err, ErrNotWebRTC) {
 		t.Fatalf("plain AnswerWebRTC: %v, want ErrNotWebRTC", err)
+	}
+}
+
+// TestWebRTCPublicAddress: behind NAT the host candidate carries listen.public_ip
+// with the pool port, and never the local address.
+func TestWebRTCPublicAddress(t *testing.T) {
+	t.Parallel()
+	pool := newTestPool(t, 4)
+	s, err := pool.OpenWebRTC(netip.MustParseAddr("203.0.113.7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	offer, err := s.OfferWebRTC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "203.0.113.7 " + strconv.Itoa(int(s.LocalAddr().Port())) + " typ host"
+	if !strings.Contains(string(offer), want) || strings.Contains(string(offer), "127.0.0.1 ") {
+		t.Fatalf("offer should carry only %q as candidate:\n%s", want, offer)
 	}
 }

@@ -73,6 +73,23 @@ func (s *Server) reachable(transport, dest string) (string, error) {
 	return "", nil
 }
 
+// Connected reports whether the TCP, TLS, WS or WSS connection from remote (the
+// phone's host:port as its requests came from) is still open; always true over UDP.
+// The registrar asks it to drop the bindings of a WebSocket phone that went away.
+func (s *Server) Connected(transport, remote string) bool {
+	if strings.EqualFold(transport, "UDP") {
+		return true
+	}
+	c, err := s.ua.TransportLayer().GetConnection(transport, remote)
+	if err != nil {
+		return false
+	}
+	// GetConnection takes a reference for a sender; a mere look gives it back, so
+	// that checking often keeps the count where sipgo expects it.
+	c.Ref(-1)
+	return true
+}
+
 // glareRetries is how often a re-INVITE answered 491 is sent again.
 const glareRetries = 3
 

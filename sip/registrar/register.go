@@ -151,15 +151,17 @@ func parseDelta(s string) (time.Duration, bool) {
 	return time.Duration(n) * time.Second, true
 }
 
-// apply computes the user's new binding list without touching cur. Expired bindings
-// are dropped (and deleted from the Persister) on the way.
+// apply computes the user's new binding list without touching cur. Bindings that are
+// no longer live (expired, or a WebSocket whose connection closed) are dropped, and
+// deleted from the Persister, on the way: a browser that reloads registers a new
+// contact each time, and its dead ones must not count against MaxContactsPerUser.
 func (r *Registrar) apply(cur []Binding, req *sip.Request, k userKey, updates []contactUpdate, wildcard bool, now time.Time) (next, saves []Binding, deletes []string, changed bool, err error) {
 	callID := req.CallID().Value()
 	cseq := req.CSeq().SeqNo
 	outOfOrder := func(b Binding) bool { return b.CallID == callID && cseq <= b.CSeq }
 
 	for _, b := range cur {
-		if b.Expires.After(now) {
+		if r.live(b, now) {
 			next = append(next, b)
 		} else {
 			deletes = append(deletes, b.Contact)

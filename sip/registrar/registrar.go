@@ -57,6 +57,13 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives persistence errors that have no SIP request to fail; default slog.Default().
 	Logger *slog.Logger
+	// Connected, when set, reports whether the connection a WS or WSS binding came
+	// over (its Transport and Source) is still open. A WebSocket phone (a browser)
+	// listens nowhere: once its connection closes nothing reaches that binding
+	// again, and a reloaded page registers a new contact on a new connection. Such
+	// a binding counts as expired, so that the dead ones are never rung and never
+	// fill the user's MaxContactsPerUser. Bindings over other transports are kept.
+	Connected func(transport, source string) bool
 }
 
 type userKey struct{ firm, user string }
@@ -188,24 +195,34 @@ func indexContact(bs []Binding, contact string) int {
 	return slices.IndexFunc(bs, func(b Binding) bool { return b.Contact == contact })
 }
 
-// Contacts returns firm/user's unexpired bindings in registration order.
+// Contacts returns firm/user's live bindings (unexpired, and for WS and WSS still
+// connected) in registration order.
 func (r *Registrar) Contacts(firm, user string) []Binding {
 	e := r.lockEntry(userKey{firm, user}, false)
 	if e == nil {
 		return nil
 	}
 	defer e.mu.Unlock()
-	return live(e.bindings, r.cfg.Now())
-}
-
-func live(bs []Binding, now time.Time) []Binding {
+	now := r.cfg.Now()
 	var out []Binding
-	for _, b := range bs {
-		if b.Expires.After(now) {
+	for _, b := range e.bindings {
+		if r.live(b, now) {
 			out = append(out, b)
 		}
 	}
 	return out
+}
+
+// live reports whether b can still be reached: not expired, and, when it came over
+// a WebSocket, its connection still open (see Config.Connected).
+func (r *Registrar) live(b Binding, now time.Time) bool {
+	if !b.Expires.After(now) {
+		return false
+	}
+	if r.cfg.Connected == nil || (b.Transport != "WS" && b.Transport != "WSS") {
+		return true
+	}
+	return r.cfg.Connected(b.Transport, b.Source)
 }
 
 func (r *Registrar) entries() []userKey {
@@ -221,7 +238,7 @@ func (r *Registrar) entries() []userKey {
 	return keys
 }
 
-// All returns every unexpired binding, ordered by firm, user, then registration order.
+// All returns every live binding, ordered by firm, user, then registration order.
 func (r *Registrar) All() []Binding {
 	var out []Binding
 	for _, k := range r.entries() {
@@ -230,7 +247,7 @@ func (r *Registrar) All() []Binding {
 	return out
 }
 
-// Count returns the number of unexpired bindings.
+// Count returns the number of live bindings.
 func (r *Registrar) Count() int {
 	now := r.cfg.Now()
 	r.mu.RLock()
@@ -243,7 +260,7 @@ func (r *Registrar) Count() int {
 	for _, e := range es {
 		e.mu.Lock()
 		for _, b := range e.bindings {
-			if b.Expires.After(now) {
+			if r.live(b, now) {
 				n++
 			}
 		}
@@ -252,9 +269,10 @@ func (r *Registrar) Count() int {
 	return n
 }
 
-// Expire drops expired bindings, deletes them from the Persister (errors are logged:
-// Load drops them anyway), notifies OnChange listeners, and returns how many it dropped.
-// The server calls it periodically.
+// Expire drops expired bindings and WebSocket bindings whose connection closed,
+// deletes them from the Persister (errors are logged: Load drops the expired ones
+// anyway, the next REGISTER or Expire the others), notifies OnChange listeners, and
+// returns how many it dropped. The server calls it periodically.
 func (r *Registrar) Expire() int {
 	now := r.cfg.Now()
 	dropped := 0
@@ -266,7 +284,7 @@ func (r *Registrar) Expire() int {
 		kept := e.bindings[:0:0]
 		n := 0
 		for _, b := range e.bindings {
-			if b.Expires.After(now) {
+			if r.live(b, now) {
 				kept = append(kept, b)
 				continue
 			}

@@ -456,3 +456,118 @@ func TestConcurrentRegistersAndLimit(t *testing.T) {
 		t.Fatalf("1001 has %d contacts, want 4", n)
 	}
 }
+
+// conns is a fake Config.Connected: the transport/source pairs whose connection is open.
+type conns struct {
+	mu   sync.Mutex
+	open map[string]bool
+}
+
+func (c *conns) set(transport, source string, open bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.open[transport+" "+source] = open
+}
+
+func (c *conns) connected(transport, source string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open[transport+" "+source]
+}
+
+// wsRegister builds a REGISTER of user's contact that came over transport from source.
+func wsRegister(t *testing.T, user, contact, transport, source, callID string) *sip.Request {
+	t.Helper()
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: realm})
+	aor := sip.Uri{Scheme: "sip", User: user, Host: realm}
+	from := &sip.FromHeader{Address: aor}
+	from.Params.Add("tag", "t")
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor})
+	cid := sip.CallIDHeader(callID)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.REGISTER})
+	var cu sip.Uri
+	if err := sip.ParseUri(contact, &cu); err != nil {
+		t.Fatalf("contact %q: %v", contact, err)
+	}
+	req.AppendHeader(&sip.ContactHeader{Address: cu})
+	req.AppendHeader(sip.NewHeader("Expires", "600"))
+	req.SetTransport(transport)
+	req.SetSource(source)
+	return req
+}
+
+// A binding that came over a WebSocket lives only as long as its connection: once
+// that closes it is neither listed nor counted, a REGISTER from the user drops and
+// deletes it (so that a browser reloaded again and again never reaches Too Many
+// Contacts), and so does Expire. Bindings over TCP, TLS and UDP are not affected.
+func TestClosedWebSocketBindings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		transport string
+		dropped   bool
+	}{
+		{"WS", true},
+		{"WSS", true},
+		{"TCP", false},
+		{"TLS", false},
+		{"UDP", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.transport, func(t *testing.T) {
+			t.Parallel()
+			cs := &conns{open: map[string]bool{}}
+			store := newMemStore()
+			r := New(Config{Connected: cs.connected}, store)
+			k := userKey{"acme", "1001"}
+			// Many reloads: each registers a new contact from a new connection and
+			// closes it before the next.
+			for i := range 2 * MaxContactsPerUser {
+				src := fmt.Sprintf("127.0.0.1:%d", 40000+i)
+				cs.set(tt.transport, src, true)
+				contact := fmt.Sprintf("sip:u%d@r%d.invalid;transport=ws", i, i)
+				res, _ := r.register(wsRegister(t, "1001", contact, tt.transport, src, fmt.Sprint("call-", i)), k)
+				if !tt.dropped && i >= MaxContactsPerUser {
+					if res.StatusCode != sip.StatusForbidden {
+						t.Fatalf("REGISTER %d over %s: %d, want 403 (its bindings stay)", i, tt.transport, res.StatusCode)
+					}
+					break
+				}
+				if res.StatusCode != sip.StatusOK {
+					t.Fatalf("REGISTER %d over %s: %d %s", i, tt.transport, res.StatusCode, res.Reason)
+				}
+				if tt.dropped && len(res.GetHeaders("Contact")) != 1 {
+					t.Fatalf("REGISTER %d: 200 lists %d contacts, want only the new one", i, len(res.GetHeaders("Contact")))
+				}
+				cs.set(tt.transport, src, false)
+			}
+			saved, _, _ := store.count()
+			if !tt.dropped {
+				if n := r.Count(); n != MaxContactsPerUser || saved != MaxContactsPerUser {
+					t.Fatalf("%s bindings: %d live, %d stored, want %d", tt.transport, n, saved, MaxContactsPerUser)
+				}
+				if n := r.Expire(); n != 0 {
+					t.Fatalf("Expire dropped %d %s bindings", n, tt.transport)
+				}
+				return
+			}
+			// The last one's connection closed too: gone from the listing at once,
+			// from the table and the store at the next Expire.
+			if got := r.Contacts("acme", "1001"); len(got) != 0 || r.Count() != 0 {
+				t.Fatalf("Contacts after close: %+v", got)
+			}
+			if saved != 1 {
+				t.Fatalf("%d bindings stored, want 1", saved)
+			}
+			var changed []string
+			r.OnChange(func(firm, user string) { changed = append(changed, firm+"/"+user) })
+			if n := r.Expire(); n != 1 {
+				t.Fatalf("Expire dropped %d, want 1", n)
+			}
+			if saved, _, _ := store.count(); saved != 0 || !slices.Equal(changed, []string{"acme/1001"}) {
+				t.Fatalf("after Expire: %d stored, OnChange %v", saved, changed)
+			}
+		})
+	}
+}

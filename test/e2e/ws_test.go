@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"switchboard/internal/testphone"
+	"switchboard/sip/registrar"
 )
 
 // wsServer is a server listening on UDP, WS and WSS (RFC 7118).
@@ -166,10 +167,57 @@ func TestGoneWebSocketPhoneGoesToVoicemail(t *testing.T) {
 	waitCall(t, s.server, "voicemail")
 }
 
+// A browser that reloads registers a new random contact over a new WebSocket each
+// time, and its old connection closes: the PBX drops (and deletes from the store)
+// the bindings of closed connections, so that the agent never gets 403 Too Many
+// Contacts, and a call to the agent rings only the page that is open.
+func TestReloadedWebSocketPhone(t *testing.T) {
+	t.Parallel()
+	s := startWSServer(t)
+	bob := s.registerPhone(testphone.Config{User: "1002", Password: "bob-pw", Transport: "udp"})
+	var page *testphone.Phone
+	for range 2 * registrar.MaxContactsPerUser {
+		if page != nil {
+			_ = page.Close() // the reload: the old page's connection goes away
+		}
+		// registerPhone fails the test on any refusal, 403 Too Many Contacts too.
+		page = s.registerPhone(testphone.Config{User: "1001", Password: "alice-pw", Server: s.ws, Transport: "ws"})
+	}
+	// The close of the page before the last one may reach the PBX after the last REGISTER.
+	waitFor(t, "only the open page is registered", func() bool {
+		return len(s.PBX.Registrations("test.local", s.Config.Firms[0].Agent("alice"))) == 1
+	})
+	checkWSBinding(t, s.server, "alice", "WS", page)
+	s.PBX.Registrar().Expire() // the periodic sweep, without waiting for it
+	regs, err := s.Store.ListRegistrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []string
+	for _, r := range regs {
+		if r.User == "1001" {
+			stored = append(stored, r.Contact)
+		}
+	}
+	if len(stored) != 1 || !strings.Contains(stored[0], page.ContactAddr()) {
+		t.Fatalf("stored bindings of 1001: %v, want only the open page's (%s)", stored, page.ContactAddr())
+	}
+
+	// The fork goes to the open page alone, which answers.
+	b, a := connect(t, bob, page, "1001")
+	b.StartTone(1000)
+	expectFreq(t, "open page", a, 1000)
+	if err := b.Hangup(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatalf("hang up: %v", err)
+	}
+	waitDone(t, "open page", a)
+	waitCall(t, s.server, "answered")
+}
+
 // The PBX's Contact on a WebSocket leg names the WebSocket listener it was reached
 // on and transport=ws (RFC 7118 section 5.2 writes "ws" for WSS too), never the UDP
 // port: in its 200 to the phone's INVITE, in its INVITE to the phone, and in the
-// re-INVITE it relays inside the dialog.
+// re-INVITE it relays inside the dialog, and in its MWI NOTIFY.
 func TestContactOverWebSocket(t *testing.T) {
 	t.Parallel()
 	for _, transport := range []string{"ws", "wss"} {
@@ -230,6 +278,12 @@ func TestContactOverWebSocket(t *testing.T) {
 					}
 				}
 			}
+
+			// The PBX's MWI NOTIFY names the listener too.
+			if _, err := alice.SubscribeMWI(ctxT(t, 10*time.Second), time.Hour); err != nil {
+				t.Fatalf("subscribe over %s: %v", transport, err)
+			}
+			nextContact("NOTIFY")
 
 			// The phone calls: the PBX's 200 names the listener.
 			a, b := connect(t, alice, bob, "1002")
