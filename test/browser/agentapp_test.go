@@ -318,6 +318,7 @@ func (p *page) hears(freq float64) {
 	p.waitJS(fmt.Sprintf("the page to hear %.0f Hz on #remote-audio", freq),
 		fmt.Sprintf(`window.__sbLevel().then(r => Math.abs(r.freq - %f) < 30 && r.db > -75)`, freq),
 		`JSON.stringify(window.__sbLast)`)
+	p.t.Logf("the page hears %s", eval[string](p, `JSON.stringify(window.__sbLast)`))
 }
 
 // hearsSound waits until the page's remote audio carries anything but silence.
