@@ -322,7 +322,7 @@ func (p *page) screenshot(name string) {
 	p.do("restore the viewport", chromedp.EmulateViewport(1280, 800))
 }
 
-// callPhone waits for the next call offered to ph, answers it and makes the phone
+// answerPhone waits for the next call offered to ph, answers it and makes the phone
 // play its tone.
 func answerPhone(t *testing.T, ph *testphone.Phone, who string) *testphone.Call {
 	t.Helper()
