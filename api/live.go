@@ -100,8 +100,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, p principa
 		case <-s.streams.closing:
 			return
 		case <-ping.C:
-			if p.sess != nil && s.sessions.get(p.sess.id) == nil {
-				return // logged out or expired
+			if p.sess != nil {
+				if cur := s.sessions.get(p.sess.id); cur == nil || cur.firm != p.firm.ID {
+					return // logged out, expired or switched firm
+				}
 			}
 			if !send(": ping\n\n") {
 				return
@@ -109,6 +111,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, p principa
 		case e, ok := <-sub.C:
 			if !ok {
 				return
+			}
+			// A logout or a firm switch ends the stream at once, not at the
+			// next ping: the next event might belong to the old firm.
+			if p.sess != nil {
+				if cur := s.sessions.get(p.sess.id); cur == nil || cur.firm != p.firm.ID {
+					return
+				}
 			}
 			if n := sub.Lost(); n != lost {
 				s.log.Warn("event stream lost events: client too slow", "lost", n-lost, "by", p.who())

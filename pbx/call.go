@@ -313,7 +313,7 @@ func (c *Call) plainAnswer(offer rtp.MediaDesc) (*rtp.Session, []byte, error) {
 	}
 	c.track(sess)
 	sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
-	answer, err := c.p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, answerDirection(offer.Direction))
+	answer, err := c.p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -400,17 +400,6 @@ func (p *PBX) sdp(sess *rtp.Session, codecs []rtp.Codec, dtmfPT int, direction s
 	})
 }
 
-func answerDirection(offered string) string {
-	switch offered {
-	case "sendonly":
-		return "recvonly"
-	case "recvonly":
-		return "sendonly"
-	case "inactive":
-		return "inactive"
-	}
-	return "sendrecv"
-}
 
 // reinviter is a leg that can send a mid-call offer.
 type reinviter interface {
@@ -439,7 +428,7 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 				return nil, errNoCodec
 			}
 			sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
-			answer, err = p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, answerDirection(offer.Direction))
+			answer, err = p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
 		}
 		if err != nil {
 			return nil, err

@@ -287,7 +287,8 @@ func (c *Call) notifyPhase(state, agent, phase string) {
 
 // ringDone closes the ringing of the agents notifyRinging told about: the one
 // who answered (winner) stays in the call; the others hear that it ended for
-// them, with the ring's outcome or "answered-elsewhere".
+// them, with the ring's outcome (answered, with cause "answered elsewhere", when
+// someone else took it: the outcomes are SPEC's).
 func (c *Call) ringDone(winner string, r ringResult) {
 	if r.outcome != "answered" {
 		winner = ""
@@ -301,7 +302,7 @@ func (c *Call) ringDone(winner string, r ringResult) {
 		e := c.callEventLocked("ringing", a, phase)
 		e.State, e.Outcome, e.Cause = "ended", r.outcome, r.cause
 		if r.outcome == "answered" {
-			e.Outcome, e.Cause = "answered-elsewhere", ""
+			e.Outcome, e.Cause = "answered", "answered elsewhere"
 		}
 		out = append(out, e)
 		if c.told == nil {

@@ -90,9 +90,14 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	p.log.Info("call", "call", c.ID, "firm", firm.ID, "from", caller, "to", dialled, "decision", d.Kind.String(), "why", d.Why)
 	// An offer we could never answer is refused before anything rings, not
-	// after a callee picked up.
+	// after a callee picked up. A browser's offer is answered now: only pion
+	// knows all it requires of one.
 	if body := leg.SDP(); len(bytes.TrimSpace(body)) > 0 {
-		if _, err := rtp.CheckOffer(body); err != nil {
+		md, err := rtp.CheckOffer(body)
+		if err == nil && md.WebRTC() {
+			_, _, err = c.callerMedia()
+		}
+		if err != nil {
 			p.log.Info("offer refused", "call", c.ID, "err", err)
 			c.outcome("failed", "488 Not Acceptable Here")
 			leg.Reject(488, "Not Acceptable Here")
@@ -240,6 +245,11 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 	specs = slices.Clone(specs)
 	sessions, err := p.offerMedia(c, specs)
 	if err != nil {
+		for i, s := range sessions {
+			if s != nil && slices.Index(sessions, s) == i {
+				c.untrack(s)
+			}
+		}
 		p.log.Error("ring: media", "call", c.ID, "err", err)
 		return ringResult{outcome: "failed", cause: "503 Service Unavailable"}
 	}
@@ -287,6 +297,7 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 	}
 	if err != nil {
 		p.log.Warn("ring: answer SDP", "call", c.ID, "err", err)
+		c.untrack(sess)
 		leg.Hangup(context.Background())
 		return ringResult{outcome: "failed", cause: "488 Not Acceptable Here"}
 	}
@@ -303,12 +314,13 @@ func (p *PBX) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, error) 
 		if isWebSocket(specs[i].Transport) {
 			s, err := p.pool.OpenWebRTC(p.mediaIP)
 			if err != nil {
-				return nil, err
+				return sessions, err
 			}
 			c.track(s)
+			sessions[i] = s
 			offer, err := s.OfferWebRTC()
 			if err != nil {
-				return nil, err
+				return sessions, err
 			}
 			sessions[i], specs[i].SDP = s, offer
 			continue
@@ -316,11 +328,12 @@ func (p *PBX) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, error) 
 		if plain == nil {
 			s, err := p.pool.Open()
 			if err != nil {
-				return nil, err
+				return sessions, err
 			}
 			c.track(s)
+			sessions[i] = s
 			if plainOffer, err = p.sdp(s, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv); err != nil {
-				return nil, err
+				return sessions, err
 			}
 			plain = s
 		}

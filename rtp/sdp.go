@@ -69,6 +69,20 @@ func (m MediaDesc) OnHold() bool {
 	return m.Addr.IsUnspecified() && !m.WebRTC()
 }
 
+// AnswerDirection is the direction an answer takes to an offer's (RFC 3264
+// section 6.1): a sendonly offer (the peer holds us) is answered recvonly.
+func AnswerDirection(offered string) string {
+	switch offered {
+	case SendOnly:
+		return RecvOnly
+	case RecvOnly:
+		return SendOnly
+	case Inactive:
+		return Inactive
+	}
+	return SendRecv
+}
+
 // Offer errors: why CheckOffer refuses a description (answered 488).
 var (
 	ErrRejectedStream = errors.New("sdp: audio stream rejected (port 0)")

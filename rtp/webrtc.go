@@ -13,6 +13,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -181,10 +182,12 @@ func (s *Session) readTrack(tr *webrtc.TrackRemote) {
 	for {
 		n, _, err := tr.Read(buf)
 		if err != nil {
-			if errors.Is(err, io.EOF) || s.closed() {
+			// A packet of a payload type we did not negotiate still comes
+			// with its bytes (receive drops it); an error without a packet
+			// means the track is gone, and retrying would spin.
+			if n == 0 || errors.Is(err, io.EOF) || s.closed() {
 				return
 			}
-			continue
 		}
 		s.rtc.rxMu.Lock()
 		s.receive(buf[:n], netip.AddrPort{})
@@ -202,6 +205,20 @@ func (s *Session) AnswerWebRTC(offer []byte) ([]byte, error) {
 	if s.rtc == nil {
 		return nil, ErrNotWebRTC
 	}
+	md, err := ParseSDP(offer)
+	if err != nil {
+		return nil, fmt.Errorf("webrtc: offer: %w", err)
+	}
+	// pion stops a transceiver for good when an offer says inactive (both
+	// sides on hold), so the browser would never hear us again after unhold:
+	// pion sees sendonly instead. And pion answers with its own transceiver's
+	// direction (sendrecv) whatever the offer said; the browser gets the
+	// direction RFC 3264 asks for.
+	if md.Direction == Inactive {
+		if offer, err = withDirection(offer, SendOnly); err != nil {
+			return nil, fmt.Errorf("webrtc: offer: %w", err)
+		}
+	}
 	pc := s.rtc.pc
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
 		return nil, fmt.Errorf("webrtc: offer: %w", err)
@@ -214,10 +231,34 @@ func (s *Session) AnswerWebRTC(offer []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if local, err = withDirection(local, AnswerDirection(md.Direction)); err != nil {
+		return nil, fmt.Errorf("webrtc: answer: %w", err)
+	}
 	if err := s.applyNegotiated(local); err != nil {
 		return nil, err
 	}
 	return local, nil
+}
+
+// withDirection sets the audio stream's direction attribute.
+func withDirection(body []byte, dir string) ([]byte, error) {
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(body); err != nil {
+		return nil, err
+	}
+	for _, m := range sd.MediaDescriptions {
+		if m == nil || m.MediaName.Media != "audio" {
+			continue
+		}
+		attrs := m.Attributes[:0]
+		for _, a := range m.Attributes {
+			if _, ok := direction([]sdp.Attribute{a}); !ok {
+				attrs = append(attrs, a)
+			}
+		}
+		m.Attributes = append(attrs, sdp.NewPropertyAttribute(dir))
+	}
+	return sd.Marshal()
 }
 
 // OfferWebRTC returns our offer (G.711, telephone-event, ICE-lite host candidate,

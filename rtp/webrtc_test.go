@@ -15,6 +15,7 @@ import (
 
 	"github.com/pion/logging"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"switchboard/internal/audio"
@@ -351,4 +352,63 @@ func TestWebRTCPublicAddress(t *testing.T) {
 	if !strings.Contains(string(offer), want) || strings.Contains(string(offer), "127.0.0.1 ") {
 		t.Fatalf("offer should carry only %q as candidate:\n%s", want, offer)
 	}
+}
+
+// TestWebRTCInactiveHoldThenResume: a browser that holds with a=inactive (both
+// sides on hold) and then resumes still hears us: pion would have stopped our
+// sender for good on inactive.
+func TestWebRTCInactiveHoldThenResume(t *testing.T) {
+	t.Parallel()
+	pool := newTestPool(t, 4)
+	s, err := pool.OpenWebRTC(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	b := newBrowser(t)
+	offer := b.offer()
+	answer, err := s.AnswerWebRTC([]byte(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.accept(answer)
+
+	hold, err := withDirection([]byte(offer), Inactive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := s.AnswerWebRTC(nextVersion(t, hold, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md, _ := ParseSDP(held); md.Direction != Inactive {
+		t.Errorf("answer to an inactive offer says %q, want inactive", md.Direction)
+	}
+	if _, err := s.AnswerWebRTC(nextVersion(t, []byte(offer), 2)); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.PlayLoop(ctx, audio.Sine(1000, 8000, 0, 8000)) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "our audio at the browser after resume", func() bool { return len(b.heard()) >= 8000 })
+	if f := dominant(b.heard()); !near(f, 1000) {
+		t.Errorf("browser heard %.0f Hz after resume, want 1000", f)
+	}
+}
+
+// nextVersion bumps the o= version by n, as a browser's renegotiation does.
+func nextVersion(t *testing.T, body []byte, n uint64) []byte {
+	t.Helper()
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(body); err != nil {
+		t.Fatal(err)
+	}
+	sd.Origin.SessionVersion += n
+	out, err := sd.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -64,7 +64,7 @@ func (s *Server) reachable(transport, dest string) (string, error) {
 	if dest == "" || strings.EqualFold(transport, "UDP") {
 		return dest, nil
 	}
-	if _, err := s.ua.TransportLayer().GetConnection(transport, dest); err == nil {
+	if s.Connected(transport, dest) {
 		return dest, nil
 	}
 	if strings.EqualFold(transport, "WS") || strings.EqualFold(transport, "WSS") {

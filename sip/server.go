@@ -738,7 +738,11 @@ func (s *Server) ContactFor(transport, remote string) *gosip.ContactHeader {
 func (s *Server) listenerPort(network, remote string) int {
 	if network != "udp" && remote != "" {
 		if conn, err := s.ua.TransportLayer().GetConnection(network, remote); err == nil {
-			if ap, err := netip.ParseAddrPort(conn.LocalAddr().String()); err == nil {
+			// The lookup takes a reference; a kept one would stop sipgo from
+			// ever closing the connection.
+			local := conn.LocalAddr().String()
+			conn.Ref(-1)
+			if ap, err := netip.ParseAddrPort(local); err == nil {
 				return int(ap.Port())
 			}
 		}
