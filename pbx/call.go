@@ -400,7 +400,6 @@ func (p *PBX) sdp(sess *rtp.Session, codecs []rtp.Codec, dtmfPT int, direction s
 	})
 }
 
-
 // reinviter is a leg that can send a mid-call offer.
 type reinviter interface {
 	Reinvite(ctx context.Context, sdp []byte) ([]byte, error)
