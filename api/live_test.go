@@ -233,6 +233,15 @@ func TestEventsCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev.expect("call", map[string]any{"state": "answered", "id": ring.data["id"], "agent": "alice"})
+	// The caller holds and resumes: the agent's app sees held, then answered.
+	if err := bc.Hold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev.expect("call", map[string]any{"state": "held", "id": ring.data["id"], "agent": "alice"})
+	if err := bc.Unhold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev.expect("call", map[string]any{"state": "answered", "id": ring.data["id"], "agent": "alice"})
 	bc.Hangup(ctx)
 	<-ac.Done()
 	ev.expect("call", map[string]any{"state": "ended", "id": ring.data["id"], "outcome": "answered"})

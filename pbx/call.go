@@ -408,14 +408,14 @@ type reinviter interface {
 // offerHandler answers a mid-call offer on one leg (hold, unhold, new address or
 // codec): it re-points the leg's media and, when the call is bridged, tells the other
 // leg about the new direction so that its phone shows the hold too.
-func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Session), held *atomic.Bool) sip.OfferHandler {
+func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Session), onHold func(held bool)) sip.OfferHandler {
 	return func(body []byte) ([]byte, error) {
 		offer, err := rtp.ParseSDP(body)
 		if err != nil {
 			return nil, err
 		}
-		if held != nil {
-			held.Store(offer.Direction != rtp.SendRecv)
+		if onHold != nil {
+			onHold(offer.Direction != rtp.SendRecv)
 		}
 		var answer []byte
 		if sess.IsWebRTC() {

@@ -317,12 +317,28 @@ func (c *Call) ringDone(winner string, r ringResult) {
 	}
 }
 
+// setHeld records a hold or resume from either leg and tells the agents in
+// the call when it changed (state held, or answered again).
+func (c *Call) setHeld(held bool) {
+	if c.held.Swap(held) == held {
+		return
+	}
+	state := "answered"
+	if held {
+		state = "held"
+	}
+	c.notifyState(state)
+}
+
 // notifyAnswered tells the agents in the call that it is connected.
-func (c *Call) notifyAnswered() {
+func (c *Call) notifyAnswered() { c.notifyState("answered") }
+
+// notifyState tells the agents in the call its state.
+func (c *Call) notifyState(state string) {
 	c.mu.Lock()
 	var out []CallEvent
 	for _, a := range c.partiesLocked() {
-		out = append(out, c.callEventLocked("answered", a, phaseCustomer))
+		out = append(out, c.callEventLocked(state, a, phaseCustomer))
 	}
 	c.mu.Unlock()
 	for _, e := range out {

@@ -499,8 +499,8 @@ const (
 // linkOffers makes each leg's mid-call offers re-point its media and reach the
 // other leg.
 func (p *PBX) linkOffers(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
-	a.OnOffer(p.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }, &c.held))
-	b.OnOffer(p.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }, &c.held))
+	a.OnOffer(p.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }, c.setHeld))
+	b.OnOffer(p.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }, c.setHeld))
 }
 
 // callOutbound sends an agent's call out through a trunk.
