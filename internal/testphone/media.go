@@ -76,6 +76,9 @@ type transport interface {
 	accept(body []byte, rm remoteMedia) error
 	// abandon forgets our last offer when the peer refused it.
 	abandon()
+	// ready reports whether packets can reach the peer now: a plain peer's
+	// address is known, a WebRTC peer's DTLS is up.
+	ready() bool
 	// send writes one packet to the peer, or drops it while there is no path.
 	send(pkt *rtp.Packet) error
 	// start starts reading: every packet received goes to deliver with its source.
@@ -304,6 +307,11 @@ func (m *media) tick() {
 	defer m.mu.Unlock()
 	ts := m.ts
 	m.ts += frameSamples
+	if !m.tr.ready() {
+		// Nothing is lost before the path is up: a digit waits in the queue
+		// and the tone starts when it can be heard.
+		return
+	}
 
 	var pkt rtp.Packet
 	pkt.Version = 2

@@ -61,6 +61,12 @@ func (t *rtpTransport) remoteAddr() netip.AddrPort {
 	return t.remote
 }
 
+func (t *rtpTransport) ready() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.remote.IsValid() && t.remote.Port() != 0
+}
+
 // send writes pkt to the peer's SDP address; a zero port (hold, RFC 3264
 // section 8.4) or no answer yet sends nothing.
 func (t *rtpTransport) send(pkt *rtp.Packet) error {

@@ -156,6 +156,11 @@ func (t *webrtcTransport) setLocal(d webrtc.SessionDescription, dir string) ([]b
 	return withDirection([]byte(ld.SDP), dir), nil
 }
 
+func (t *webrtcTransport) ready() bool {
+	dt := t.tx.Sender().Transport()
+	return dt != nil && dt.State() == webrtc.DTLSTransportStateConnected
+}
+
 func (t *webrtcTransport) send(pkt *rtp.Packet) error {
 	if _, err := t.track.writeRTP(&pkt.Header, pkt.Payload); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 		return fmt.Errorf("webrtc send: %w", err)
