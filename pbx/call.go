@@ -385,6 +385,13 @@ func (c *Call) answerCaller() (*rtp.Session, error) {
 			return nil, fmt.Errorf("caller's answer in ACK: %w", err)
 		}
 	}
+	// A browser hears nothing before its ICE and DTLS are up: what the caller
+	// is played next (a menu, a greeting, the beep) waits for them.
+	wctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	if err := sess.WaitMedia(wctx); err != nil && c.ctx.Err() == nil {
+		c.p.log.Warn("caller media not connected", "call", c.ID, "err", err)
+	}
 	return sess, nil
 }
 

@@ -1,6 +1,7 @@
 package rtp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,9 @@ type webrtcLeg struct {
 	// one reader at a time, and a renegotiation may start a new track while the
 	// old one drains.
 	rxMu sync.Mutex
+
+	// connected is closed when ICE and DTLS are up: what is sent before is lost.
+	connected chan struct{}
 
 	mu      sync.Mutex // guards closed and readers' Add against Close's Wait
 	closed  bool
@@ -148,7 +152,13 @@ func (p *Pool) OpenWebRTC(public netip.Addr) (*Session, error) {
 		return nil, fmt.Errorf("webrtc: peer connection: %w", err)
 	}
 	s := newSessionOn(p, port, conn, rtcpConn)
-	leg := &webrtcLeg{pc: pc, mux: mux, sock: sock, track: &localTrack{}}
+	leg := &webrtcLeg{pc: pc, mux: mux, sock: sock, track: &localTrack{}, connected: make(chan struct{})}
+	var connectedOnce sync.Once
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			connectedOnce.Do(func() { close(leg.connected) })
+		}
+	})
 	s.rtc = leg
 	close(s.readDone) // pion reads the socket; our readers are the track loops
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -170,6 +180,23 @@ func (p *Pool) OpenWebRTC(public netip.Addr) (*Session, error) {
 		return nil, fmt.Errorf("webrtc: add audio track: %w", err)
 	}
 	return s, nil
+}
+
+// WaitMedia returns once the session can carry media to its peer: at once for a
+// plain session, when ICE and DTLS are up for a WebRTC one, whose peer cannot
+// hear what was played before (the start of a prompt, a beep).
+func (s *Session) WaitMedia(ctx context.Context) error {
+	if s.rtc == nil {
+		return nil
+	}
+	select {
+	case <-s.rtc.connected:
+		return nil
+	case <-s.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // IsWebRTC reports whether the session's peer is a WebRTC endpoint.

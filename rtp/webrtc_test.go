@@ -198,6 +198,11 @@ func TestWebRTCAnswerAudioBothWays(t *testing.T) {
 		}
 	}
 	b.accept(answer)
+	wctx, wcancel := context.WithTimeout(context.Background(), guard)
+	defer wcancel()
+	if err := s.WaitMedia(wctx); err != nil {
+		t.Fatalf("WaitMedia after the browser took our answer: %v", err)
+	}
 
 	var mu sync.Mutex
 	var got []int16

@@ -28,6 +28,9 @@ type Call struct {
 
 	sigMu      sync.Mutex // one re-INVITE or BYE at a time from our side
 	sdpVersion atomic.Uint64
+	// ackOffer is our offer in the 200 to an offerless re-INVITE, until the
+	// ACK brings the answer.
+	ackOffer atomic.Pointer[pendingOffer]
 
 	done    chan struct{}
 	endOnce sync.Once
@@ -44,7 +47,7 @@ func newCall(p *Phone, m *media, key string, target sip.Uri) *Call {
 func (c *Call) RemoteTarget() sip.Uri { return *c.remoteTarget.Clone() }
 
 // Codec returns the call's codec, "PCMU" or "PCMA".
-func (c *Call) Codec() string { return c.media.codec }
+func (c *Call) Codec() string { return c.media.codecName() }
 
 // Done is closed when the call ends: remote BYE, our Hangup, or Phone.Close.
 func (c *Call) Done() <-chan struct{} { return c.done }
@@ -104,11 +107,13 @@ func (c *Call) ReceivedFrequency(ctx context.Context, d time.Duration) (freq, rm
 	return audio.DominantFrequency(s), audio.RMS(s), nil
 }
 
-// RemoteMedia returns where the call's RTP is sent, from the peer's latest SDP.
-func (c *Call) RemoteMedia() netip.AddrPort { return c.media.remoteAddr() }
+// RemoteMedia returns where the call's RTP is sent, from the peer's latest SDP;
+// for a WebRTC phone, the peer's side of the selected ICE candidate pair.
+func (c *Call) RemoteMedia() netip.AddrPort { return c.media.tr.remoteAddr() }
 
-// LocalMedia returns the call's own RTP address.
-func (c *Call) LocalMedia() netip.AddrPort { return c.media.local }
+// LocalMedia returns the call's own RTP address; for a WebRTC phone, our side
+// of the selected ICE candidate pair (zero before ICE connected).
+func (c *Call) LocalMedia() netip.AddrPort { return c.media.tr.localAddr() }
 
 // RTPSource returns where the latest RTP packet came from (zero before any).
 func (c *Call) RTPSource() netip.AddrPort {
@@ -173,10 +178,16 @@ func (c *Call) reinvite(ctx context.Context, dir string) error {
 		return ErrCallEnded
 	default:
 	}
-	body, err := buildSDP(c.localOffer(dir))
+	body, err := c.media.offer(dir, c.sdpVersion.Add(1))
 	if err != nil {
 		return err
 	}
+	accepted := false
+	defer func() {
+		if !accepted {
+			c.media.tr.abandon()
+		}
+	}()
 
 	var res *sip.Response
 	for attempt := 0; ; attempt++ {
@@ -221,49 +232,68 @@ func (c *Call) reinvite(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("re-invite answer: %w", err)
 	}
-	c.media.setRemote(rm, dir)
+	accepted = true
+	if err := c.media.accept(body, res.Body(), rm, dir); err != nil {
+		return fmt.Errorf("re-invite answer: %w", err)
+	}
 	return nil
 }
 
-func (c *Call) localOffer(dir string) mediaOffer {
-	return mediaOffer{
-		addr:      c.media.local,
-		codecPT:   c.media.recvPT,
-		codecName: c.media.codec,
-		eventPT:   int(c.media.localEventPT),
-		direction: dir,
-		version:   c.sdpVersion.Add(1),
-	}
-}
-
 // handleReInvite answers a re-INVITE from the peer (hold, resume, media move)
-// with our SDP. Without an offer (RFC 3264 §5: offer in our 200, answer in the
-// ACK) we offer our current state and keep the current remote.
+// with our SDP. Without an offer (RFC 3264 section 5: offer in our 200, answer
+// in the ACK) we offer our current direction and onAck applies the answer.
 func (c *Call) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
-	dir := c.media.direction()
+	var body []byte
+	var err error
 	if len(req.Body()) > 0 {
-		rm, err := parseSDP(req.Body())
+		rm, perr := parseSDP(req.Body())
+		if perr != nil || !c.p.canAnswer(rm) {
+			c.p.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		body, err = c.media.answer(req.Body(), rm, answerDirection(rm.direction), c.sdpVersion.Add(1))
 		if err != nil {
+			c.p.log.Debug("answer re-INVITE", "error", err)
 			c.p.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 			return
 		}
-		if _, ok := rm.payloadTypeFor(c.media.codec); !ok && rm.addr.Port() != 0 {
-			c.p.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+	} else {
+		dir := c.media.direction()
+		if body, err = c.media.offer(dir, c.sdpVersion.Add(1)); err != nil {
+			c.p.respond(req, tx, sip.StatusInternalServerError, "Server Internal Error")
 			return
 		}
-		dir = answerDirection(rm.direction)
-		c.media.setRemote(rm, dir)
-	}
-	body, err := buildSDP(c.localOffer(dir))
-	if err != nil {
-		c.p.respond(req, tx, sip.StatusInternalServerError, "Server Internal Error")
-		return
+		c.ackOffer.Store(&pendingOffer{body: body, dir: dir})
 	}
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(sip.HeaderClone(&c.p.contact))
-	// The ACK reaches onAck and needs no work, so the handler does not wait for it.
+	// The ACK reaches onAck, which needs no answer from this handler.
 	if err := tx.Respond(res); err != nil {
 		c.p.log.Debug("respond re-INVITE", "error", err)
+	}
+}
+
+// pendingOffer is the offer we put in the 200 to an offerless re-INVITE.
+type pendingOffer struct {
+	body []byte
+	dir  string
+}
+
+// ackAnswer applies the answer an ACK carries to the offer of our last 200 to
+// an offerless re-INVITE; an ACK without one abandons that offer.
+func (c *Call) ackAnswer(req *sip.Request) {
+	po := c.ackOffer.Swap(nil)
+	if po == nil {
+		return
+	}
+	rm, err := parseSDP(req.Body())
+	if err == nil {
+		err = c.media.accept(po.body, req.Body(), rm, po.dir)
+	} else {
+		c.media.tr.abandon()
+	}
+	if err != nil {
+		c.p.log.Debug("answer in ACK", "error", err)
 	}
 }
 

@@ -75,14 +75,11 @@ func (p *Phone) dial(ctx context.Context, target string, onRinging func()) (*Cal
 	ctx, cancel := p.dialContext(ctx)
 	defer cancel()
 
-	m, err := newMedia(p.log, p.codec)
+	m, err := p.newMedia()
 	if err != nil {
 		return nil, err
 	}
-	offer, err := buildSDP(mediaOffer{
-		addr: m.local, codecPT: m.recvPT, codecName: p.codec,
-		eventPT: int(m.localEventPT), direction: dirSendRecv, version: 1,
-	})
+	offer, err := m.offer(dirSendRecv, 1)
 	if err != nil {
 		m.stop()
 		return nil, err
@@ -173,12 +170,7 @@ func (p *Phone) dial(ctx context.Context, target string, onRinging func()) (*Cal
 
 	rm, perr := parseSDP(res.Body())
 	if perr == nil {
-		if _, ok := rm.payloadTypeFor(p.codec); !ok {
-			perr = fmt.Errorf("answer lacks %s", p.codec)
-		}
-	}
-	if perr == nil {
-		m.setRemote(rm, dirSendRecv)
+		perr = m.accept(offer, res.Body(), rm, dirSendRecv)
 	}
 	m.start()
 	if err := p.addCall(c); err != nil {

@@ -72,25 +72,16 @@ func (in *Incoming) Answer(ctx context.Context) (*Call, error) {
 		return nil, fmt.Errorf("answer: %w", err)
 	}
 	p := in.p
-	m, err := newMedia(p.log, p.codec)
+	m, err := p.newMedia()
 	if err != nil {
 		_ = in.sess.Respond(sip.StatusInternalServerError, "Server Internal Error", nil)
 		return nil, err
 	}
-	if pt, ok := in.offer.payloadTypeFor(p.codec); ok {
-		m.recvPT = pt // answer with the offerer's payload type for our codec
-	}
-	dir := answerDirection(in.offer.direction)
-	m.setRemote(in.offer, dir)
-	ans := mediaOffer{addr: m.local, codecPT: m.recvPT, codecName: p.codec, eventPT: -1, direction: dir, version: 1}
-	if in.offer.eventPT >= 0 {
-		ans.eventPT = in.offer.eventPT
-		m.localEventPT = uint8(in.offer.eventPT)
-	}
-	body, err := buildSDP(ans)
+	body, err := m.answer(in.req.Body(), in.offer, answerDirection(in.offer.direction), 1)
 	if err != nil {
-		_ = in.sess.Respond(sip.StatusInternalServerError, "Server Internal Error", nil)
-		return nil, err
+		m.stop()
+		_ = in.sess.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		return nil, fmt.Errorf("answer: %w", err)
 	}
 
 	inv := in.sess.InviteRequest
@@ -162,11 +153,7 @@ func (p *Phone) handleNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	})
 
 	offer, err := parseSDP(req.Body())
-	if err != nil {
-		_ = sess.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
-		return
-	}
-	if _, ok := offer.payloadTypeFor(p.codec); !ok {
+	if err != nil || !p.canAnswer(offer) {
 		_ = sess.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
 		return
 	}

@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,24 +62,53 @@ type dtmfJob struct {
 	done chan struct{}
 }
 
-// media is one call's RTP endpoint: one UDP socket used for both directions
-// (symmetric RTP), a ticker-paced sender and a reader.
+// transport carries one call's RTP packets and writes its half of the SDP
+// exchange: a plain UDP socket (rtpTransport) for SIP phones, a WebRTC peer
+// connection (webrtcTransport) for a phone that, like a browser, signals over
+// WebSocket. The tone, DTMF and received-audio logic of media is the same for
+// both.
+type transport interface {
+	// offer writes our SDP offer; o holds the state of a plain offer.
+	offer(o mediaOffer) ([]byte, error)
+	// answer applies the peer's offer (body, parsed as rm) and writes our answer.
+	answer(body []byte, rm remoteMedia, o mediaOffer) ([]byte, error)
+	// accept applies the peer's answer to our last offer.
+	accept(body []byte, rm remoteMedia) error
+	// abandon forgets our last offer when the peer refused it.
+	abandon()
+	// ready reports whether packets can reach the peer now: a plain peer's
+	// address is known, a WebRTC peer's DTLS is up.
+	ready() bool
+	// send writes one packet to the peer, or drops it while there is no path.
+	send(pkt *rtp.Packet) error
+	// start starts reading: every packet received goes to deliver with its source.
+	start(deliver func(pkt *rtp.Packet, from netip.AddrPort))
+	// close stops the transport and waits for its readers.
+	close()
+	// localAddr and remoteAddr are the addresses the call's packets use.
+	localAddr() netip.AddrPort
+	remoteAddr() netip.AddrPort
+}
+
+// media is one call's media: a transport, a ticker-paced sender of tone and
+// DTMF, and the analysis of what was received.
 type media struct {
-	log   *slog.Logger
-	conn  *net.UDPConn
-	local netip.AddrPort
-	codec string
-	cf    codecFuncs
-	// recvPT is the payload type we decode: the one in our SDP.
-	recvPT       uint8
-	localEventPT uint8
+	log *slog.Logger
+	tr  transport
+	// codecs are those we offer, preferred first; plain phones offer one.
+	codecs []string
 
 	done     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 
-	mu            sync.Mutex // sender state
-	remote        netip.AddrPort
+	mu sync.Mutex // sender and negotiated state
+	// codec, cf and recvPT (the payload type we decode: the one in our SDP)
+	// are settled by the first exchange.
+	codec         string
+	cf            codecFuncs
+	recvPT        uint8
+	localEventPT  uint8
 	sendPT        uint8
 	remoteEventPT uint8
 	localDir      string
@@ -106,25 +136,23 @@ type media struct {
 	haveEndTS bool
 }
 
-func newMedia(log *slog.Logger, codec string) (*media, error) {
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		return nil, fmt.Errorf("testphone: listen rtp: %w", err)
-	}
+// newMedia makes a call's media on tr; codecs are the codecs we offer,
+// preferred first.
+func newMedia(log *slog.Logger, tr transport, codecs []string) (*media, error) {
 	var r [10]byte
 	if _, err := rand.Read(r[:]); err != nil {
-		_ = conn.Close()
+		tr.close()
 		return nil, fmt.Errorf("testphone: random rtp state: %w", err)
 	}
 	m := &media{
 		log:           log,
-		conn:          conn,
-		local:         conn.LocalAddr().(*net.UDPAddr).AddrPort(),
-		codec:         codec,
-		cf:            codecFor(codec),
-		recvPT:        staticPT(codec),
+		tr:            tr,
+		codecs:        codecs,
+		codec:         codecs[0],
+		cf:            codecFor(codecs[0]),
+		recvPT:        staticPT(codecs[0]),
 		localEventPT:  ptEventDefault,
-		sendPT:        staticPT(codec),
+		sendPT:        staticPT(codecs[0]),
 		remoteEventPT: ptEventDefault,
 		localDir:      dirSendRecv,
 		ssrc:          binary.BigEndian.Uint32(r[0:]),
@@ -139,39 +167,104 @@ func newMedia(log *slog.Logger, codec string) (*media, error) {
 
 // start launches the reader and the sender.
 func (m *media) start() {
-	m.wg.Add(2)
-	go m.readLoop()
+	m.tr.start(m.deliver)
+	m.wg.Add(1)
 	go m.sendLoop()
 }
 
-// stop closes the socket and waits for both goroutines.
+// stop closes the transport and waits for the sender and the readers.
 func (m *media) stop() {
 	m.stopOnce.Do(func() {
 		close(m.done)
-		_ = m.conn.Close()
+		m.tr.close()
 	})
 	m.wg.Wait()
 }
 
-// setRemote applies the peer's SDP: where to send and which payload types it
-// expects. localDir is the direction we announced in the same exchange.
-func (m *media) setRemote(rm remoteMedia, localDir string) {
+// offer writes our SDP offer announcing dir.
+func (m *media) offer(dir string, version uint64) ([]byte, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.remote = rm.addr
-	if pt, ok := rm.payloadTypeFor(m.codec); ok {
-		m.sendPT = pt
+	o := mediaOffer{
+		addr: m.tr.localAddr(), codecPT: m.recvPT, codecName: m.codec,
+		eventPT: int(m.localEventPT), direction: dir, version: version,
 	}
-	if rm.eventPT >= 0 {
-		m.remoteEventPT = uint8(rm.eventPT)
-	}
-	m.localDir = localDir
+	m.mu.Unlock()
+	return m.tr.offer(o)
 }
 
-func (m *media) remoteAddr() netip.AddrPort {
+// answer answers the peer's offer (body, parsed as rm) announcing dir. The
+// caller checked that rm lists a codec we take.
+func (m *media) answer(body []byte, rm remoteMedia, dir string, version uint64) ([]byte, error) {
+	m.mu.Lock()
+	o := mediaOffer{addr: m.tr.localAddr(), codecPT: m.recvPT, codecName: m.codec, eventPT: rm.eventPT, direction: dir, version: version}
+	if pt, ok := rm.payloadTypeFor(m.codec); ok {
+		o.codecPT = pt // answer with the offerer's payload type for our codec
+	}
+	m.mu.Unlock()
+	ans, err := m.tr.answer(body, rm, o)
+	if err != nil {
+		return nil, err
+	}
+	local, err := parseSDP(ans)
+	if err != nil {
+		return nil, fmt.Errorf("own answer: %w", err)
+	}
+	if err := m.negotiated(local, rm, local, dir); err != nil {
+		return nil, err
+	}
+	return ans, nil
+}
+
+// accept applies the peer's answer (body, parsed as rm) to our offer local,
+// which announced dir.
+func (m *media) accept(local []byte, body []byte, rm remoteMedia, dir string) error {
+	lm, err := parseSDP(local)
+	if err != nil {
+		return fmt.Errorf("own offer: %w", err)
+	}
+	if err := m.negotiated(lm, rm, rm, dir); err != nil {
+		return err
+	}
+	return m.tr.accept(body, rm)
+}
+
+// negotiated takes the outcome of one offer/answer exchange: the codec is the
+// first of the answer's that both sides listed (RFC 3264 section 6.1), each
+// side's payload types are the ones its own SDP gave. A renegotiation whose
+// answer names no codec (a stream put on hold by port 0) keeps the codec.
+func (m *media) negotiated(local, remote, answer remoteMedia, dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.remote
+	codec := ""
+	for _, c := range answer.order {
+		_, ours := local.codecs[c]
+		_, theirs := remote.codecs[c]
+		if ours && theirs && slices.Contains(m.codecs, c) {
+			codec = c
+			break
+		}
+	}
+	if codec == "" && remote.addr.Port() != 0 {
+		return fmt.Errorf("answer lacks %s", strings.Join(m.codecs, " and "))
+	}
+	if codec != "" {
+		m.codec, m.cf = codec, codecFor(codec)
+		m.recvPT, m.sendPT = local.codecs[codec], remote.codecs[codec]
+	}
+	if local.eventPT >= 0 {
+		m.localEventPT = uint8(local.eventPT)
+	}
+	if remote.eventPT >= 0 {
+		m.remoteEventPT = uint8(remote.eventPT)
+	}
+	m.localDir = dir
+	return nil
+}
+
+func (m *media) codecName() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.codec
 }
 
 func (m *media) direction() string {
@@ -190,7 +283,6 @@ func (m *media) sendLoop() {
 	defer m.wg.Done()
 	t := time.NewTicker(frameInterval)
 	defer t.Stop()
-	buf := make([]byte, 0, 1500)
 	for {
 		select {
 		case <-m.done:
@@ -202,7 +294,7 @@ func (m *media) sendLoop() {
 			m.mu.Unlock()
 			return
 		case <-t.C:
-			buf = m.tick(buf[:0])
+			m.tick()
 		}
 	}
 }
@@ -210,14 +302,15 @@ func (m *media) sendLoop() {
 // tick sends at most one packet: a pending DTMF event takes the slot of the
 // audio frame. The timestamp advances every tick so that the peer sees one
 // continuous clock.
-func (m *media) tick(buf []byte) []byte {
+func (m *media) tick() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ts := m.ts
 	m.ts += frameSamples
-	dst := m.remote
-	if !dst.IsValid() || dst.Port() == 0 {
-		return buf
+	if !m.tr.ready() {
+		// Nothing is lost before the path is up: a digit waits in the queue
+		// and the tone starts when it can be heard.
+		return
 	}
 
 	var pkt rtp.Packet
@@ -262,24 +355,13 @@ func (m *media) tick(buf []byte) []byte {
 		pkt.Timestamp = ts
 		pkt.Payload = payload
 	default:
-		return buf
+		return
 	}
 	pkt.SequenceNumber = m.seq
 	m.seq++
-
-	n := pkt.MarshalSize()
-	if cap(buf) < n {
-		buf = make([]byte, 0, n)
+	if err := m.tr.send(&pkt); err != nil {
+		m.log.Debug("send rtp", "error", err)
 	}
-	buf = buf[:n]
-	if _, err := pkt.MarshalTo(buf); err != nil {
-		m.log.Debug("marshal rtp", "error", err)
-		return buf
-	}
-	if _, err := m.conn.WriteToUDPAddrPort(buf, dst); err != nil {
-		m.log.Debug("send rtp", "to", dst, "error", err)
-	}
-	return buf
 }
 
 func (m *media) sendDTMF(ctx context.Context, digit rune) error {
@@ -304,45 +386,27 @@ func (m *media) sendDTMF(ctx context.Context, digit rune) error {
 	}
 }
 
-func (m *media) readLoop() {
-	defer m.wg.Done()
-	buf := make([]byte, 1500)
-	var pkt rtp.Packet
-	for {
-		n, from, err := m.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			select {
-			case <-m.done:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil {
-			continue
-		}
-		m.packets.Add(1)
+// deliver takes one packet from the transport's reader.
+func (m *media) deliver(pkt *rtp.Packet, from netip.AddrPort) {
+	m.packets.Add(1)
+	if from.IsValid() {
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		m.src.Store(&from)
-
-		m.mu.Lock()
-		remoteEvent := m.remoteEventPT
-		m.mu.Unlock()
-		switch pkt.PayloadType {
-		case m.recvPT:
-			m.appendAudio(pkt.Payload)
-		case m.localEventPT, remoteEvent:
-			m.handleEvent(&pkt)
-		default:
-			m.unexpected.Add(1)
-		}
+	}
+	m.mu.Lock()
+	recvPT, localEvent, remoteEvent, cf := m.recvPT, m.localEventPT, m.remoteEventPT, m.cf
+	m.mu.Unlock()
+	switch pkt.PayloadType {
+	case recvPT:
+		m.appendAudio(pkt.Payload, cf)
+	case localEvent, remoteEvent:
+		m.handleEvent(pkt)
+	default:
+		m.unexpected.Add(1)
 	}
 }
 
-func (m *media) appendAudio(payload []byte) {
+func (m *media) appendAudio(payload []byte, cf codecFuncs) {
 	m.rxMu.Lock()
 	defer m.rxMu.Unlock()
 	m.total += uint64(len(payload))
@@ -350,7 +414,7 @@ func (m *media) appendAudio(payload []byte) {
 		return // nobody asked for audio: "new audio" starts when someone asks
 	}
 	for _, b := range payload {
-		m.buf = append(m.buf, m.cf.decode(b))
+		m.buf = append(m.buf, cf.decode(b))
 	}
 	close(m.notify)
 	m.notify = make(chan struct{})
@@ -363,6 +427,9 @@ func (m *media) handleEvent(pkt *rtp.Packet) {
 	if err != nil || !ev.end {
 		return
 	}
+	// A WebRTC renegotiation may start a new track reader while the old one drains.
+	m.rxMu.Lock()
+	defer m.rxMu.Unlock()
 	if m.haveEndTS && m.lastEndTS == pkt.Timestamp {
 		return
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/pion/webrtc/v4"
 )
 
 // Config describes one test phone.
@@ -46,13 +47,17 @@ type Config struct {
 	// Transport is "udp" (default), "tcp", "tls", "ws" or "wss". A WebSocket
 	// phone (RFC 7118) is a client only, like a browser: it opens no listening
 	// socket, needs Server, and is reached only over the connection it opened
-	// to the server. Its Contact names an unresolvable ".invalid" host.
+	// to the server. Its Contact names an unresolvable ".invalid" host. Its
+	// media is WebRTC, as a browser's: full ICE on loopback host candidates,
+	// DTLS-SRTP, rtcp-mux (UDP/TLS/RTP/SAVPF); it refuses plain RTP offers.
 	Transport string
 	// TLS is used for "tls" and "wss": its RootCAs (or InsecureSkipVerify)
 	// check the PBX, and for "tls" its Certificates serve the phone's own
 	// listener.
 	TLS *tls.Config
-	// Codec is "PCMU" (default) or "PCMA": the only codec this phone offers and accepts.
+	// Codec is "PCMU" (default) or "PCMA": the only codec a SIP phone offers
+	// and accepts. A WebRTC phone (ws, wss) offers and accepts both, this one
+	// first, as a browser lists its codecs by preference.
 	Codec string
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
@@ -100,6 +105,9 @@ type Phone struct {
 	sipTransport string // "UDP", "TCP", "TLS", "WS" or "WSS", as written in Via
 	codec        string
 	domain       string
+	// rtc builds the WebRTC peers of a ws/wss phone; nil for a SIP phone,
+	// whose media is plain RTP.
+	rtc *webrtc.API
 
 	ua      *sipgo.UserAgent
 	srv     *sipgo.Server
@@ -203,6 +211,13 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 		calls:        make(map[string]*Call),
 		subs:         make(map[string]*subscription),
 		regCallID:    sip.GenerateTagN(24),
+	}
+	if network == "ws" || network == "wss" {
+		api, err := newWebRTCAPI(p.codecs())
+		if err != nil {
+			return nil, err
+		}
+		p.rtc = api
 	}
 	p.ctx, p.cancel = context.WithCancelCause(context.Background())
 
@@ -317,6 +332,51 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 		}
 	}
 	return p, nil
+}
+
+// codecs lists the codecs the phone offers and accepts, preferred first.
+func (p *Phone) codecs() []string {
+	if p.network != "ws" && p.network != "wss" {
+		return []string{p.codec}
+	}
+	if p.codec == "PCMA" {
+		return []string{"PCMA", "PCMU"}
+	}
+	return []string{"PCMU", "PCMA"}
+}
+
+// newMedia opens a call's media: a WebRTC peer for a WebSocket phone, an RTP
+// socket for the others.
+func (p *Phone) newMedia() (*media, error) {
+	var tr transport
+	var err error
+	if p.rtc != nil {
+		tr, err = newWebRTCTransport(p.rtc, p.codecs())
+	} else {
+		tr, err = newRTPTransport()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newMedia(p.log, tr, p.codecs())
+}
+
+// canAnswer reports whether the phone takes an offered stream: a browser only
+// a WebRTC one, a SIP phone only plain RTP, each with one of its codecs. A
+// stream put on hold with port 0 needs no codec.
+func (p *Phone) canAnswer(rm remoteMedia) bool {
+	if (p.rtc != nil) != rm.webrtc || (p.rtc == nil && rm.proto == profileWebRTC) {
+		return false
+	}
+	if rm.addr.Port() == 0 && p.rtc == nil {
+		return true
+	}
+	for _, c := range p.codecs() {
+		if _, ok := rm.codecs[c]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // wsInvalidHost returns a random host name under the reserved ".invalid" TLD,
@@ -567,11 +627,14 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 func (p *Phone) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	p.observe(req)
 	c := p.lookupCall(req)
-	if c == nil || c.uas == nil {
-		return // ACK for a re-INVITE answer or an unknown dialog: nothing to confirm
+	if c == nil {
+		return // an unknown dialog: nothing to confirm
 	}
-	// A CSeq mismatch only means this ACKs a re-INVITE answer.
-	_ = c.uas.ReadAck(req, tx)
+	c.ackAnswer(req)
+	if c.uas != nil {
+		// A CSeq mismatch only means this ACKs a re-INVITE answer.
+		_ = c.uas.ReadAck(req, tx)
+	}
 }
 
 func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {

@@ -41,9 +41,17 @@ type mediaOffer struct {
 type remoteMedia struct {
 	addr      netip.AddrPort // zero port means "do not send" (RFC 3264 §8.4 hold or rejected stream)
 	codecs    map[string]uint8
-	eventPT   int // -1 when the peer did not list telephone-event
+	order     []string // the codecs of codecs in the order the SDP lists them
+	eventPT   int      // -1 when the peer did not list telephone-event
 	direction string
+	proto     string // "RTP/AVP", "UDP/TLS/RTP/SAVPF"...
+	// webrtc is set when the stream can be answered by a WebRTC peer: the
+	// WebRTC profile with ICE credentials and a DTLS fingerprint.
+	webrtc bool
 }
+
+// profileWebRTC is the media profile of a WebRTC stream (RFC 8829).
+const profileWebRTC = "UDP/TLS/RTP/SAVPF"
 
 // payloadTypeFor returns the payload type the peer uses for codec, and whether the
 // peer listed it at all.
@@ -148,6 +156,18 @@ func parseSDP(body []byte) (remoteMedia, error) {
 		return remoteMedia{}, fmt.Errorf("parse sdp: media port %d out of range", port)
 	}
 	rm.addr = netip.AddrPortFrom(ip, uint16(port))
+	rm.proto = strings.Join(md.MediaName.Protos, "/")
+	if rm.proto == profileWebRTC {
+		_, ufrag := md.Attribute("ice-ufrag")
+		_, fp := md.Attribute("fingerprint")
+		if !fp {
+			_, fp = desc.Attribute("fingerprint")
+		}
+		if !ufrag {
+			_, ufrag = desc.Attribute("ice-ufrag")
+		}
+		rm.webrtc = ufrag && fp
+	}
 
 	for _, f := range md.MediaName.Formats {
 		n, err := strconv.ParseUint(f, 10, 8)
@@ -171,6 +191,7 @@ func parseSDP(body []byte) (remoteMedia, error) {
 		case "PCMU", "PCMA":
 			if _, dup := rm.codecs[name]; !dup {
 				rm.codecs[name] = pt
+				rm.order = append(rm.order, name)
 			}
 		case "TELEPHONE-EVENT":
 			if rm.eventPT < 0 {
@@ -191,6 +212,19 @@ func parseSDP(body []byte) (remoteMedia, error) {
 		}
 	}
 	return rm, nil
+}
+
+// withDirection rewrites every direction attribute of body to dir. A WebRTC
+// peer writes its own SDP, and pion has no way to set a transceiver's direction,
+// so a hold is announced on the wire the way a browser's would read.
+func withDirection(body []byte, dir string) []byte {
+	lines := strings.SplitAfter(string(body), "\n")
+	for i, l := range lines {
+		if a, ok := strings.CutPrefix(strings.TrimRight(l, "\r\n"), "a="); ok && isDirection(a) {
+			lines[i] = "a=" + dir + l[len(strings.TrimRight(l, "\r\n")):]
+		}
+	}
+	return []byte(strings.Join(lines, ""))
 }
 
 func isDirection(s string) bool {

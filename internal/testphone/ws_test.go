@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -138,12 +137,10 @@ func TestWebSocketIncomingCall(t *testing.T) {
 				t.Fatalf("Register: %v", err)
 			}
 
-			m, err := newMedia(slog.New(slog.DiscardHandler), "PCMU")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.stop()
-			offer, err := buildSDP(mediaOffer{addr: m.local, codecPT: ptPCMU, codecName: "PCMU", eventPT: -1, direction: dirSendRecv, version: 1})
+			// The server's side is a WebRTC peer too: a WebSocket phone is a
+			// browser and refuses plain RTP.
+			m := newWebRTCMedia(t, "PCMA")
+			offer, err := m.offer(dirSendRecv, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,9 +166,18 @@ func TestWebSocketIncomingCall(t *testing.T) {
 			if err != nil {
 				t.Fatalf("answer SDP: %v", err)
 			}
-			m.setRemote(rm, dirSendRecv)
+			if !rm.webrtc {
+				t.Errorf("phone over %s answered without WebRTC:\n%s", tt.network, sess.InviteResponse.Body())
+			}
+			if err := m.accept(offer, sess.InviteResponse.Body(), rm, dirSendRecv); err != nil {
+				t.Fatalf("accept answer: %v", err)
+			}
 			m.start()
 			m.setTone(true, 400)
+			// The phone prefers PCMU, its default, and the server offered both.
+			if c.Codec() != "PCMU" || m.codecName() != "PCMU" {
+				t.Errorf("codecs: phone %s, server %s, want PCMU", c.Codec(), m.codecName())
+			}
 			c.StartTone(1000)
 			f, rms, err := c.ReceivedFrequency(ctx, 200*time.Millisecond)
 			if err != nil || !near(f, 400) || rms < 1000 {
