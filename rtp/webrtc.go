@@ -146,8 +146,9 @@ func (p *Pool) OpenWebRTC(public netip.Addr) (*Session, error) {
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
+		left := sock.stop()
 		mux.Close()
-		<-sock.exited
+		<-left
 		p.release(port, nil, rtcpConn)
 		return nil, fmt.Errorf("webrtc: peer connection: %w", err)
 	}
@@ -356,32 +357,68 @@ func (l *webrtcLeg) close() error {
 	l.mu.Unlock()
 	err := l.pc.GracefulClose()
 	l.readers.Wait()
+	left := l.sock.stop()
 	l.mux.Close()
-	<-l.sock.exited
+	<-left
 	return err
 }
 
-// muxSocket is the pool socket as pion's mux sees it. It reports when the mux's
-// reader has left the socket, so that Close returns only after it did.
+// muxSocket is the pool socket as pion's mux sees it. Close must not return
+// while the mux's reader is still inside a read: the port goes back to the
+// pool then. The reader may also be between reads (handling a packet) when the
+// mux closes, and then never reads again, so "the reader has left" is known from
+// the reads themselves, not from the reader's last error.
 type muxSocket struct {
 	*net.UDPConn
-	exited chan struct{}
-	once   sync.Once
+
+	mu      sync.Mutex
+	closing bool
+	reading bool
+	left    chan struct{} // closed once closing and no read is in progress
 }
 
 func newMuxSocket(c *net.UDPConn) *muxSocket {
 	// A pool socket may come back with the deadline that stopped its last reader.
 	c.SetReadDeadline(time.Time{})
-	return &muxSocket{UDPConn: c, exited: make(chan struct{})}
+	return &muxSocket{UDPConn: c, left: make(chan struct{})}
 }
 
-// ReadFrom is the mux's read; any error but a timeout ends its read loop.
+// ReadFrom is the mux's read.
 func (m *muxSocket) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, a, err := m.UDPConn.ReadFrom(b)
-	if err != nil {
-		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
-			m.once.Do(func() { close(m.exited) })
-		}
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		return 0, nil, net.ErrClosed
 	}
+	m.reading = true
+	m.mu.Unlock()
+	n, a, err := m.UDPConn.ReadFrom(b)
+	m.mu.Lock()
+	m.reading = false
+	if m.closing {
+		m.signalLeft()
+	}
+	m.mu.Unlock()
 	return n, a, err
+}
+
+// stop refuses further reads and returns a channel that is closed once no read
+// is in progress; closing the socket then ends a read that is blocked.
+func (m *muxSocket) stop() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closing = true
+	if !m.reading {
+		m.signalLeft()
+	}
+	return m.left
+}
+
+// signalLeft closes left once; called with mu held.
+func (m *muxSocket) signalLeft() {
+	select {
+	case <-m.left:
+	default:
+		close(m.left)
+	}
 }

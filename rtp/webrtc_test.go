@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -52,7 +53,7 @@ func newBrowser(t *testing.T) *browser {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }) // tests stay on loopback
-	se.SetICEMulticastDNSMode(0)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -416,4 +417,44 @@ func nextVersion(t *testing.T, body []byte, n uint64) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestWebRTCCloseWhileReceiving: hanging up while the browser still sends must
+// return and free the port; pion's socket reader may be between packets when
+// its mux closes, and then never reads again.
+func TestWebRTCCloseWhileReceiving(t *testing.T) {
+	t.Parallel()
+	pool := newTestPool(t, 8)
+	for range 5 {
+		s, err := pool.OpenWebRTC(loopback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newBrowser(t)
+		answer, err := s.AnswerWebRTC([]byte(b.offer()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.accept(answer)
+		var got sync.WaitGroup
+		got.Add(1)
+		var once sync.Once
+		s.OnAudio(func([]int16) { once.Do(got.Done) })
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); b.sendTone(ctx, 440) }()
+		got.Wait()
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(guard):
+			t.Fatal("Close hung while the browser was sending")
+		}
+		cancel()
+		<-done
+	}
+	if n := pool.InUse(); n != 0 {
+		t.Fatalf("%d ports still in use", n)
+	}
 }
