@@ -332,6 +332,10 @@ func printDemo(w io.Writer, cfg *dialplan.Config) {
 		fmt.Fprintf(w, "  menu %s: dial %s\n", i.ID, i.Extension)
 	}
 	fmt.Fprintln(w, "  *50 online, *51 away, *97 voicemail")
+	if cfg.Listen.HTTP != "" {
+		fmt.Fprintf(w, "Or open http://%s/ in a browser and log in with an extension and its password:\n"+
+			"the agent app places and takes calls from the browser (WebRTC).\n", cfg.Listen.HTTP)
+	}
 }
 
 // reload loads the file again; an invalid file is logged and the running dialplan stays.
