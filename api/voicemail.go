@@ -80,12 +80,8 @@ func (s *Server) handleVoicemailGet(w http.ResponseWriter, r *http.Request, p pr
 	}
 	id, wav := strings.CutSuffix(r.PathValue("id"), ".wav")
 	v, err := s.d.Store.GetVoicemail(f.ID, mb, id)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		s.fail(w, r, errorf(http.StatusNotFound, "no message %q in mailbox %s", id, mb))
-		return
-	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, messageError(err, mb, id))
 		return
 	}
 	if !wav {
@@ -111,12 +107,28 @@ func (s *Server) handleVoicemailGet(w http.ResponseWriter, r *http.Request, p pr
 	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.wav"`)
 	http.ServeContent(w, r, id+".wav", st.ModTime(), file)
 	if !v.Read && r.Method == http.MethodGet {
-		if err := s.d.Store.MarkVoicemailRead(f.ID, mb, id, true); err != nil {
+		if err := s.markHeard(f.ID, mb, id); err != nil {
 			s.log.Warn("mark voicemail read", "firm", f.ID, "mailbox", mb, "id", id, "err", err)
-			return
 		}
-		s.d.PBX.VoicemailChanged(f.ID, mb, id, "heard")
 	}
+}
+
+// markHeard records that a message was heard and tells the mailbox's agents.
+func (s *Server) markHeard(firm, mb, id string) error {
+	if err := s.d.Store.MarkVoicemailRead(firm, mb, id, true); err != nil {
+		return err
+	}
+	s.d.PBX.VoicemailChanged(firm, mb, id, "heard")
+	return nil
+}
+
+// messageError is the answer to a failed look-up of message id: 404 when there is
+// no such message.
+func messageError(err error, mb, id string) error {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return errorf(http.StatusNotFound, "no message %q in mailbox %s", id, mb)
+	}
+	return err
 }
 
 // handleVoicemailHeard marks a message heard without playing it, and answers
@@ -130,17 +142,12 @@ func (s *Server) handleVoicemailHeard(w http.ResponseWriter, r *http.Request, p 
 	id := strings.TrimSuffix(r.PathValue("id"), ".wav")
 	v, err := s.d.Store.GetVoicemail(f.ID, mb, id)
 	if err == nil && !v.Read {
-		if err = s.d.Store.MarkVoicemailRead(f.ID, mb, id, true); err == nil {
+		if err = s.markHeard(f.ID, mb, id); err == nil {
 			v.Read = true
-			s.d.PBX.VoicemailChanged(f.ID, mb, id, "heard")
 		}
 	}
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		s.fail(w, r, errorf(http.StatusNotFound, "no message %q in mailbox %s", id, mb))
-		return
-	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, messageError(err, mb, id))
 		return
 	}
 	writeJSON(w, http.StatusOK, voicemailView(v))
@@ -156,12 +163,8 @@ func (s *Server) handleVoicemailDelete(w http.ResponseWriter, r *http.Request, p
 	}
 	id := strings.TrimSuffix(r.PathValue("id"), ".wav")
 	v, err := s.d.Store.DeleteVoicemail(f.ID, mb, id)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		s.fail(w, r, errorf(http.StatusNotFound, "no message %q in mailbox %s", id, mb))
-		return
-	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, messageError(err, mb, id))
 		return
 	}
 	if v.File != "" {

@@ -176,29 +176,35 @@ func dominant(pcm []int16) float64 {
 
 func near(got, want float64) bool { return math.Abs(got-want) < 25 }
 
-// TestWebRTCAnswerAudioBothWays: a browser offers; our answer carries ICE-lite,
-// a fingerprint and G.711; audio flows both ways through DTLS-SRTP, and the
-// session's own playback and receive hook work as on a plain leg.
-func TestWebRTCAnswerAudioBothWays(t *testing.T) {
-	t.Parallel()
-	pool := newTestPool(t, 20)
+// browserCall opens a WebRTC session on pool and lets a new browser call it:
+// the browser offers, the session answers. It returns the offer and answer too.
+func browserCall(t *testing.T, pool *Pool) (s *Session, b *browser, offer, answer []byte) {
+	t.Helper()
 	s, err := pool.OpenWebRTC(loopback)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-
-	b := newBrowser(t)
-	answer, err := s.AnswerWebRTC([]byte(b.offer()))
-	if err != nil {
+	b = newBrowser(t)
+	offer = []byte(b.offer())
+	if answer, err = s.AnswerWebRTC(offer); err != nil {
 		t.Fatal(err)
 	}
+	b.accept(answer)
+	return s, b, offer, answer
+}
+
+// TestWebRTCAnswerAudioBothWays: a browser offers; our answer carries ICE-lite,
+// a fingerprint and G.711; audio flows both ways through DTLS-SRTP, and the
+// session's own playback and receive hook work as on a plain leg.
+func TestWebRTCAnswerAudioBothWays(t *testing.T) {
+	t.Parallel()
+	s, b, _, answer := browserCall(t, newTestPool(t, 20))
 	for _, want := range []string{"UDP/TLS/RTP/SAVPF", "a=fingerprint:", "a=ice-lite", "a=rtcp-mux", "PCMU/8000", "telephone-event/8000", "127.0.0.1 " + strconv.Itoa(int(s.LocalAddr().Port()))} {
 		if !strings.Contains(string(answer), want) {
 			t.Errorf("answer lacks %q:\n%s", want, answer)
 		}
 	}
-	b.accept(answer)
 	wctx, wcancel := context.WithTimeout(context.Background(), guard)
 	defer wcancel()
 	if err := s.WaitMedia(wctx); err != nil {
@@ -365,21 +371,8 @@ func TestWebRTCPublicAddress(t *testing.T) {
 // sender for good on inactive.
 func TestWebRTCInactiveHoldThenResume(t *testing.T) {
 	t.Parallel()
-	pool := newTestPool(t, 4)
-	s, err := pool.OpenWebRTC(loopback)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	b := newBrowser(t)
-	offer := b.offer()
-	answer, err := s.AnswerWebRTC([]byte(offer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.accept(answer)
-
-	hold, err := withDirection([]byte(offer), Inactive)
+	s, b, offer, _ := browserCall(t, newTestPool(t, 4))
+	hold, err := withDirection(offer, Inactive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +383,7 @@ func TestWebRTCInactiveHoldThenResume(t *testing.T) {
 	if md, _ := ParseSDP(held); md.Direction != Inactive {
 		t.Errorf("answer to an inactive offer says %q, want inactive", md.Direction)
 	}
-	if _, err := s.AnswerWebRTC(nextVersion(t, []byte(offer), 2)); err != nil {
+	if _, err := s.AnswerWebRTC(nextVersion(t, offer, 2)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -426,16 +419,7 @@ func TestWebRTCCloseWhileReceiving(t *testing.T) {
 	t.Parallel()
 	pool := newTestPool(t, 8)
 	for range 5 {
-		s, err := pool.OpenWebRTC(loopback)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := newBrowser(t)
-		answer, err := s.AnswerWebRTC([]byte(b.offer()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.accept(answer)
+		s, b, _, _ := browserCall(t, pool)
 		var got sync.WaitGroup
 		got.Add(1)
 		var once sync.Once
