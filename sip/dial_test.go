@@ -17,16 +17,7 @@ import (
 // Contact instead, a WebSocket phone not at all.
 func TestDialDoesNotReconnect(t *testing.T) {
 	t.Parallel()
-	s, err := New(Config{Listen: []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0", "ws://127.0.0.1:0"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Listen(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := listeningServer(t, Config{Listen: []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0", "ws://127.0.0.1:0"}})
 
 	// squatter holds the old source port; contact is where the TCP phone listens.
 	squatter := listen(t)
@@ -44,9 +35,9 @@ func TestDialDoesNotReconnect(t *testing.T) {
 		return true
 	}
 
-	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second) // a connect attempt would hang on the handshake
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second) // a connect attempt would hang on the handshake
 	defer wcancel()
-	_, err = s.Dial(wctx, DialSpec{
+	_, err := s.Dial(wctx, DialSpec{
 		URI: "sip:1001@df7jal23ls0d.invalid;transport=ws", Destination: squatter.Addr().String(), Transport: "WS",
 		SDP: []byte("v=0\r\n"),
 	})
@@ -54,7 +45,7 @@ func TestDialDoesNotReconnect(t *testing.T) {
 		t.Fatalf("WS dial without a connection: %v, want ErrNoConnection", err)
 	}
 
-	dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
+	dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer dcancel()
 	_, _ = s.Dial(dctx, DialSpec{
 		URI: "sip:1001@" + contact.Addr().String() + ";transport=tcp", Destination: squatter.Addr().String(), Transport: "TCP",
@@ -83,19 +74,10 @@ func listen(t *testing.T) *net.TCPListener {
 // connection to go by it takes the first listener of that transport.
 func TestContactFor(t *testing.T) {
 	t.Parallel()
-	s, err := New(Config{
+	s := listeningServer(t, Config{
 		Listen: []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0", "tls://127.0.0.1:0", "ws://127.0.0.1:0", "wss://127.0.0.1:0"},
-		TLS:    testcert.New(t).Server(), Logger: slog.New(slog.DiscardHandler),
+		TLS:    testcert.New(t).Server(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Listen(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	port := map[string]int{}
 	for _, l := range s.Listeners() {
 		port[l.Network] = int(l.Addr.Port())
@@ -120,4 +102,22 @@ func TestContactFor(t *testing.T) {
 	if s.Contact().Address.UriParams.Has("transport") {
 		t.Errorf("ContactFor changed the server's own Contact: %s", s.Contact().Address.String())
 	}
+}
+
+// listeningServer starts a server on cfg's listeners (log discarded) for the
+// length of the test.
+func listeningServer(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := s.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
