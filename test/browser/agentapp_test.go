@@ -36,8 +36,16 @@ agents:
   - {id: bob, extension: "1002", password: bob-pw, ring_timeout: 15s}
   - {id: carol, extension: "1003", password: carol-pw, ring_timeout: 15s}
   - {id: dan, extension: "1004", password: dan-pw}
+  - {id: keys, extension: "1017", password: keys-pw}
+  - {id: queuer, extension: "1018", password: queuer-pw, ring_timeout: 15s}
+  - {id: waiter, extension: "1019", password: waiter-pw}
+  - {id: erin, extension: "1005", password: erin-pw, ring_timeout: 15s}
+  - {id: fay, extension: "1006", password: fay-pw}
+  - {id: gus, extension: "1007", password: gus-pw, ring_timeout: 15s}
 teams:
   - {id: support, extension: "2000", members: [carol], strategy: ring-all, ring_timeout: 15s, max_wait: 30s, on_timeout: "voicemail:general"}
+  - {id: sales, extension: "2001", members: [queuer], strategy: ring-all, ring_timeout: 15s, max_wait: 60s, on_timeout: "voicemail:general"}
+  - {id: help, extension: "2002", members: [gus], strategy: ring-all, ring_timeout: 15s, max_wait: 60s, on_timeout: "voicemail:general"}
 ivrs:
   - {id: main, extension: "3000", prompt: main-menu.wav, timeout: 10s, options: {"1": "team:support"}, default: "voicemail:general"}
 mailboxes: [{id: general}]
@@ -85,6 +93,9 @@ func TestAgentApp(t *testing.T) {
 		t.Run("PhoneCallsBrowser", func(t *testing.T) { t.Parallel(); phoneCallsBrowser(t, s, browser) })
 		t.Run("IVRKeypadToTeam", func(t *testing.T) { t.Parallel(); ivrKeypadToTeam(t, s, browser) })
 		t.Run("MobileClickToCallFails", func(t *testing.T) { t.Parallel(); mobileClickToCallFails(t, s, browser) })
+		t.Run("InCallControls", func(t *testing.T) { t.Parallel(); inCallControls(t, s, browser) })
+		t.Run("QueuedCallToBrowser", func(t *testing.T) { t.Parallel(); queuedCallToBrowser(t, s, browser) })
+		t.Run("BrowserWaitsInQueue", func(t *testing.T) { t.Parallel(); browserWaitsInQueue(t, s, browser) })
 	})
 }
 

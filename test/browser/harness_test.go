@@ -342,8 +342,9 @@ func answerPhone(t *testing.T, ph *testphone.Phone, who string) *testphone.Call 
 	}
 }
 
-// phoneHears waits until the phone receives the browser's microphone tone.
-func phoneHears(t *testing.T, c *testphone.Call, who string) {
+// phoneHears waits until the phone receives the browser's microphone tone and
+// returns the RMS level it arrived at.
+func phoneHears(t *testing.T, c *testphone.Call, who string) float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
@@ -355,10 +356,11 @@ func phoneHears(t *testing.T, c *testphone.Call, who string) {
 			break
 		}
 		if f > micFreq-15 && f < micFreq+15 && rms > 300 {
-			return
+			return rms
 		}
 	}
 	t.Fatalf("%s never heard the browser's %d Hz: last %.0f Hz at RMS %.0f", who, micFreq, f, rms)
+	return 0
 }
 
 // waitPhoneDone waits until the phone's call ended.
