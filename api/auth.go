@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/pbx"
 )
@@ -174,16 +175,16 @@ type loginRequest struct {
 
 // meJSON describes the caller: the agent of a session, or the admin.
 type meJSON struct {
-	Role      string    `json:"role"`
-	Agent     string    `json:"agent,omitempty"`
-	Name      string    `json:"name,omitempty"`
-	Extension string    `json:"extension,omitempty"`
-	Firm      string    `json:"firm,omitempty"`
-	Status    string    `json:"status,omitempty"`
-	Routing   string    `json:"routing,omitempty"` // computer or mobile
-	Mailbox   string    `json:"mailbox,omitempty"` // the agent's own mailbox
-	Firms     []firmRef `json:"firms,omitempty"`
-	Expires   time.Time `json:"expires,omitzero"`
+	Role      string          `json:"role"`
+	Agent     string          `json:"agent,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Extension string          `json:"extension,omitempty"`
+	Firm      string          `json:"firm,omitempty"`
+	Status    callinfo.Status `json:"status,omitempty"`
+	Routing   string          `json:"routing,omitempty"` // computer or mobile
+	Mailbox   string          `json:"mailbox,omitempty"` // the agent's own mailbox
+	Firms     []firmRef       `json:"firms,omitempty"`
+	Expires   time.Time       `json:"expires,omitzero"`
 }
 
 // handleLogin checks an agent's SIP credentials and starts a session in the

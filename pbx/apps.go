@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/rtp"
 	"switchboard/store"
@@ -18,8 +19,8 @@ func (p *PBX) voicemailApp(c *Call, mailbox string) {
 		p.log.Warn("voicemail: answer", "call", c.ID, "err", err)
 		return
 	}
-	c.setState("voicemail")
-	c.outcome("voicemail", "")
+	c.setState(callinfo.StateVoicemail)
+	c.outcome(callinfo.Voicemail, callinfo.Cause{})
 	cfg := p.cfg.Load()
 	// The mailbox's own greeting: the firm's sounds first (mailbox ids repeat
 	// across firms), then sounds_dir; else the default one.
@@ -63,13 +64,13 @@ func (p *PBX) callbackApp(c *Call, kind, id string) {
 		p.log.Warn("callback: answer", "call", c.ID, "err", err)
 		return
 	}
-	c.setState("callback")
+	c.setState(callinfo.StateCallback)
 	caller := c.rec.From
 	if !validNumber(caller) {
 		// Only dial-pad numbers are ever called back: the From of a call from a
 		// trunk is the caller's to choose.
 		p.log.Warn("callback: caller number not dialable", "call", c.ID, "from", caller)
-		c.outcome("failed", "")
+		c.outcome(callinfo.Failed, callinfo.Cause{})
 		p.play(c.ctx, sess, "unavailable")
 		return
 	}
@@ -81,11 +82,11 @@ func (p *PBX) callbackApp(c *Call, kind, id string) {
 	}
 	if err := p.store.AddCallback(cb); err != nil {
 		p.log.Error("callback: store", "call", c.ID, "err", err)
-		c.outcome("failed", "500 Server Internal Error")
+		c.outcome(callinfo.Failed, callinfo.CauseServerInternalError)
 		p.play(c.ctx, sess, "goodbye")
 		return
 	}
-	c.outcome("callback", "")
+	c.outcome(callinfo.Callback, callinfo.Cause{})
 	p.CallbackChanged(*cb)
 	p.log.Info("callback queued", "call", c.ID, "id", cb.ID, "target", kind+":"+id, "caller", cb.Caller)
 	p.play(c.ctx, sess, "callback")
@@ -113,12 +114,12 @@ func (p *PBX) feature(c *Call, d dialplan.Decision) {
 	if err != nil {
 		return
 	}
-	c.outcome("answered", "")
+	c.outcome(callinfo.Answered, callinfo.Cause{})
 	switch d.Feature {
 	case dialplan.FeatureOnline, dialplan.FeatureAway:
-		status, prompt := "online", "status-online"
+		status, prompt := callinfo.Online, "status-online"
 		if d.Feature == dialplan.FeatureAway {
-			status, prompt = "away", "status-away"
+			status, prompt = callinfo.Away, "status-away"
 		}
 		if err := p.SetAgentStatus(c.Firm.ID, a.ID, status); err != nil {
 			p.log.Error("feature status", "err", err)
@@ -158,7 +159,7 @@ func (p *PBX) feature(c *Call, d dialplan.Decision) {
 }
 
 func (p *PBX) retrieve(c *Call, sess *rtp.Session, mailbox, pin string) {
-	c.setState("voicemail-menu")
+	c.setState(callinfo.StateVoicemailMenu)
 	err := voicemail.Retrieve(c.ctx, sess, p.store, p.sounds, voicemail.RetrieveOptions{
 		Logger: p.log,
 		Firm:   c.Firm.ID, Mailbox: mailbox, PIN: pin, DigitTimeout: 5 * time.Second,
@@ -177,7 +178,7 @@ func (p *PBX) runIVR(c *Call, ivr *dialplan.IVR) {
 	if err != nil {
 		return
 	}
-	c.setState("ivr")
+	c.setState(callinfo.StateIVR)
 	prompt, err := p.ivrPrompt(c.Firm, ivr)
 	if err != nil {
 		p.log.Error("ivr prompt", "ivr", ivr.ID, "err", err)
@@ -185,7 +186,7 @@ func (p *PBX) runIVR(c *Call, ivr *dialplan.IVR) {
 	for attempt := 0; attempt < 2; attempt++ {
 		digit, ok := p.promptDigit(c.ctx, sess, prompt, ivr.Timeout)
 		if c.ctx.Err() != nil {
-			c.outcome("abandoned", "")
+			c.outcome(callinfo.Abandoned, callinfo.Cause{})
 			return
 		}
 		if !ok {
@@ -200,7 +201,7 @@ func (p *PBX) runIVR(c *Call, ivr *dialplan.IVR) {
 	}
 	if ivr.Default.IsZero() {
 		p.play(c.ctx, sess, "goodbye")
-		c.outcome("failed", "")
+		c.outcome(callinfo.Failed, callinfo.Cause{})
 		return
 	}
 	p.runAnswered(c, ivr.Default.Decide(c.Firm))

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/rtp"
 	"switchboard/sip"
@@ -29,7 +30,7 @@ type Call struct {
 
 	mu        sync.Mutex
 	rec       store.CallRecord
-	state     string
+	state     callinfo.CallState
 	inMedia   *rtp.Session
 	sessions  []*rtp.Session
 	busy      []string // agents marked busy by this call
@@ -48,21 +49,21 @@ type Call struct {
 
 // LiveCall is a snapshot of a call in progress for the API.
 type LiveCall struct {
-	ID        string     `json:"id"`
-	Firm      string     `json:"firm"`
-	Direction string     `json:"direction"`
-	From      string     `json:"from"`
-	To        string     `json:"to"`
-	Agent     string     `json:"agent,omitempty"`
-	Team      string     `json:"team,omitempty"`
-	State     string     `json:"state"`
-	Start     time.Time  `json:"start"`
-	Answer    *time.Time `json:"answer"` // null until answered, as in the call log
+	ID        string             `json:"id"`
+	Firm      string             `json:"firm"`
+	Direction callinfo.Direction `json:"direction"`
+	From      string             `json:"from"`
+	To        string             `json:"to"`
+	Agent     string             `json:"agent,omitempty"`
+	Team      string             `json:"team,omitempty"`
+	State     callinfo.CallState `json:"state"`
+	Start     time.Time          `json:"start"`
+	Answer    *time.Time         `json:"answer"` // null until answered, as in the call log
 }
 
 // newCall registers a call; it returns nil once Shutdown has begun, so that no call
 // starts after Shutdown stopped waiting for them.
-func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, to string) *Call {
+func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction callinfo.Direction, from, to string) *Call {
 	p.mu.Lock()
 	if p.stopping.Load() {
 		p.mu.Unlock()
@@ -103,14 +104,14 @@ func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, 
 	if in != nil {
 		c.rec.CallID = in.CallID()
 	}
-	c.state = "routing"
+	c.state = callinfo.StateRouting
 	p.mu.Lock()
 	p.live[c.ID] = c
 	p.mu.Unlock()
 	return c
 }
 
-func (c *Call) setState(s string) {
+func (c *Call) setState(s callinfo.CallState) {
 	c.mu.Lock()
 	c.state = s
 	c.mu.Unlock()
@@ -133,16 +134,16 @@ func (c *Call) answered() {
 	if c.rec.Answer.IsZero() {
 		c.rec.Answer = time.Now()
 	}
-	c.state = "talking"
+	c.state = callinfo.StateTalking
 	c.mu.Unlock()
 }
 
 // outcome sets the call log outcome and SIP cause (first writer wins for the cause).
-func (c *Call) outcome(o, cause string) {
+func (c *Call) outcome(o callinfo.Outcome, cause callinfo.Cause) {
 	c.mu.Lock()
 	c.rec.Outcome = o
-	if cause != "" {
-		c.rec.Cause = cause
+	if !cause.IsZero() {
+		c.rec.Cause = cause.String()
 	}
 	c.mu.Unlock()
 }
@@ -218,7 +219,7 @@ func (c *Call) finish() {
 		rec.TalkTime = rec.End.Sub(c.bridged)
 	}
 	if rec.Outcome == "" {
-		rec.Outcome = "failed"
+		rec.Outcome = callinfo.Failed
 	}
 	if err := c.p.store.AddCall(&rec); err != nil {
 		c.p.log.Error("write call log", "call", c.ID, "err", err)
@@ -343,7 +344,7 @@ func (c *Call) lateOfferMedia() (*rtp.Session, []byte, error) {
 		return nil, nil, err
 	}
 	c.track(sess)
-	offer, err := c.p.sdp(sess, rtp.Supported, rtp.DefaultDTMFPT, "sendrecv")
+	offer, err := c.p.sdp(sess, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -365,7 +366,7 @@ func (c *Call) answerCaller() (*rtp.Session, error) {
 	sess, answer, err := c.callerMedia()
 	if err != nil {
 		c.In.Reject(488, "Not Acceptable Here")
-		c.outcome("failed", "488 Not Acceptable Here")
+		c.outcome(callinfo.Failed, callinfo.CauseNotAcceptableHere)
 		return nil, err
 	}
 	if c.In.Answered() {
@@ -380,7 +381,7 @@ func (c *Call) answerCaller() (*rtp.Session, error) {
 	c.mu.Unlock()
 	if late {
 		if err := applyRemote(sess, c.In.AckSDP()); err != nil {
-			c.outcome("failed", "488 Not Acceptable Here")
+			c.outcome(callinfo.Failed, callinfo.CauseNotAcceptableHere)
 			c.In.Hangup(context.Background())
 			return nil, fmt.Errorf("caller's answer in ACK: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/store"
 )
@@ -149,7 +150,7 @@ func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callbac
 		p.releaseCallback(f.ID, cb.ID, claimant, -1, retry, 0, "no route to the number: "+d.Why)
 		return false
 	}
-	c := p.newCall(f, nil, "outbound", a.Extension, cb.Caller)
+	c := p.newCall(f, nil, callinfo.Outbound, a.Extension, cb.Caller)
 	if c == nil {
 		p.releaseCallback(f.ID, cb.ID, claimant, -1, 0, 0, "pbx shutting down")
 		return false
@@ -166,7 +167,7 @@ func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callbac
 			return
 		}
 		c.mu.Lock()
-		customerDialled := !c.rec.Answer.IsZero() || c.state == "ringing-customer"
+		customerDialled := !c.rec.Answer.IsZero() || c.state == callinfo.StateRingingCustomer
 		c.mu.Unlock()
 		if !customerDialled {
 			// The agent declined or missed it: the customer was not called, so the

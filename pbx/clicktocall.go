@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/sip"
 	"switchboard/store"
@@ -63,12 +64,12 @@ func (p *PBX) ClickToCall(firmID, agentID, number string) (string, error) {
 	if err := p.clickToCallReachable(f, a, d, number); err != nil {
 		return "", err
 	}
-	c := p.newCall(f, nil, "outbound", a.Extension, number)
+	c := p.newCall(f, nil, callinfo.Outbound, a.Extension, number)
 	if c == nil {
 		return "", errors.New("pbx is shutting down")
 	}
 	if d.Kind == dialplan.RouteAgent {
-		c.rec.Direction = "internal"
+		c.rec.Direction = callinfo.Internal
 	}
 	c.setAgent(a.ID)
 	go func() {
@@ -104,7 +105,7 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	number := c.rec.To
 	c.clickToCall.Store(true)
 	c.markBusy(a.ID)
-	c.setState("ringing-agent")
+	c.setState(callinfo.StateRingingAgent)
 	// The agent sees the customer's number; a mobile gets the trunk's number, since
 	// carriers refuse to present numbers that are not ours.
 	presented, name := number, "Call "+number
@@ -113,13 +114,13 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	}
 	specs := p.agentTargets(c.Firm, a, presented, name)
 	if len(specs) == 0 {
-		c.outcome("failed", "480 Temporarily Unavailable")
+		c.outcome(callinfo.Failed, callinfo.CauseUnavailable)
 		return false
 	}
 	c.notifyRinging(phaseAgent, a.ID)
 	ra := p.ring(c, specs, a.RingTimeout)
 	c.ringDone(a.ID, ra)
-	if ra.outcome != "answered" {
+	if ra.outcome != callinfo.Answered {
 		c.outcome(ra.outcome, ra.cause)
 		p.log.Info("click-to-call: agent did not answer; customer not dialled", "call", c.ID, "agent", a.ID, "outcome", ra.outcome)
 		return false
@@ -145,7 +146,7 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	}()
 	stopRingback := func() { stopRing(); <-ringDone }
 
-	c.setState("ringing-customer")
+	c.setState(callinfo.StateRingingCustomer)
 	c.notifyPhase("ringing", a.ID, phaseCustomer)
 	var custSpecs []sip.DialSpec
 	switch d.Kind {
@@ -164,7 +165,7 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 		stopRingback()
 		p.play(c.ctx, agentSess, "unavailable")
 		agentLeg.Hangup(context.Background())
-		c.outcome("failed", "404 Not Found")
+		c.outcome(callinfo.Failed, callinfo.CauseNotFound)
 		return false
 	}
 	sub := &Call{ID: c.ID, Firm: c.Firm, p: p, ctx: ctx, cancel: cancel}
@@ -173,10 +174,10 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 		c.track(s)
 	}
 	stopRingback()
-	if rc.outcome != "answered" {
+	if rc.outcome != callinfo.Answered {
 		select {
 		case <-agentLeg.Done():
-			c.outcome("abandoned", "")
+			c.outcome(callinfo.Abandoned, callinfo.Cause{})
 			return false
 		default:
 		}
@@ -186,7 +187,7 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 		return false
 	}
 	c.answered()
-	c.outcome("answered", "200 OK")
+	c.outcome(callinfo.Answered, callinfo.CauseOK)
 	if cb != nil {
 		p.finishCallback(c.Firm.ID, cb.ID, autoClaim+a.ID, store.StateDone, "answered by "+a.ID)
 	}

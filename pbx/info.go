@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"strings"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/sip"
 	"switchboard/sip/auth"
@@ -67,7 +68,7 @@ type Stats struct {
 	SIPRequests   map[string]uint64
 	SIPResponses  map[string]uint64 // final responses sent, by class: "2xx".."6xx"
 	SIPDropped    uint64            // packets from banned addresses dropped unparsed
-	Outcomes      map[string]uint64
+	Outcomes      map[callinfo.Outcome]uint64
 	// RTP counters of finished calls: packets sent to the phones, and packets the
 	// phones' streams skipped (sequence gaps).
 	RTPPacketsRelayed, RTPPacketsLost uint64
@@ -88,7 +89,7 @@ type WaitSum struct {
 func (p *PBX) Stats() Stats {
 	p.mu.Lock()
 	active := len(p.live)
-	outcomes := make(map[string]uint64, len(p.outcomes))
+	outcomes := make(map[callinfo.Outcome]uint64, len(p.outcomes))
 	for k, v := range p.outcomes {
 		outcomes[k] = v
 	}

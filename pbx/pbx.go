@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/mailer"
 	"switchboard/rtp"
@@ -65,11 +66,11 @@ type PBX struct {
 	webCreds sessionCreds
 
 	mu       sync.Mutex
-	status   map[agentKey]string    // live status cache, persisted in store
-	busy     map[agentKey]int       // calls an agent is in (queues offer only idle agents)
-	idleFrom map[agentKey]time.Time // when the agent last became idle (longest-idle)
+	status   map[agentKey]callinfo.Status // live status cache, persisted in store
+	busy     map[agentKey]int             // calls an agent is in (queues offer only idle agents)
+	idleFrom map[agentKey]time.Time       // when the agent last became idle (longest-idle)
 	live     map[string]*Call
-	outcomes map[string]uint64 // calls logged, by outcome
+	outcomes map[callinfo.Outcome]uint64 // calls logged, by outcome
 
 	queueWait           map[FirmTeam]WaitSum
 	rtpRelayed, rtpLost uint64
@@ -117,11 +118,11 @@ func New(d Deps) (*PBX, error) {
 		dataDir: d.DataDir,
 
 		trunkBackoff: d.TrunkBackoff,
-		status:       map[agentKey]string{},
+		status:       map[agentKey]callinfo.Status{},
 		busy:         map[agentKey]int{},
 		idleFrom:     map[agentKey]time.Time{},
 		live:         map[string]*Call{},
-		outcomes:     map[string]uint64{},
+		outcomes:     map[callinfo.Outcome]uint64{},
 		subs:         map[subKey]*subscription{},
 		queues:       map[agentKey]*teamQueue{},
 		queueWait:    map[FirmTeam]WaitSum{},
@@ -212,7 +213,7 @@ func (p *PBX) seedStatus(cfg *dialplan.Config) {
 			if st, ok := stored[a.ID]; ok {
 				p.status[k] = st
 			} else if _, ok := p.status[k]; !ok {
-				p.status[k] = a.Status
+				p.status[k] = callinfo.Status(a.Status)
 			}
 			if _, ok := p.idleFrom[k]; !ok {
 				p.idleFrom[k] = time.Time{}
@@ -328,7 +329,7 @@ func (p *PBX) firmFor(req *sip.Request) *dialplan.Firm {
 }
 
 // AgentStatus returns an agent's current status.
-func (p *PBX) AgentStatus(firm, agent string) string {
+func (p *PBX) AgentStatus(firm, agent string) callinfo.Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.status[agentKey{firm, agent}]
@@ -338,10 +339,8 @@ func (p *PBX) AgentStatus(firm, agent string) string {
 var ErrUnknownAgent = errors.New("unknown agent")
 
 // SetAgentStatus changes and persists (fsync) an agent's status.
-func (p *PBX) SetAgentStatus(firm, agent, status string) error {
-	switch status {
-	case "online", "away", "offline":
-	default:
+func (p *PBX) SetAgentStatus(firm, agent string, status callinfo.Status) error {
+	if !status.Valid() {
 		return fmt.Errorf("invalid status %q (want online, away or offline)", status)
 	}
 	f := p.cfg.Load().Firm(firm)
@@ -387,7 +386,7 @@ func (p *PBX) tryReserve(firm, agent string) bool {
 	k := agentKey{firm, agent}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.status[k] != "online" || p.busy[k] != 0 {
+	if p.status[k] != callinfo.Online || p.busy[k] != 0 {
 		return false
 	}
 	p.busy[k] = 1
@@ -399,7 +398,7 @@ func (p *PBX) AgentIdle(firm, agent string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := agentKey{firm, agent}
-	return p.status[k] == "online" && p.busy[k] == 0
+	return p.status[k] == callinfo.Online && p.busy[k] == 0
 }
 
 // agentMaybeFree is the hook for queues and automatic callbacks: an agent may have

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/sip"
 )
@@ -71,7 +72,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 	if err != nil {
 		return
 	}
-	c.setState("queued")
+	c.setState(callinfo.StateQueued)
 	q := p.queueFor(c.Firm.ID, t.ID)
 	me := &queued{c: c}
 	q.mu.Lock()
@@ -142,7 +143,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 					pause.Stop()
 					leave()
 					stopMusic()
-					c.outcome("abandoned", "")
+					c.outcome(callinfo.Abandoned, callinfo.Cause{})
 					return
 				}
 				continue
@@ -173,7 +174,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 			q.mu.Lock()
 			me.offering = false
 			q.mu.Unlock()
-			if r.outcome == "answered" {
+			if r.outcome == callinfo.Answered {
 				leave()
 				stopMusic()
 				for _, a := range candidates {
@@ -182,7 +183,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 					}
 				}
 				c.setAgent(r.agent)
-				c.outcome("answered", "200 OK")
+				c.outcome(callinfo.Answered, callinfo.CauseOK)
 				p.bridge(c, c.In, sess, r.leg, r.sess)
 				return
 			}
@@ -192,7 +193,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 			if c.ctx.Err() != nil {
 				leave()
 				stopMusic()
-				c.outcome("abandoned", "")
+				c.outcome(callinfo.Abandoned, callinfo.Cause{})
 				return
 			}
 			continue
@@ -207,7 +208,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 		case <-c.ctx.Done():
 			leave()
 			stopMusic()
-			c.outcome("abandoned", "")
+			c.outcome(callinfo.Abandoned, callinfo.Cause{})
 			return
 		}
 	}
@@ -316,11 +317,11 @@ func (p *PBX) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Durati
 		}
 	}
 	if len(specs) == 0 {
-		return memberResult{ringResult: ringResult{outcome: "no-answer"}}
+		return memberResult{ringResult: ringResult{outcome: callinfo.NoAnswer}}
 	}
 	c.notifyRinging("", agentIDs(agents)...)
 	r := p.ring(c, specs, timeout)
-	if r.outcome != "answered" {
+	if r.outcome != callinfo.Answered {
 		c.ringDone("", r)
 		return memberResult{ringResult: r}
 	}

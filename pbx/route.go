@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/rtp"
 	"switchboard/sip"
@@ -57,10 +57,10 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.log.Warn("accept INVITE", "err", err)
 		return
 	}
-	direction := "internal"
+	direction := callinfo.Internal
 	caller := leg.FromUser()
 	if from.Trunk != nil {
-		direction = "inbound"
+		direction = callinfo.Inbound
 	} else {
 		caller = from.Agent.Extension
 	}
@@ -72,7 +72,7 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	d := firm.Resolve(from, dialled)
 	if d.Kind == dialplan.RouteOutbound {
-		direction = "outbound"
+		direction = callinfo.Outbound
 	}
 	c := p.newCall(firm, leg, direction, caller, dialled)
 	if c == nil {
@@ -84,7 +84,7 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.callerAgent = from.Agent
 		c.rec.CallerAgent = from.Agent.ID
 		c.markBusy(from.Agent.ID)
-		if direction != "internal" {
+		if direction != callinfo.Internal {
 			c.setAgent(from.Agent.ID)
 		}
 	}
@@ -99,7 +99,7 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		if err != nil {
 			p.log.Info("offer refused", "call", c.ID, "err", err)
-			c.outcome("failed", "488 Not Acceptable Here")
+			c.outcome(callinfo.Failed, callinfo.CauseNotAcceptableHere)
 			leg.Reject(488, "Not Acceptable Here")
 			return
 		}
@@ -111,7 +111,7 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 func (p *PBX) run(c *Call, d dialplan.Decision) {
 	switch d.Kind {
 	case dialplan.Reject:
-		c.outcome("failed", fmt.Sprintf("%d %s", d.Code, d.Reason))
+		c.outcome(callinfo.Failed, callinfo.Cause{Code: d.Code, Reason: d.Reason})
 		c.In.Reject(d.Code, d.Reason)
 	case dialplan.RouteAgent:
 		p.callAgent(c, d.Agent)
@@ -134,7 +134,7 @@ func (p *PBX) run(c *Call, d dialplan.Decision) {
 	case dialplan.RouteFeature:
 		p.feature(c, d)
 	default:
-		c.outcome("failed", "500 Server Internal Error")
+		c.outcome(callinfo.Failed, callinfo.CauseServerInternalError)
 		c.In.Reject(500, "Server Internal Error")
 	}
 }
@@ -142,27 +142,27 @@ func (p *PBX) run(c *Call, d dialplan.Decision) {
 // callAgent delivers a call to an agent by their status and routing (SPEC section 1).
 func (p *PBX) callAgent(c *Call, a *dialplan.Agent) {
 	c.setAgent(a.ID)
-	if st := p.AgentStatus(c.Firm.ID, a.ID); st != "online" {
+	if st := p.AgentStatus(c.Firm.ID, a.ID); st != callinfo.Online {
 		p.unavailable(c, a, a.Away)
 		return
 	}
 	specs := p.agentTargets(c.Firm, a, c.rec.From, c.In.FromDisplay())
 	if len(specs) == 0 {
-		c.outcome("no-answer", "480 Temporarily Unavailable")
+		c.outcome(callinfo.NoAnswer, callinfo.CauseUnavailable)
 		p.unavailable(c, a, a.NoAnswer)
 		return
 	}
-	c.setState("ringing")
+	c.setState(callinfo.StateRinging)
 	c.notifyRinging("", a.ID)
 	r := p.ring(c, specs, a.RingTimeout)
 	c.ringDone(a.ID, r)
 	switch r.outcome {
-	case "answered":
+	case callinfo.Answered:
 		c.markBusy(a.ID)
 		p.connect(c, r.leg, r.sess)
 		return
-	case "abandoned":
-		c.outcome("abandoned", "487 Request Terminated")
+	case callinfo.Abandoned:
+		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 		return
 	}
 	c.outcome(r.outcome, r.cause)
@@ -230,8 +230,8 @@ func (p *PBX) trunkSpec(f *dialplan.Firm, number, callerNum, callerName string) 
 }
 
 type ringResult struct {
-	outcome string // answered, no-answer, busy, failed, abandoned
-	cause   string
+	outcome callinfo.Outcome // answered, no-answer, busy, failed, abandoned
+	cause   callinfo.Cause
 	leg     *sip.OutboundLeg
 	sess    *rtp.Session
 }
@@ -251,7 +251,7 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 			}
 		}
 		p.log.Error("ring: media", "call", c.ID, "err", err)
-		return ringResult{outcome: "failed", cause: "503 Service Unavailable"}
+		return ringResult{outcome: callinfo.Failed, cause: callinfo.CauseServiceUnavailable}
 	}
 	release := func(keep *rtp.Session) {
 		// The ports go back now: a queue may ring many times.
@@ -280,15 +280,16 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 			c.In.Ring()
 		})
 	}
-	won, leg, outcome, cause := p.fork(c.ctx, specs, timeout, onProgress)
+	fr := p.fork(c.ctx, specs, timeout, onProgress)
+	leg := fr.leg
 	if leg == nil {
 		release(nil)
 		if c.ctx.Err() != nil {
-			outcome = "abandoned"
+			fr.outcome = callinfo.Abandoned
 		}
-		return ringResult{outcome: outcome, cause: cause}
+		return ringResult{outcome: fr.outcome, cause: fr.cause}
 	}
-	sess := sessions[won]
+	sess := sessions[fr.idx]
 	release(sess)
 	if sess.IsWebRTC() {
 		err = sess.AcceptWebRTCAnswer(leg.RemoteSDP())
@@ -299,9 +300,9 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 		p.log.Warn("ring: answer SDP", "call", c.ID, "err", err)
 		c.untrack(sess)
 		leg.Hangup(context.Background())
-		return ringResult{outcome: "failed", cause: "488 Not Acceptable Here"}
+		return ringResult{outcome: callinfo.Failed, cause: callinfo.CauseNotAcceptableHere}
 	}
-	return ringResult{outcome: "answered", leg: leg, sess: sess}
+	return ringResult{outcome: callinfo.Answered, leg: leg, sess: sess}
 }
 
 // offerMedia opens the media sessions for ring and puts each branch's offer in
@@ -348,31 +349,40 @@ func isWebSocket(transport string) bool {
 	return strings.EqualFold(transport, "ws") || strings.EqualFold(transport, "wss")
 }
 
-type forkResult struct {
+type branchResult struct {
 	idx int
 	leg *sip.OutboundLeg
 	err error
 }
 
+// forkResult is how a fork ended: the leg that answered and the index of its spec,
+// or no leg and why.
+type forkResult struct {
+	idx     int
+	leg     *sip.OutboundLeg
+	outcome callinfo.Outcome
+	cause   callinfo.Cause
+}
+
 // fork dials every spec (each with its offer) and returns the first leg that
 // answers with the index of its spec.
-func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, timeout time.Duration, onProgress func(code int, sdp []byte)) (int, *sip.OutboundLeg, string, string) {
+func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, timeout time.Duration, onProgress func(code int, sdp []byte)) forkResult {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := make(chan forkResult, len(specs))
+	results := make(chan branchResult, len(specs))
 	for i, spec := range specs {
 		go func() {
 			leg, err := p.sip.Dial(fctx, spec)
 			if err == nil {
 				err = leg.Wait(fctx, onProgress)
 			}
-			results <- forkResult{i, leg, err}
+			results <- branchResult{i, leg, err}
 		}()
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	pending, busy := len(specs), 0
-	cause := ""
+	var cause callinfo.Cause
 	drain := func(n int) {
 		// Branches still ringing get CANCEL from the deferred cancel; one that
 		// answered anyway is hung up here.
@@ -390,29 +400,29 @@ func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, timeout time.Durat
 			pending--
 			if r.err == nil {
 				drain(pending)
-				return r.idx, r.leg, "answered", "200 OK"
+				return forkResult{r.idx, r.leg, callinfo.Answered, callinfo.CauseOK}
 			}
 			var se *sip.StatusError
 			if errors.As(r.err, &se) {
-				cause = fmt.Sprintf("%d %s", se.Code, se.Reason)
+				cause = callinfo.Cause{Code: se.Code, Reason: se.Reason}
 				if se.Code == 486 || se.Code == 600 || se.Code == 603 {
 					busy++
 				}
-			} else if cause == "" {
-				cause = "408 Request Timeout"
+			} else if cause.IsZero() {
+				cause = callinfo.CauseRequestTimeout
 			}
 		case <-timer.C:
 			drain(pending)
-			return -1, nil, "no-answer", "408 Request Timeout"
+			return forkResult{-1, nil, callinfo.NoAnswer, callinfo.CauseRequestTimeout}
 		case <-ctx.Done():
 			drain(pending)
-			return -1, nil, "abandoned", "487 Request Terminated"
+			return forkResult{-1, nil, callinfo.Abandoned, callinfo.CauseRequestTerminated}
 		}
 	}
 	if busy == len(specs) {
-		return -1, nil, "busy", cause
+		return forkResult{-1, nil, callinfo.Busy, cause}
 	}
-	return -1, nil, "no-answer", cause
+	return forkResult{-1, nil, callinfo.NoAnswer, cause}
 }
 
 // legControl is what the bridge needs of either kind of leg.
@@ -435,11 +445,11 @@ func (p *PBX) connect(c *Call, b *sip.OutboundLeg, bSess *rtp.Session) {
 	if err != nil {
 		b.Hangup(context.Background())
 		if c.ctx.Err() != nil {
-			c.outcome("abandoned", "487 Request Terminated")
+			c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 		}
 		return
 	}
-	c.outcome("answered", "200 OK")
+	c.outcome(callinfo.Answered, callinfo.CauseOK)
 	p.bridge(c, c.In, aSess, b, bSess)
 }
 
@@ -447,7 +457,7 @@ func (p *PBX) connect(c *Call, b *sip.OutboundLeg, bSess *rtp.Session) {
 // other.
 func (p *PBX) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
 	c.mu.Lock()
-	c.state = "talking"
+	c.state = callinfo.StateTalking
 	c.bridged = time.Now()
 	c.mu.Unlock()
 	c.notifyAnswered()
@@ -480,7 +490,7 @@ func (p *PBX) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bS
 			}
 			if time.Since(lastMove) >= rtpTimeout {
 				p.log.Warn("no RTP from either leg, hanging up", "call", c.ID, "after", rtpTimeout)
-				c.outcome("answered", "RTP timeout")
+				c.outcome(callinfo.Answered, callinfo.Cause{Reason: "RTP timeout"})
 				a.Hangup(ctx)
 				b.Hangup(ctx)
 				return
@@ -511,24 +521,24 @@ func (p *PBX) callOutbound(c *Call, t *dialplan.Trunk, number string) {
 	}
 	spec, ok := p.trunkSpec(c.Firm, number, callerID, "")
 	if !ok {
-		c.outcome("failed", "404 Not Found")
+		c.outcome(callinfo.Failed, callinfo.CauseNotFound)
 		c.In.Reject(404, "Not Found")
 		return
 	}
-	c.setState("dialing")
+	c.setState(callinfo.StateDialing)
 	r := p.ring(c, []sip.DialSpec{spec}, outboundRingLimit)
 	switch r.outcome {
-	case "answered":
+	case callinfo.Answered:
 		p.connect(c, r.leg, r.sess)
-	case "abandoned":
-		c.outcome("abandoned", "487 Request Terminated")
+	case callinfo.Abandoned:
+		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 	default:
 		c.outcome(r.outcome, r.cause)
-		code, reason := 480, "Temporarily Unavailable"
-		if r.outcome == "busy" {
-			code, reason = 486, "Busy Here"
+		reject := callinfo.CauseUnavailable
+		if r.outcome == callinfo.Busy {
+			reject = callinfo.CauseBusyHere
 		}
-		c.In.Reject(code, reason)
+		c.In.Reject(reject.Code, reject.Reason)
 	}
 }
 
