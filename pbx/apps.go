@@ -232,12 +232,12 @@ func (p *PBX) promptDigit(ctx context.Context, sess *rtp.Session, pcm []int16, t
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	played := make(chan struct{})
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		if pcm != nil {
 			sess.Play(pctx, pcm)
 		}
 		close(played)
-	}()
+	})
 	for {
 		select {
 		case d := <-sess.DTMF():

@@ -84,7 +84,7 @@ func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction callinf
 	if in != nil {
 		// One goroutine per call follows the caller's leg: its end cancels the
 		// call, and digits it sends as SIP INFO reach menus and voicemail.
-		go func() {
+		p.tasks.spawn(func(context.Context) {
 			for {
 				select {
 				case <-in.Done():
@@ -98,7 +98,7 @@ func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction callinf
 					}
 				}
 			}
-		}()
+		})
 	}
 	c.rec = store.CallRecord{ID: c.ID, Firm: firm.ID, Start: start, Direction: direction, From: from, To: to}
 	if in != nil {
@@ -445,7 +445,7 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 			// stream and simply hears nothing while the call is held.
 			if leg, osess := other(); leg != nil && osess != nil && !osess.IsWebRTC() {
 				dir := offer.Direction
-				go func() {
+				p.tasks.spawn(func(context.Context) {
 					// Room for a 491 and our retries (up to 4 s apart on outbound legs).
 					ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 					defer cancel()
@@ -463,7 +463,7 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 					} else {
 						p.log.Warn("relay re-INVITE", "err", err)
 					}
-				}()
+				})
 			}
 		}
 		return answer, nil

@@ -1,6 +1,7 @@
 package pbx
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -26,11 +27,11 @@ func (p *PBX) callbackQueued(firm, kind, id string) {
 	}
 	switch kind {
 	case "agent":
-		go p.autoCallback(f, id)
+		p.tasks.spawn(func(context.Context) { p.autoCallback(f, id) })
 	case "team":
 		if t := f.Team(id); t != nil {
 			for _, m := range t.Members {
-				go p.autoCallback(f, m)
+				p.tasks.spawn(func(context.Context) { p.autoCallback(f, m) })
 			}
 		}
 	}
@@ -42,7 +43,7 @@ func (p *PBX) sweepCallbacks() {
 	for _, f := range p.cfg.Load().Firms {
 		for _, a := range f.Agents {
 			if p.AgentIdle(f.ID, a.ID) {
-				go p.autoCallback(f, a.ID)
+				p.tasks.spawn(func(context.Context) { p.autoCallback(f, a.ID) })
 			}
 		}
 	}
@@ -161,7 +162,7 @@ func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callbac
 		c.setTeam(cb.TargetID)
 	}
 	p.log.Info("auto callback", "call", c.ID, "callback", cb.ID, "agent", a.ID, "number", cb.Caller, "attempt", cb.Attempts)
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		defer c.finish()
 		if p.clickToCall(c, a, d, &cb) {
 			return
@@ -176,7 +177,7 @@ func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callbac
 			return
 		}
 		p.releaseCallback(f.ID, cb.ID, claimant, 0, retry, maxAttempts, "customer did not answer")
-	}()
+	})
 	return true
 }
 
@@ -209,7 +210,7 @@ func (p *PBX) releaseCallback(firm, id, claimant string, attempts int, delay tim
 	}
 	p.CallbackChanged(cb)
 	if retry && delay > 0 {
-		time.AfterFunc(delay, func() {
+		p.tasks.after(delay, func(context.Context) {
 			if cb, err := p.store.GetCallback(firm, id); err == nil {
 				p.callbackQueued(firm, cb.TargetKind, cb.TargetID)
 			}

@@ -72,10 +72,10 @@ func (p *PBX) ClickToCall(firmID, agentID, number string) (string, error) {
 		c.rec.Direction = callinfo.Internal
 	}
 	c.setAgent(a.ID)
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		defer c.finish()
 		p.clickToCall(c, a, d, nil)
-	}()
+	})
 	return c.ID, nil
 }
 
@@ -129,21 +129,21 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	// Until the customer answers the agent hears ringback; hanging up stops it all.
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		select {
 		case <-agentLeg.Done():
 			cancel()
 		case <-ctx.Done():
 		}
-	}()
+	})
 	ringCtx, stopRing := context.WithCancel(ctx)
 	ringDone := make(chan struct{})
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		defer close(ringDone)
 		if pcm, err := p.sounds.Get("ringback"); err == nil {
 			agentSess.PlayLoop(ringCtx, pcm)
 		}
-	}()
+	})
 	stopRingback := func() { stopRing(); <-ringDone }
 
 	c.setState(callinfo.StateRingingCustomer)

@@ -89,6 +89,7 @@ type PBX struct {
 	subs  map[subKey]*subscription
 
 	calls    sync.WaitGroup
+	tasks    *tasks
 	stopping atomic.Bool
 	seq      atomic.Uint64
 	ctx      context.Context
@@ -144,9 +145,10 @@ func New(d Deps) (*PBX, error) {
 	p.cfg.Store(d.Config)
 	p.mail.Store(d.Mailer)
 	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.lookupAccount)
-	p.regw = newRegWriter(d.Store, d.Logger)
-	p.reg = registrar.New(registrar.Config{Logger: d.Logger, Connected: d.SIP.Connected}, p.regw)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.tasks = newTasks(p.ctx)
+	p.regw = newRegWriter(d.Store, d.Logger, p.tasks.spawn)
+	p.reg = registrar.New(registrar.Config{Logger: d.Logger, Connected: d.SIP.Connected}, p.regw)
 	if err := p.loadState(); err != nil {
 		return nil, err
 	}
@@ -234,18 +236,18 @@ func (p *PBX) Start() {
 		p.sip.Respond(tx, req, 405, "Method Not Allowed")
 	})
 	p.startTrunks(p.cfg.Load())
-	go p.housekeeping()
+	p.tasks.spawn(p.housekeeping)
 	p.sweepCallbacks() // entries left from before the start
 }
 
-func (p *PBX) housekeeping() {
+func (p *PBX) housekeeping(ctx context.Context) {
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
 	sweep := time.NewTicker(callbackSweepEvery)
 	defer sweep.Stop()
 	for {
 		select {
-		case <-p.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-sweep.C:
 			p.sweepCallbacks() // retries whose delay has passed
@@ -262,14 +264,13 @@ func (p *PBX) housekeeping() {
 }
 
 // Shutdown stops taking calls, hangs up the ones in progress and waits for them to be
-// logged, or for ctx to end.
+// logged and for every goroutine the PBX started to end, or for ctx to end.
 func (p *PBX) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.stopping.Store(true) // under p.mu: newCall checks it and counts the call atomically
 	p.mu.Unlock()
 	p.cancel()
-	done := make(chan struct{})
-	go func() {
+	err := waitFor(ctx, func() {
 		p.calls.Wait()
 		p.tmu.Lock()
 		regs := make([]*trunkReg, 0, len(p.trunks))
@@ -280,15 +281,13 @@ func (p *PBX) Shutdown(ctx context.Context) error {
 		for _, r := range regs {
 			<-r.reg.Done() // un-REGISTER sent before the SIP stack closes
 		}
-		p.regw.Close() // pending registrations reach the database before it closes
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("pbx: shutdown: calls still running: %w", ctx.Err())
+		p.regw.Close()  // pending registrations reach the database before it closes
+		p.tasks.close() // callbacks, MWI, relays: done before the store closes
+	})
+	if err != nil {
+		return fmt.Errorf("pbx: shutdown: calls still running: %w", err)
 	}
+	return nil
 }
 
 // lookupAccount gives the digest layer the credentials of an agent: the username is

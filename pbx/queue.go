@@ -61,7 +61,7 @@ func (p *PBX) notifyAvailable(firm, agent string) {
 	for _, t := range f.TeamsOf(agent) {
 		p.queueFor(firm, t.ID).broadcast()
 	}
-	go p.autoCallback(f, agent)
+	p.tasks.spawn(func(context.Context) { p.autoCallback(f, agent) })
 }
 
 // queueCall puts a caller in a team's queue: hold music, offers to idle members by
@@ -93,12 +93,12 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 
 	holdCtx, stopHold := context.WithCancel(c.ctx)
 	holdDone := make(chan struct{})
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		defer close(holdDone)
 		if pcm, err := p.sounds.Get("hold"); err == nil {
 			sess.PlayLoop(holdCtx, pcm)
 		}
-	}()
+	})
 	stopMusic := func() { stopHold(); <-holdDone }
 
 	deadline := time.NewTimer(t.MaxWait)

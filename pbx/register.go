@@ -122,7 +122,7 @@ func (p *PBX) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	if expires == 0 {
 		state = "terminated;reason=timeout"
 	}
-	go p.sendMWI(s, state)
+	p.tasks.spawn(func(context.Context) { p.sendMWI(s, state) })
 }
 
 func tagOf(params gosip.HeaderParams) string {
@@ -147,7 +147,7 @@ func (p *PBX) notifyMailbox(firm, mailbox string) {
 		if left <= 0 {
 			continue
 		}
-		go p.sendMWI(s, "active;expires="+strconv.Itoa(left))
+		p.tasks.spawn(func(context.Context) { p.sendMWI(s, "active;expires="+strconv.Itoa(left)) })
 	}
 }
 

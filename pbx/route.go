@@ -367,17 +367,19 @@ type forkResult struct {
 // fork dials every spec (each with its offer) and returns the first leg that
 // answers with the index of its spec.
 func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, timeout time.Duration, onProgress func(code int, sdp []byte)) forkResult {
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The branches end when fork returns, with a cause that fork picks (see the
+	// ctx.Done case), not with whatever cancelled ctx.
+	fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
 	results := make(chan branchResult, len(specs))
 	for i, spec := range specs {
-		go func() {
+		p.tasks.spawn(func(context.Context) {
 			leg, err := p.sip.Dial(fctx, spec)
 			if err == nil {
 				err = leg.Wait(fctx, onProgress)
 			}
 			results <- branchResult{i, leg, err}
-		}()
+		})
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -386,13 +388,13 @@ func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, timeout time.Durat
 	drain := func(n int) {
 		// Branches still ringing get CANCEL from the deferred cancel; one that
 		// answered anyway is hung up here.
-		go func() {
+		p.tasks.spawn(func(context.Context) {
 			for range n {
 				if r := <-results; r.err == nil {
 					r.leg.Hangup(context.Background())
 				}
 			}
-		}()
+		})
 	}
 	for pending > 0 {
 		select {
@@ -415,6 +417,11 @@ func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, timeout time.Durat
 			drain(pending)
 			return forkResult{-1, nil, callinfo.NoAnswer, callinfo.CauseRequestTimeout}
 		case <-ctx.Done():
+			if p.ctx.Err() != nil {
+				// Shutting down: branches nobody answered yet are dropped, not
+				// waited on for a response to CANCEL.
+				cancel(sip.ErrAbandoned)
+			}
 			drain(pending)
 			return forkResult{-1, nil, callinfo.Abandoned, callinfo.CauseRequestTerminated}
 		}

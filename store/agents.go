@@ -19,7 +19,7 @@ func (s *Store) SetAgentStatus(firm, agent string, status callinfo.Status) error
 	if err != nil {
 		return fmt.Errorf("set agent status %s@%s: %w", agent, firm, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAgentStatus).Put(key(firm, agent), v)
 	})
 	if err != nil {
@@ -37,7 +37,7 @@ func (s *Store) AgentStatuses(firm string) (map[string]callinfo.Status, error) {
 	}
 	out := make(map[string]callinfo.Status)
 	prefix := key(firm)
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAgentStatus).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			d, err := decodeStatus(v)

@@ -114,7 +114,7 @@ func (s *Store) AddCallback(c *Callback) error {
 	if err := rec.validate(); err != nil {
 		return fmt.Errorf("add callback: %w", err)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		id, err := nextID(tx, bucketCallbacks, now, true)
 		if err != nil {
 			return err
@@ -135,7 +135,7 @@ func (s *Store) GetCallback(firm, id string) (Callback, error) {
 		return Callback{}, fmt.Errorf("get callback: %w", err)
 	}
 	var c Callback
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		c, err = getCallback(tx, firm, id)
 		return err
@@ -157,7 +157,7 @@ func (s *Store) ListCallbacks(firm, state string, p Page) ([]Callback, error) {
 		return nil, fmt.Errorf("list callbacks: state %q is not a callback state: %w", state, ErrInvalid)
 	}
 	var out []Callback
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		// The pending index is small compared with the whole history, so
 		// walk it when only pending entries are wanted.
 		bucket, indexed := bucketCallbacks, false
@@ -199,7 +199,7 @@ func (s *Store) OldestPending(firm, targetKind, targetID string, now time.Time) 
 		return Callback{}, fmt.Errorf("oldest pending callback: %w", err)
 	}
 	var found Callback
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		main := tx.Bucket(bucketCallbacks)
 		c := tx.Bucket(bucketPending).Cursor()
 		ok := false
@@ -239,7 +239,7 @@ func (s *Store) ClaimCallback(firm, id, by string) (Callback, error) {
 		return Callback{}, fmt.Errorf("claim callback: %w", err)
 	}
 	var c Callback
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		if c, err = getCallback(tx, firm, id); err != nil {
 			return err
@@ -275,7 +275,7 @@ func (s *Store) UpdateCallback(firm, id string, fn func(*Callback) error) (Callb
 		return Callback{}, fmt.Errorf("update callback: nil function: %w", ErrInvalid)
 	}
 	var c Callback
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		if c, err = getCallback(tx, firm, id); err != nil {
 			return err

@@ -58,7 +58,7 @@ func (s *Store) AddCall(r *CallRecord) error {
 	if rec.Start.IsZero() {
 		rec.Start = s.now()
 	}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		// Batch may run this again after a failed shared commit; every
 		// value is recomputed, so a retry is harmless.
 		id := r.ID
@@ -108,7 +108,7 @@ func (s *Store) ListCalls(firm string, q CallQuery) ([]CallRecord, error) {
 		sp.lo = timeBound(q.Since)
 	}
 	var out []CallRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		main := tx.Bucket(bucketCalls)
 		cur, prefix := main.Cursor(), []byte(nil)
 		if firm != "" {

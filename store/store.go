@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -74,6 +75,8 @@ type Store struct {
 	path string
 	// now is the clock; tests in this package replace it to force ID ties.
 	now func() time.Time
+	// afterClose counts operations tried on the closed database.
+	afterClose atomic.Uint64
 }
 
 // Open opens (creating if needed) the database at path, creating missing
@@ -115,6 +118,24 @@ func (s *Store) Close() error {
 		return fmt.Errorf("close database %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// ClosedUses counts reads and writes tried after Close: each one is a caller that
+// outlived the database (Shutdown order), which tests check stays zero.
+func (s *Store) ClosedUses() uint64 { return s.afterClose.Load() }
+
+// update, view and batch run a transaction and count the ones the closed database refused.
+func (s *Store) update(fn func(*bolt.Tx) error) error { return s.counted(s.db.Update(fn)) }
+
+func (s *Store) view(fn func(*bolt.Tx) error) error { return s.counted(s.db.View(fn)) }
+
+func (s *Store) batch(fn func(*bolt.Tx) error) error { return s.counted(s.db.Batch(fn)) }
+
+func (s *Store) counted(err error) error {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		s.afterClose.Add(1)
+	}
+	return err
 }
 
 // Path returns the database file path.
