@@ -90,7 +90,7 @@ func (p *PBX) callbackApp(c *Call, kind, id string) {
 	p.CallbackChanged(*cb)
 	p.log.Info("callback queued", "call", c.ID, "id", cb.ID, "target", kind+":"+id, "caller", cb.Caller)
 	p.play(c.ctx, sess, "callback")
-	p.callbackQueued(c.Firm.ID, kind, id)
+	p.dialer.queued(c.Firm.ID, kind, id)
 }
 
 // play plays a named prompt; a missing prompt is logged, not fatal.
@@ -163,12 +163,12 @@ func (p *PBX) retrieve(c *Call, sess *rtp.Session, mailbox, pin string) {
 	err := voicemail.Retrieve(c.ctx, sess, p.store, p.sounds, voicemail.RetrieveOptions{
 		Logger: p.log,
 		Firm:   c.Firm.ID, Mailbox: mailbox, PIN: pin, DigitTimeout: 5 * time.Second,
-		OnChange: func() { p.notifyMailbox(c.Firm.ID, mailbox) },
+		OnChange: func() { p.mwi.notify(c.Firm.ID, mailbox) },
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		p.log.Info("voicemail menu", "call", c.ID, "mailbox", mailbox, "err", err)
 	}
-	p.notifyMailbox(c.Firm.ID, mailbox)
+	p.mwi.notify(c.Firm.ID, mailbox)
 }
 
 // runIVR plays a menu, reads one digit and goes where the option says; the default

@@ -226,17 +226,8 @@ func (c *Call) finish() {
 	}
 	c.p.log.Info("call ended", "call", c.ID, "firm", rec.Firm, "direction", rec.Direction, "from", rec.From, "to", rec.To,
 		"agent", rec.Agent, "outcome", rec.Outcome, "cause", rec.Cause, "talk", rec.TalkTime.Round(time.Millisecond))
+	c.p.stats.callEnded(&rec, relayed, lost)
 	c.p.mu.Lock()
-	c.p.outcomes[rec.Outcome]++
-	c.p.rtpRelayed += relayed
-	c.p.rtpLost += lost
-	if rec.Team != "" {
-		k := FirmTeam{rec.Firm, rec.Team}
-		w := c.p.queueWait[k]
-		w.Seconds += rec.QueueWait.Seconds()
-		w.Count++
-		c.p.queueWait[k] = w
-	}
 	delete(c.p.live, c.ID)
 	c.p.mu.Unlock()
 	c.p.calls.Done()

@@ -203,7 +203,7 @@ func (p *PBX) CallbackChanged(cb store.Callback) {
 // VoicemailChanged updates the message-waiting lamps of a mailbox and tells its
 // owner (an agent's own mailbox) what happened to message id.
 func (p *PBX) VoicemailChanged(firm, mailbox, id, action string) {
-	p.notifyMailbox(firm, mailbox)
+	p.mwi.notify(firm, mailbox)
 	var agents []string
 	owner := ""
 	if f := p.cfg.Load().Firm(firm); f != nil {

@@ -65,28 +65,19 @@ type PBX struct {
 	// webCreds are the SIP credentials of agents' browser sessions.
 	webCreds sessionCreds
 
-	mu       sync.Mutex
-	status   map[agentKey]callinfo.Status // live status cache, persisted in store
-	busy     map[agentKey]int             // calls an agent is in (queues offer only idle agents)
-	idleFrom map[agentKey]time.Time       // when the agent last became idle (longest-idle)
-	live     map[string]*Call
-	outcomes map[callinfo.Outcome]uint64 // calls logged, by outcome
+	presence *presence
+	stats    *stats
 
-	queueWait           map[FirmTeam]WaitSum
-	rtpRelayed, rtpLost uint64
+	mu   sync.Mutex // guards live and orders newCall against Shutdown
+	live map[string]*Call
 
-	qmu    sync.Mutex
-	queues map[agentKey]*teamQueue
+	queues queues
+	dialer *dialer
 
-	tmu          sync.Mutex
-	trunks       map[agentKey]*trunkReg
-	trunkBackoff time.Duration
+	trunks *trunks
+	dns    dnsCache
 
-	dnsMu sync.Mutex
-	dns   map[string]dnsEntry
-
-	subMu sync.Mutex
-	subs  map[subKey]*subscription
+	mwi *mwi
 
 	calls    sync.WaitGroup
 	tasks    *tasks
@@ -95,8 +86,6 @@ type PBX struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
-
-type agentKey struct{ firm, agent string }
 
 // New builds the PBX; Start installs its SIP handlers.
 func New(d Deps) (*PBX, error) {
@@ -118,19 +107,12 @@ func New(d Deps) (*PBX, error) {
 		mediaIP: d.MediaIP,
 		dataDir: d.DataDir,
 
-		trunkBackoff: d.TrunkBackoff,
-		status:       map[agentKey]callinfo.Status{},
-		busy:         map[agentKey]int{},
-		idleFrom:     map[agentKey]time.Time{},
-		live:         map[string]*Call{},
-		outcomes:     map[callinfo.Outcome]uint64{},
-		subs:         map[subKey]*subscription{},
-		queues:       map[agentKey]*teamQueue{},
-		queueWait:    map[FirmTeam]WaitSum{},
-		trunks:       map[agentKey]*trunkReg{},
-		dns:          map[string]dnsEntry{},
-		events:       NewHub(),
-		webCreds:     sessionCreds{now: time.Now, m: map[string]sessionCred{}},
+		presence: newPresence(),
+		stats:    newStats(),
+		live:     map[string]*Call{},
+		dns:      dnsCache{m: map[string]dnsEntry{}},
+		events:   NewHub(),
+		webCreds: sessionCreds{now: time.Now, m: map[string]sessionCred{}},
 	}
 	if !p.mediaIP.IsValid() {
 		ip, err := netip.ParseAddr(d.SIP.Host())
@@ -147,6 +129,9 @@ func New(d Deps) (*PBX, error) {
 	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.lookupAccount)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.tasks = newTasks(p.ctx)
+	p.trunks = newTrunks(p.ctx, d.SIP, d.TrunkBackoff)
+	p.mwi = newMWI(p.ctx, d.SIP, d.Store, p.tasks, d.Logger)
+	p.dialer = newDialer(p)
 	p.regw = newRegWriter(d.Store, d.Logger, p.tasks.spawn)
 	p.reg = registrar.New(registrar.Config{Logger: d.Logger, Connected: d.SIP.Connected}, p.regw)
 	if err := p.loadState(); err != nil {
@@ -161,10 +146,8 @@ func (p *PBX) Config() *dialplan.Config { return p.cfg.Load() }
 // Reload swaps in a new dialplan; calls in progress keep the one they started with.
 func (p *PBX) Reload(cfg *dialplan.Config) {
 	p.cfg.Store(cfg)
-	p.mu.Lock()
 	p.seedStatus(cfg)
-	p.mu.Unlock()
-	p.startTrunks(cfg)
+	p.trunks.sync(cfg)
 	p.log.Info("dialplan reloaded", "file", cfg.File, "firms", len(cfg.Firms))
 }
 
@@ -196,9 +179,7 @@ func (p *PBX) loadState() error {
 		p.log.Info("dropped expired registrations", "count", n)
 	}
 	p.log.Info("registrations restored", "count", kept)
-	p.recoverCallbacks()
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.dialer.recover()
 	p.seedStatus(p.cfg.Load())
 	return nil
 }
@@ -210,17 +191,7 @@ func (p *PBX) seedStatus(cfg *dialplan.Config) {
 		if err != nil {
 			p.log.Error("read agent status", "firm", f.ID, "err", err)
 		}
-		for _, a := range f.Agents {
-			k := agentKey{f.ID, a.ID}
-			if st, ok := stored[a.ID]; ok {
-				p.status[k] = st
-			} else if _, ok := p.status[k]; !ok {
-				p.status[k] = callinfo.Status(a.Status)
-			}
-			if _, ok := p.idleFrom[k]; !ok {
-				p.idleFrom[k] = time.Time{}
-			}
-		}
+		p.presence.seed(f.ID, f.Agents, stored)
 	}
 }
 
@@ -235,9 +206,10 @@ func (p *PBX) Start() {
 	p.sip.OnRequest("MESSAGE", func(req *sip.Request, tx sip.ServerTransaction) {
 		p.sip.Respond(tx, req, 405, "Method Not Allowed")
 	})
-	p.startTrunks(p.cfg.Load())
+	p.trunks.sync(p.cfg.Load())
 	p.tasks.spawn(p.housekeeping)
-	p.sweepCallbacks() // entries left from before the start
+	p.tasks.spawn(p.dialer.run)
+	p.dialer.sweep() // entries left from before the start
 }
 
 func (p *PBX) housekeeping(ctx context.Context) {
@@ -250,7 +222,7 @@ func (p *PBX) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-sweep.C:
-			p.sweepCallbacks() // retries whose delay has passed
+			p.dialer.sweep() // retries whose delay has passed
 		case <-t.C:
 			if n := p.reg.Expire(); n > 0 {
 				p.log.Debug("registrations expired", "count", n)
@@ -258,7 +230,7 @@ func (p *PBX) housekeeping(ctx context.Context) {
 			if _, err := p.store.PurgeExpiredRegistrations(time.Now()); err != nil {
 				p.log.Error("purge registrations", "err", err)
 			}
-			p.expireSubscriptions()
+			p.mwi.expire()
 		}
 	}
 }
@@ -272,15 +244,7 @@ func (p *PBX) Shutdown(ctx context.Context) error {
 	p.cancel()
 	err := waitFor(ctx, func() {
 		p.calls.Wait()
-		p.tmu.Lock()
-		regs := make([]*trunkReg, 0, len(p.trunks))
-		for _, r := range p.trunks {
-			regs = append(regs, r)
-		}
-		p.tmu.Unlock()
-		for _, r := range regs {
-			<-r.reg.Done() // un-REGISTER sent before the SIP stack closes
-		}
+		p.trunks.wait() // un-REGISTER sent before the SIP stack closes
 		p.regw.Close()  // pending registrations reach the database before it closes
 		p.tasks.close() // callbacks, MWI, relays: done before the store closes
 	})
@@ -288,6 +252,16 @@ func (p *PBX) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("pbx: shutdown: calls still running: %w", err)
 	}
 	return nil
+}
+
+// handleRegister authenticates a phone and hands the REGISTER to the registrar.
+func (p *PBX) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
+	f := p.firmFor(req)
+	acct, ok := p.auth.Authenticate(req, tx, f.Domain, false)
+	if !ok {
+		return
+	}
+	p.reg.HandleRegister(req, tx, f.ID, acct.Username)
 }
 
 // lookupAccount gives the digest layer the credentials of an agent: the username is
@@ -329,9 +303,7 @@ func (p *PBX) firmFor(req *sip.Request) *dialplan.Firm {
 
 // AgentStatus returns an agent's current status.
 func (p *PBX) AgentStatus(firm, agent string) callinfo.Status {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.status[agentKey{firm, agent}]
+	return p.presence.get(firm, agent)
 }
 
 // ErrUnknownAgent is returned for an agent id the dialplan does not know.
@@ -349,9 +321,7 @@ func (p *PBX) SetAgentStatus(firm, agent string, status callinfo.Status) error {
 	if err := p.store.SetAgentStatus(firm, agent, status); err != nil {
 		return fmt.Errorf("pbx: save status: %w", err)
 	}
-	p.mu.Lock()
-	p.status[agentKey{firm, agent}] = status
-	p.mu.Unlock()
+	p.presence.set(firm, agent, status)
 	p.log.Info("agent status", "firm", firm, "agent", agent, "status", status)
 	p.publishStatus(firm, agent, status)
 	p.agentMaybeFree(firm, agent)
@@ -367,42 +337,26 @@ func (p *PBX) adjustBusy(firm, agent string, delta int, notify bool) {
 	if agent == "" {
 		return
 	}
-	k := agentKey{firm, agent}
-	p.mu.Lock()
-	p.busy[k] += delta
-	if p.busy[k] <= 0 {
-		delete(p.busy, k)
-		p.idleFrom[k] = time.Now()
-	}
-	p.mu.Unlock()
+	p.presence.adjust(firm, agent, delta)
 	if delta < 0 && notify {
 		p.agentMaybeFree(firm, agent)
 	}
 }
 
-// tryReserve marks an online, idle agent busy in one step.
-func (p *PBX) tryReserve(firm, agent string) bool {
-	k := agentKey{firm, agent}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.status[k] != callinfo.Online || p.busy[k] != 0 {
-		return false
-	}
-	p.busy[k] = 1
-	return true
-}
-
 // AgentIdle reports whether an agent is online and in no call.
 func (p *PBX) AgentIdle(firm, agent string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	k := agentKey{firm, agent}
-	return p.status[k] == callinfo.Online && p.busy[k] == 0
+	return p.presence.idle(firm, agent)
 }
 
-// agentMaybeFree is the hook for queues and automatic callbacks: an agent may have
-// become available.
+// agentMaybeFree wakes the queues of an agent's teams and the callback dialer:
+// the agent may have become available.
 func (p *PBX) agentMaybeFree(firm, agent string) {
-	// Queues and automatic callbacks subscribe here (see queue.go).
-	p.notifyAvailable(firm, agent)
+	f := p.cfg.Load().Firm(firm)
+	if f == nil {
+		return
+	}
+	for _, t := range f.TeamsOf(agent) {
+		p.queues.get(firm, t.ID).broadcast()
+	}
+	p.dialer.poke(firm, agent)
 }

@@ -31,38 +31,35 @@ func (q *teamQueue) broadcast() {
 	q.mu.Unlock()
 }
 
-func (p *PBX) queueFor(firm, team string) *teamQueue {
-	p.qmu.Lock()
-	defer p.qmu.Unlock()
-	k := agentKey{firm, team}
-	q := p.queues[k]
-	if q == nil {
-		q = &teamQueue{wake: make(chan struct{})}
-		p.queues[k] = q
-	}
-	return q
-}
-
-// QueueLength returns how many callers wait for a team.
-func (p *PBX) QueueLength(firm, team string) int {
-	q := p.queueFor(firm, team)
+func (q *teamQueue) length() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.waiting)
 }
 
-// notifyAvailable wakes the queues of an agent's teams and starts an automatic
-// callback when nobody waits.
-func (p *PBX) notifyAvailable(firm, agent string) {
-	f := p.cfg.Load().Firm(firm)
-	if f == nil {
-		return
-	}
-	for _, t := range f.TeamsOf(agent) {
-		p.queueFor(firm, t.ID).broadcast()
-	}
-	p.tasks.spawn(func(context.Context) { p.autoCallback(f, agent) })
+// queues owns the team queues, made on first use.
+type queues struct {
+	mu sync.Mutex
+	m  map[agentKey]*teamQueue // by firm and team id
 }
+
+func (qs *queues) get(firm, team string) *teamQueue {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	k := agentKey{firm, team}
+	q := qs.m[k]
+	if q == nil {
+		q = &teamQueue{wake: make(chan struct{})}
+		if qs.m == nil {
+			qs.m = map[agentKey]*teamQueue{}
+		}
+		qs.m[k] = q
+	}
+	return q
+}
+
+// QueueLength returns how many callers wait for a team.
+func (p *PBX) QueueLength(firm, team string) int { return p.queues.get(firm, team).length() }
 
 // queueCall puts a caller in a team's queue: hold music, offers to idle members by
 // the team's strategy, max_wait then on_timeout.
@@ -73,7 +70,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 		return
 	}
 	c.setState(callinfo.StateQueued)
-	q := p.queueFor(c.Firm.ID, t.ID)
+	q := p.queues.get(c.Firm.ID, t.ID)
 	me := &queued{c: c}
 	q.mu.Lock()
 	q.waiting = append(q.waiting, me)
@@ -156,7 +153,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 			reserved := candidates[:0:0]
 			for _, a := range candidates {
 				tried[a.ID] = true
-				if p.tryReserve(c.Firm.ID, a.ID) {
+				if p.presence.reserve(c.Firm.ID, a.ID) {
 					c.adoptBusy(a.ID)
 					reserved = append(reserved, a)
 				}
@@ -277,15 +274,7 @@ func (p *PBX) pick(q *teamQueue, f *dialplan.Firm, t *dialplan.Team, cand []*dia
 	case "linear":
 		return cand[:1]
 	case "longest-idle":
-		best := cand[0]
-		p.mu.Lock()
-		for _, a := range cand[1:] {
-			if p.idleFrom[agentKey{f.ID, a.ID}].Before(p.idleFrom[agentKey{f.ID, best.ID}]) {
-				best = a
-			}
-		}
-		p.mu.Unlock()
-		return []*dialplan.Agent{best}
+		return []*dialplan.Agent{p.presence.longestIdle(f.ID, cand)}
 	default: // round-robin: the next member after the one offered last
 		n := len(t.Members)
 		for i := range n {

@@ -116,13 +116,13 @@ agents:
 	p.Start() // the start-up sweep offers the callback to idle alice
 
 	// An MWI subscription from the silent phone.
-	p.subMu.Lock()
-	p.subs[subKey{"mwi-1", "tag1"}] = &subscription{firm: firm, mailbox: "alice", callID: "mwi-1", remoteTag: "tag1",
+	p.mwi.mu.Lock()
+	p.mwi.subs[subKey{"mwi-1", "tag1"}] = &subscription{firm: firm, mailbox: "alice", callID: "mwi-1", remoteTag: "tag1",
 		localTag: "tag2", remoteURI: gosip.Uri{User: "1001", Host: "pbx.example.com"}, localURI: gosip.Uri{User: "1001", Host: "pbx.example.com"},
 		contact: gosip.Uri{User: "1001", Host: "127.0.0.1", Port: sink.LocalAddr().(*net.UDPAddr).Port},
 		source:  sinkAddr, transport: "UDP", expires: time.Now().Add(time.Hour)}
-	p.subMu.Unlock()
-	p.notifyMailbox(firm, "alice")
+	p.mwi.mu.Unlock()
+	p.mwi.notify(firm, "alice")
 
 	// A re-INVITE relay to a leg that never answers.
 	a, err := pool.Open()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"switchboard/callinfo"
@@ -19,31 +20,79 @@ const autoClaim = "auto:"
 // whose delay has passed, entries left after a restart).
 const callbackSweepEvery = 15 * time.Second
 
-// callbackQueued starts an automatic callback when an eligible agent is idle.
-func (p *PBX) callbackQueued(firm, kind, id string) {
-	f := p.cfg.Load().Firm(firm)
-	if f == nil {
-		return
+// dialer is the automatic callback dialer: one goroutine that, woken through a
+// channel, offers due callbacks to the agents it was told may be free. An agent
+// becoming idle, a callback queued or retried and the periodic sweep only mark
+// agents and wake it.
+type dialer struct {
+	p    *PBX
+	wake chan struct{} // holds one wake-up at most
+
+	mu     sync.Mutex
+	agents map[agentKey]bool // to try at the next wake-up
+}
+
+func newDialer(p *PBX) *dialer {
+	return &dialer{p: p, wake: make(chan struct{}, 1), agents: map[agentKey]bool{}}
+}
+
+// poke marks an agent to be offered a due callback and wakes the dialer.
+func (d *dialer) poke(firm, agent string) {
+	d.mu.Lock()
+	d.agents[agentKey{firm, agent}] = true
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default: // a wake-up is pending already and will see the agent
 	}
-	switch kind {
-	case "agent":
-		p.tasks.spawn(func(context.Context) { p.autoCallback(f, id) })
-	case "team":
-		if t := f.Team(id); t != nil {
-			for _, m := range t.Members {
-				p.tasks.spawn(func(context.Context) { p.autoCallback(f, m) })
+}
+
+// run is the dialer's goroutine.
+func (d *dialer) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		}
+		d.mu.Lock()
+		agents := d.agents
+		d.agents = map[agentKey]bool{}
+		d.mu.Unlock()
+		cfg := d.p.cfg.Load()
+		for k := range agents {
+			if f := cfg.Firm(k.firm); f != nil && ctx.Err() == nil {
+				d.p.autoCallback(f, k.agent)
 			}
 		}
 	}
 }
 
-// sweepCallbacks offers due callbacks to every online agent: at start (entries
-// left from before) and periodically (retries whose delay has passed).
-func (p *PBX) sweepCallbacks() {
-	for _, f := range p.cfg.Load().Firms {
+// queued wakes the dialer for a callback queued for an agent or a team.
+func (d *dialer) queued(firm, kind, id string) {
+	f := d.p.cfg.Load().Firm(firm)
+	if f == nil {
+		return
+	}
+	switch kind {
+	case "agent":
+		d.poke(firm, id)
+	case "team":
+		if t := f.Team(id); t != nil {
+			for _, m := range t.Members {
+				d.poke(firm, m)
+			}
+		}
+	}
+}
+
+// sweep offers due callbacks to every idle agent: at start (entries left from
+// before) and periodically (retries whose delay has passed).
+func (d *dialer) sweep() {
+	for _, f := range d.p.cfg.Load().Firms {
 		for _, a := range f.Agents {
-			if p.AgentIdle(f.ID, a.ID) {
-				p.tasks.spawn(func(context.Context) { p.autoCallback(f, a.ID) })
+			if d.p.presence.idle(f.ID, a.ID) {
+				d.poke(f.ID, a.ID)
 			}
 		}
 	}
@@ -85,7 +134,7 @@ func (p *PBX) autoCallback(f *dialplan.Firm, agentID string) {
 	}
 	// Reserve the agent first: several wake-ups may race here, and only one may
 	// ring the agent.
-	if !p.tryReserve(f.ID, agentID) {
+	if !p.presence.reserve(f.ID, agentID) {
 		return
 	}
 	dialled := false
@@ -116,10 +165,11 @@ func (p *PBX) autoCallback(f *dialplan.Firm, agentID string) {
 	}
 }
 
-// recoverCallbacks puts entries that the automatic dialer held when the server
+// recover puts entries that the automatic dialer held when the server
 // stopped (crash or kill) back to pending: their call died with the process, and
 // the interrupted attempt is not held against the customer.
-func (p *PBX) recoverCallbacks() {
+func (d *dialer) recover() {
+	p := d.p
 	for _, f := range p.cfg.Load().Firms {
 		list, err := p.store.ListCallbacks(f.ID, store.StateDialing, store.Page{})
 		if err != nil {
@@ -212,7 +262,7 @@ func (p *PBX) releaseCallback(firm, id, claimant string, attempts int, delay tim
 	if retry && delay > 0 {
 		p.tasks.after(delay, func(context.Context) {
 			if cb, err := p.store.GetCallback(firm, id); err == nil {
-				p.callbackQueued(firm, cb.TargetKind, cb.TargetID)
+				p.dialer.queued(firm, cb.TargetKind, cb.TargetID)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package pbx
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,16 +12,24 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"switchboard/sip"
+	"switchboard/store"
 )
 
-// handleRegister authenticates a phone and hands the REGISTER to the registrar.
-func (p *PBX) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
-	f := p.firmFor(req)
-	acct, ok := p.auth.Authenticate(req, tx, f.Domain, false)
-	if !ok {
-		return
-	}
-	p.reg.HandleRegister(req, tx, f.ID, acct.Username)
+// mwi owns the phones' message-summary subscriptions (RFC 3842) and sends them
+// NOTIFYs with their mailbox's counts.
+type mwi struct {
+	ctx   context.Context
+	sip   *sip.Server
+	store *store.Store
+	tasks *tasks
+	log   *slog.Logger
+
+	mu   sync.Mutex
+	subs map[subKey]*subscription
+}
+
+func newMWI(ctx context.Context, s *sip.Server, st *store.Store, t *tasks, log *slog.Logger) *mwi {
+	return &mwi{ctx: ctx, sip: s, store: st, tasks: t, log: log, subs: map[subKey]*subscription{}}
 }
 
 // subscription is one phone's message-summary subscription (RFC 3842) to its mailbox.
@@ -44,10 +53,10 @@ type subKey struct{ callID, remoteTag string }
 // maxSubsPerMailbox bounds what one authenticated phone can make us remember.
 const maxSubsPerMailbox = 32
 
-// subsOf counts the subscriptions to one mailbox; called with subMu held.
-func (p *PBX) subsOf(firm, mailbox string) int {
+// subsOf counts the subscriptions to one mailbox; called with m.mu held.
+func (m *mwi) subsOf(firm, mailbox string) int {
 	n := 0
-	for _, s := range p.subs {
+	for _, s := range m.subs {
 		if s.firm == firm && s.mailbox == mailbox {
 			n++
 		}
@@ -68,6 +77,12 @@ func (p *PBX) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	if !ok {
 		return
 	}
+	p.mwi.subscribe(req, tx, f.ID, acct.ID)
+}
+
+// subscribe adds, refreshes or (Expires: 0) ends a subscription to mailbox of firm,
+// answers it and sends the counts.
+func (m *mwi) subscribe(req *sip.Request, tx sip.ServerTransaction, firm, mailbox string) {
 	expires := 3600
 	if h := req.GetHeader("Expires"); h != nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n >= 0 {
@@ -75,28 +90,28 @@ func (p *PBX) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	key := subKey{req.CallID().Value(), tagOf(req.From().Params)}
-	p.subMu.Lock()
-	s := p.subs[key]
-	if s != nil && (s.firm != f.ID || s.mailbox != acct.ID) {
-		p.subMu.Unlock()
-		p.sip.Respond(tx, req, 403, "Forbidden") // not the owner of that subscription
+	m.mu.Lock()
+	s := m.subs[key]
+	if s != nil && (s.firm != firm || s.mailbox != mailbox) {
+		m.mu.Unlock()
+		m.sip.Respond(tx, req, 403, "Forbidden") // not the owner of that subscription
 		return
 	}
-	if s == nil && p.subsOf(f.ID, acct.ID) >= maxSubsPerMailbox {
-		p.subMu.Unlock()
-		p.sip.Respond(tx, req, 403, "Too Many Subscriptions")
+	if s == nil && m.subsOf(firm, mailbox) >= maxSubsPerMailbox {
+		m.mu.Unlock()
+		m.sip.Respond(tx, req, 403, "Too Many Subscriptions")
 		return
 	}
 	if s == nil {
 		s = &subscription{
-			firm: f.ID, mailbox: acct.ID, callID: key.callID, remoteTag: key.remoteTag,
+			firm: firm, mailbox: mailbox, callID: key.callID, remoteTag: key.remoteTag,
 			localTag: gosip.GenerateTagN(16), remoteURI: req.From().Address, localURI: req.To().Address,
 			transport: req.Transport(), cseq: 1,
 		}
 		if t := tagOf(req.To().Params); t != "" {
 			s.localTag = t
 		}
-		p.subs[key] = s
+		m.subs[key] = s
 	}
 	if c := req.Contact(); c != nil {
 		s.contact = c.Address
@@ -106,23 +121,23 @@ func (p *PBX) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	s.source = req.Source()
 	s.expires = time.Now().Add(time.Duration(expires) * time.Second)
 	if expires == 0 {
-		delete(p.subs, key)
+		delete(m.subs, key)
 	}
-	p.subMu.Unlock()
+	m.mu.Unlock()
 
 	res := gosip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.To().Params.Add("tag", s.localTag)
 	res.AppendHeader(gosip.NewHeader("Expires", strconv.Itoa(expires)))
-	res.AppendHeader(p.sip.ContactFor(req.Transport(), req.Source()))
+	res.AppendHeader(m.sip.ContactFor(req.Transport(), req.Source()))
 	if err := tx.Respond(res); err != nil {
-		p.log.Debug("subscribe answer", "err", err)
+		m.log.Debug("subscribe answer", "err", err)
 		return
 	}
 	state := "active;expires=" + strconv.Itoa(expires)
 	if expires == 0 {
 		state = "terminated;reason=timeout"
 	}
-	p.tasks.spawn(func(context.Context) { p.sendMWI(s, state) })
+	m.tasks.spawn(func(ctx context.Context) { m.send(ctx, s, state) })
 }
 
 func tagOf(params gosip.HeaderParams) string {
@@ -130,43 +145,43 @@ func tagOf(params gosip.HeaderParams) string {
 	return t
 }
 
-// notifyMailbox sends the new counts to every phone subscribed to a mailbox.
-func (p *PBX) notifyMailbox(firm, mailbox string) {
-	p.subMu.Lock()
+// notify sends the new counts to every phone subscribed to a mailbox.
+func (m *mwi) notify(firm, mailbox string) {
+	m.mu.Lock()
 	var list []*subscription
-	for _, s := range p.subs {
+	for _, s := range m.subs {
 		if s.firm == firm && s.mailbox == mailbox {
 			list = append(list, s)
 		}
 	}
-	p.subMu.Unlock()
+	m.mu.Unlock()
 	for _, s := range list {
-		p.subMu.Lock()
+		m.mu.Lock()
 		left := int(time.Until(s.expires).Seconds())
-		p.subMu.Unlock()
+		m.mu.Unlock()
 		if left <= 0 {
 			continue
 		}
-		p.tasks.spawn(func(context.Context) { p.sendMWI(s, "active;expires="+strconv.Itoa(left)) })
+		m.tasks.spawn(func(ctx context.Context) { m.send(ctx, s, "active;expires="+strconv.Itoa(left)) })
 	}
 }
 
-func (p *PBX) expireSubscriptions() {
-	p.subMu.Lock()
-	defer p.subMu.Unlock()
+func (m *mwi) expire() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	now := time.Now()
-	for k, s := range p.subs {
+	for k, s := range m.subs {
 		if now.After(s.expires) {
-			delete(p.subs, k)
+			delete(m.subs, k)
 		}
 	}
 }
 
-// sendMWI sends one NOTIFY with the message-summary body for s's mailbox.
-func (p *PBX) sendMWI(s *subscription, state string) {
-	newN, oldN, err := p.store.VoicemailCounts(s.firm, s.mailbox)
+// send sends one NOTIFY with the message-summary body for s's mailbox.
+func (m *mwi) send(ctx context.Context, s *subscription, state string) {
+	newN, oldN, err := m.store.VoicemailCounts(s.firm, s.mailbox)
 	if err != nil {
-		p.log.Error("voicemail counts", "err", err)
+		m.log.Error("voicemail counts", "err", err)
 		return
 	}
 	waiting := "no"
@@ -180,9 +195,9 @@ func (p *PBX) sendMWI(s *subscription, state string) {
 	s.cseq++
 	cseq := s.cseq
 	s.mu.Unlock()
-	p.subMu.Lock() // contact and source change on refresh
+	m.mu.Lock() // contact and source change on refresh
 	contact, source := s.contact, s.source
-	p.subMu.Unlock()
+	m.mu.Unlock()
 	req := gosip.NewRequest(gosip.NOTIFY, contact)
 	from := &gosip.FromHeader{Address: s.localURI}
 	from.Params.Add("tag", s.localTag)
@@ -193,16 +208,16 @@ func (p *PBX) sendMWI(s *subscription, state string) {
 	req.AppendHeader(to)
 	req.AppendHeader(&callID)
 	req.AppendHeader(&gosip.CSeqHeader{SeqNo: cseq, MethodName: gosip.NOTIFY})
-	req.AppendHeader(p.sip.ContactFor(s.transport, source))
+	req.AppendHeader(m.sip.ContactFor(s.transport, source))
 	req.AppendHeader(gosip.NewHeader("Event", "message-summary"))
 	req.AppendHeader(gosip.NewHeader("Subscription-State", state))
 	req.AppendHeader(gosip.NewHeader("Content-Type", "application/simple-message-summary"))
 	req.SetBody([]byte(body))
 	req.SetTransport(s.transport)
 	req.SetDestination(source)
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := p.sip.Request(ctx, req); err != nil {
-		p.log.Debug("MWI NOTIFY", "mailbox", s.mailbox, "err", err)
+	if _, err := m.sip.Request(ctx, req); err != nil {
+		m.log.Debug("MWI NOTIFY", "mailbox", s.mailbox, "err", err)
 	}
 }
