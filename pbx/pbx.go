@@ -73,6 +73,7 @@ type PBX struct {
 
 	queues queues
 	dialer *dialer
+	forker *forker
 
 	trunks *trunks
 	dns    dnsCache
@@ -132,6 +133,7 @@ func New(d Deps) (*PBX, error) {
 	p.trunks = newTrunks(p.ctx, d.SIP, d.TrunkBackoff)
 	p.mwi = newMWI(p.ctx, d.SIP, d.Store, p.tasks, d.Logger)
 	p.dialer = newDialer(p)
+	p.forker = &forker{place: sipPlacer{d.SIP}, spawn: p.tasks.spawn, stopping: func() bool { return p.ctx.Err() != nil }}
 	p.regw = newRegWriter(d.Store, d.Logger, p.tasks.spawn)
 	p.reg = registrar.New(registrar.Config{Logger: d.Logger, Connected: d.SIP.Connected}, p.regw)
 	if err := p.loadState(); err != nil {

@@ -232,7 +232,7 @@ func (p *PBX) trunkSpec(f *dialplan.Firm, number, callerNum, callerName string) 
 type ringResult struct {
 	outcome callinfo.Outcome // answered, no-answer, busy, failed, abandoned
 	cause   callinfo.Cause
-	leg     *sip.OutboundLeg
+	leg     outLeg
 	sess    *rtp.Session
 }
 
@@ -280,7 +280,7 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 			c.In.Ring()
 		})
 	}
-	fr := p.fork(c.ctx, specs, timeout, onProgress)
+	fr := p.forker.fork(c.ctx, specs, timeout, onProgress)
 	leg := fr.leg
 	if leg == nil {
 		release(nil)
@@ -349,89 +349,6 @@ func isWebSocket(transport string) bool {
 	return strings.EqualFold(transport, "ws") || strings.EqualFold(transport, "wss")
 }
 
-type branchResult struct {
-	idx int
-	leg *sip.OutboundLeg
-	err error
-}
-
-// forkResult is how a fork ended: the leg that answered and the index of its spec,
-// or no leg and why.
-type forkResult struct {
-	idx     int
-	leg     *sip.OutboundLeg
-	outcome callinfo.Outcome
-	cause   callinfo.Cause
-}
-
-// fork dials every spec (each with its offer) and returns the first leg that
-// answers with the index of its spec.
-func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, timeout time.Duration, onProgress func(code int, sdp []byte)) forkResult {
-	// The branches end when fork returns, with a cause that fork picks (see the
-	// ctx.Done case), not with whatever cancelled ctx.
-	fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancel(nil)
-	results := make(chan branchResult, len(specs))
-	for i, spec := range specs {
-		p.tasks.spawn(func(context.Context) {
-			leg, err := p.sip.Dial(fctx, spec)
-			if err == nil {
-				err = leg.Wait(fctx, onProgress)
-			}
-			results <- branchResult{i, leg, err}
-		})
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	pending, busy := len(specs), 0
-	var cause callinfo.Cause
-	drain := func(n int) {
-		// Branches still ringing get CANCEL from the deferred cancel; one that
-		// answered anyway is hung up here.
-		p.tasks.spawn(func(context.Context) {
-			for range n {
-				if r := <-results; r.err == nil {
-					r.leg.Hangup(context.Background())
-				}
-			}
-		})
-	}
-	for pending > 0 {
-		select {
-		case r := <-results:
-			pending--
-			if r.err == nil {
-				drain(pending)
-				return forkResult{r.idx, r.leg, callinfo.Answered, callinfo.CauseOK}
-			}
-			var se *sip.StatusError
-			if errors.As(r.err, &se) {
-				cause = callinfo.Cause{Code: se.Code, Reason: se.Reason}
-				if se.Code == 486 || se.Code == 600 || se.Code == 603 {
-					busy++
-				}
-			} else if cause.IsZero() {
-				cause = callinfo.CauseRequestTimeout
-			}
-		case <-timer.C:
-			drain(pending)
-			return forkResult{-1, nil, callinfo.NoAnswer, callinfo.CauseRequestTimeout}
-		case <-ctx.Done():
-			if p.ctx.Err() != nil {
-				// Shutting down: branches nobody answered yet are dropped, not
-				// waited on for a response to CANCEL.
-				cancel(sip.ErrAbandoned)
-			}
-			drain(pending)
-			return forkResult{-1, nil, callinfo.Abandoned, callinfo.CauseRequestTerminated}
-		}
-	}
-	if busy == len(specs) {
-		return forkResult{-1, nil, callinfo.Busy, cause}
-	}
-	return forkResult{-1, nil, callinfo.NoAnswer, cause}
-}
-
 // legControl is what the bridge needs of either kind of leg.
 type legControl interface {
 	Done() <-chan struct{}
@@ -442,7 +359,7 @@ type legControl interface {
 
 // connect answers the caller and bridges them to the answered leg until either side
 // hangs up.
-func (p *PBX) connect(c *Call, b *sip.OutboundLeg, bSess *rtp.Session) {
+func (p *PBX) connect(c *Call, b outLeg, bSess *rtp.Session) {
 	// The mid-call offer handlers go in before the 200: a phone may put the call on
 	// hold right after its ACK.
 	if aSess, _, err := c.callerMedia(); err == nil {
