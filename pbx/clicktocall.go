@@ -189,7 +189,7 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	c.answered()
 	c.outcome(callinfo.Answered, callinfo.CauseOK)
 	if cb != nil {
-		p.finishCallback(c.Firm.ID, cb.ID, autoClaim+a.ID, store.StateDone, "answered by "+a.ID)
+		p.dialer.finish(c.Firm.ID, cb.ID, autoClaim+a.ID, store.StateDone, "answered by "+a.ID)
 	}
 	p.bridge(c, agentLeg, agentSess, rc.leg, rc.sess)
 	return true

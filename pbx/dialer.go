@@ -62,7 +62,7 @@ func (d *dialer) run(ctx context.Context) {
 		cfg := d.p.cfg.Load()
 		for k := range agents {
 			if f := cfg.Firm(k.firm); f != nil && ctx.Err() == nil {
-				d.p.autoCallback(f, k.agent)
+				d.autoCallback(f, k.agent)
 			}
 		}
 	}
@@ -101,7 +101,8 @@ func (d *dialer) sweep() {
 // autoCallback dials the oldest due callback an idle agent may take: their own
 // entries (agent auto_callback) or their teams' (team auto_callback), and only while
 // no caller waits in any of their teams' queues (callers first).
-func (p *PBX) autoCallback(f *dialplan.Firm, agentID string) {
+func (d *dialer) autoCallback(f *dialplan.Firm, agentID string) {
+	p := d.p
 	if p.stopping.Load() {
 		return
 	}
@@ -157,7 +158,7 @@ func (p *PBX) autoCallback(f *dialplan.Firm, agentID string) {
 				continue // another agent took it: claims are atomic in the store
 			}
 			p.CallbackChanged(claimed)
-			if p.dialCallback(f, a, claimed, s.maxAttempts, s.retry) {
+			if d.dialCallback(f, a, claimed, s.maxAttempts, s.retry) {
 				dialled = true
 				return
 			}
@@ -180,7 +181,7 @@ func (d *dialer) recover() {
 			if !strings.HasPrefix(cb.ClaimedBy, autoClaim) {
 				continue // an agent's own claim stays theirs
 			}
-			p.releaseCallback(f.ID, cb.ID, cb.ClaimedBy, -1, 0, 0, "attempt interrupted by a restart")
+			d.release(f.ID, cb.ID, cb.ClaimedBy, false, 0, 0, "attempt interrupted by a restart")
 			p.log.Info("callback back to pending after restart", "firm", f.ID, "id", cb.ID)
 		}
 	}
@@ -188,22 +189,23 @@ func (d *dialer) recover() {
 
 // dialCallback runs one attempt of a claimed callback as click-to-call; the agent's
 // reservation passes to the call. It reports whether the call started.
-func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callback, maxAttempts int, retry time.Duration) bool {
+func (d *dialer) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callback, maxAttempts int, retry time.Duration) bool {
+	p := d.p
 	claimant := autoClaim + a.ID
 	if !validNumber(cb.Caller) {
-		p.finishCallback(f.ID, cb.ID, claimant, store.StateFailed, "caller number is not dialable")
+		d.finish(f.ID, cb.ID, claimant, store.StateFailed, "caller number is not dialable")
 		return false
 	}
-	d := f.Resolve(dialplan.Source{Agent: a}, cb.Caller)
-	if d.Kind != dialplan.RouteOutbound && d.Kind != dialplan.RouteAgent {
+	dec := f.Resolve(dialplan.Source{Agent: a}, cb.Caller)
+	if dec.Kind != dialplan.RouteOutbound && dec.Kind != dialplan.RouteAgent {
 		// Likely a configuration gap (a route or trunk missing for now): try again
 		// later rather than give up on the customer.
-		p.releaseCallback(f.ID, cb.ID, claimant, -1, retry, 0, "no route to the number: "+d.Why)
+		d.release(f.ID, cb.ID, claimant, false, retry, 0, "no route to the number: "+dec.Why)
 		return false
 	}
 	c := p.newCall(f, nil, callinfo.Outbound, a.Extension, cb.Caller)
 	if c == nil {
-		p.releaseCallback(f.ID, cb.ID, claimant, -1, 0, 0, "pbx shutting down")
+		d.release(f.ID, cb.ID, claimant, false, 0, 0, "pbx shutting down")
 		return false
 	}
 	c.adoptBusy(a.ID)
@@ -214,7 +216,7 @@ func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callbac
 	p.log.Info("auto callback", "call", c.ID, "callback", cb.ID, "agent", a.ID, "number", cb.Caller, "attempt", cb.Attempts)
 	p.tasks.spawn(func(context.Context) {
 		defer c.finish()
-		if p.clickToCall(c, a, d, &cb) {
+		if p.clickToCall(c, a, dec, &cb) {
 			return
 		}
 		c.mu.Lock()
@@ -223,35 +225,37 @@ func (p *PBX) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Callbac
 		if !customerDialled {
 			// The agent declined or missed it: the customer was not called, so the
 			// attempt does not count against them.
-			p.releaseCallback(f.ID, cb.ID, claimant, -1, retry, 0, "agent "+a.ID+" did not answer")
+			d.release(f.ID, cb.ID, claimant, false, retry, 0, "agent "+a.ID+" did not answer")
 			return
 		}
-		p.releaseCallback(f.ID, cb.ID, claimant, 0, retry, maxAttempts, "customer did not answer")
+		d.release(f.ID, cb.ID, claimant, true, retry, maxAttempts, "customer did not answer")
 	})
 	return true
 }
 
-// releaseCallback ends an attempt that did not reach the customer, in one update:
-// the entry must still be dialling under claimant; the claim's counted attempt is
-// adjusted by attempts (-1 when the customer was never dialled); after maxAttempts
-// (if > 0) the entry fails, otherwise it is pending again after delay.
-func (p *PBX) releaseCallback(firm, id, claimant string, attempts int, delay time.Duration, maxAttempts int, note string) {
+// release ends an attempt that did not reach the customer, in one update: the
+// entry must still be dialling under claimant. When the customer was never dialled
+// (uncounted) the claim is given back (store.Callback.Unclaim); otherwise the
+// attempt counts, and after maxAttempts (if > 0) the entry fails
+// (store.Callback.Unanswered). An entry tried again is pending after delay.
+func (d *dialer) release(firm, id, claimant string, counted bool, delay time.Duration, maxAttempts int, note string) {
+	p := d.p
 	var retry bool
 	cb, err := p.store.UpdateCallback(firm, id, func(cb *store.Callback) error {
 		if cb.State != store.StateDialing || cb.ClaimedBy != claimant {
 			return nil // cancelled or finished meanwhile: leave it
 		}
-		cb.Attempts = max(0, cb.Attempts+attempts)
-		cb.ClaimedBy = ""
-		if maxAttempts > 0 && cb.Attempts >= maxAttempts {
-			cb.State = store.StateFailed
+		if counted {
+			retry, _ = cb.Unanswered(maxAttempts) // dialling: cannot fail
+		} else {
+			retry = cb.Unclaim() == nil
+		}
+		if !retry {
 			cb.Note = fmt.Sprintf("%s; gave up after %d attempts", note, cb.Attempts)
 			return nil
 		}
-		cb.State = store.StatePending
 		cb.NextAttempt = time.Now().Add(delay)
 		cb.Note = note
-		retry = true
 		return nil
 	})
 	if err != nil {
@@ -268,16 +272,16 @@ func (p *PBX) releaseCallback(firm, id, claimant string, attempts int, delay tim
 	}
 }
 
-// finishCallback records the end of an attempt (done, failed) if the entry is still
+// finish records the end of an attempt (done, failed) if the entry is still
 // held by claimant: an entry cancelled meanwhile stays cancelled.
-func (p *PBX) finishCallback(firm, id, claimant, state, note string) {
+func (d *dialer) finish(firm, id, claimant, state, note string) {
+	p := d.p
 	cb, err := p.store.UpdateCallback(firm, id, func(cb *store.Callback) error {
 		if cb.State != store.StateDialing || cb.ClaimedBy != claimant {
 			return nil
 		}
-		cb.State = state
 		cb.Note = note
-		return nil
+		return cb.Close(state) // dialling: cannot fail
 	})
 	if err != nil {
 		p.log.Error("callback update", "id", id, "err", err)

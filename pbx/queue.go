@@ -262,19 +262,20 @@ func (p *PBX) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.
 	if len(cand) == 0 {
 		return nil, false
 	}
-	return p.pick(q, f, t, cand), newRound
+	return q.pick(t, cand, func(cand []*dialplan.Agent) *dialplan.Agent { return p.presence.longestIdle(f.ID, cand) }), newRound
 }
 
-// pick applies the team's strategy to the members who may be offered the call.
+// pick applies the team's strategy to the members who may be offered the call
+// (cand, in member order, not empty); longestIdle picks for longest-idle.
 // Called with q.mu held.
-func (p *PBX) pick(q *teamQueue, f *dialplan.Firm, t *dialplan.Team, cand []*dialplan.Agent) []*dialplan.Agent {
+func (q *teamQueue) pick(t *dialplan.Team, cand []*dialplan.Agent, longestIdle func([]*dialplan.Agent) *dialplan.Agent) []*dialplan.Agent {
 	switch t.Strategy {
 	case "ring-all":
 		return cand
 	case "linear":
 		return cand[:1]
 	case "longest-idle":
-		return []*dialplan.Agent{p.presence.longestIdle(f.ID, cand)}
+		return []*dialplan.Agent{longestIdle(cand)}
 	default: // round-robin: the next member after the one offered last
 		n := len(t.Members)
 		for i := range n {

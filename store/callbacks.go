@@ -259,6 +259,50 @@ func (s *Store) ClaimCallback(firm, id, by string) (Callback, error) {
 	return c, nil
 }
 
+// The transitions below are the one home of the rules for moving an entry after
+// its claim (ClaimCallback), shared by the API (agents and admins) and the
+// automatic dialer. Each checks the entry's state and returns an error wrapping
+// ErrConflict when it does not allow the move; use them inside UpdateCallback.
+
+// Unclaim gives a claimed entry back: pending again, and the claim's attempt is
+// not counted (the customer was not called).
+func (c *Callback) Unclaim() error {
+	if c.State != StateDialing {
+		return fmt.Errorf("callback is %s, not claimed: %w", c.State, ErrConflict)
+	}
+	c.State = StatePending
+	c.ClaimedBy = ""
+	c.Attempts = max(0, c.Attempts-1)
+	return nil
+}
+
+// Unanswered ends a claimed attempt on which the customer did not answer: the
+// attempt counts, and the entry fails once maxAttempts (if > 0) attempts were
+// made, otherwise it is pending again. It reports whether the entry will be
+// tried again.
+func (c *Callback) Unanswered(maxAttempts int) (retry bool, err error) {
+	if c.State != StateDialing {
+		return false, fmt.Errorf("callback is %s, not claimed: %w", c.State, ErrConflict)
+	}
+	c.ClaimedBy = ""
+	if maxAttempts > 0 && c.Attempts >= maxAttempts {
+		c.State = StateFailed
+		return false, nil
+	}
+	c.State = StatePending
+	return true, nil
+}
+
+// Close ends an open entry (pending or claimed) as StateDone, StateFailed or
+// StateCancelled.
+func (c *Callback) Close(state string) error {
+	if c.State != StatePending && c.State != StateDialing {
+		return fmt.Errorf("callback is already %s: %w", c.State, ErrConflict)
+	}
+	c.State = state
+	return nil
+}
+
 // errImmutable is returned when an update function changes a key field.
 var errImmutable = errors.New("ID and Firm cannot be changed")
 
