@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	gosip "github.com/emiago/sipgo/sip"
-
 	"switchboard/sip"
 	"switchboard/store"
 )
@@ -38,9 +36,9 @@ type subscription struct {
 	callID        string
 	remoteTag     string // the phone's From tag
 	localTag      string // our To tag
-	remoteURI     gosip.Uri
-	localURI      gosip.Uri
-	contact       gosip.Uri
+	remoteURI     sip.Uri
+	localURI      sip.Uri
+	contact       sip.Uri
 	source        string
 	transport     string
 	expires       time.Time
@@ -67,9 +65,8 @@ func (m *mwi) subsOf(firm, mailbox string) int {
 // handleSubscribe accepts message-summary subscriptions from agents for their own
 // mailbox and sends the current counts at once.
 func (p *PBX) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
-	ev := req.GetHeader("Event")
-	if ev == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ev.Value(), ";")[0]), "message-summary") {
-		p.sip.Respond(tx, req, 489, "Bad Event", gosip.NewHeader("Allow-Events", "message-summary"))
+	if sip.EventPackage(req) != "message-summary" {
+		p.sip.RejectEvent(tx, req, "message-summary")
 		return
 	}
 	f := p.firmFor(req)
@@ -89,7 +86,8 @@ func (m *mwi) subscribe(req *sip.Request, tx sip.ServerTransaction, firm, mailbo
 			expires = min(n, 3600)
 		}
 	}
-	key := subKey{req.CallID().Value(), tagOf(req.From().Params)}
+	fromTag, toTag := sip.Tags(req)
+	key := subKey{req.CallID().Value(), fromTag}
 	m.mu.Lock()
 	s := m.subs[key]
 	if s != nil && (s.firm != firm || s.mailbox != mailbox) {
@@ -105,11 +103,11 @@ func (m *mwi) subscribe(req *sip.Request, tx sip.ServerTransaction, firm, mailbo
 	if s == nil {
 		s = &subscription{
 			firm: firm, mailbox: mailbox, callID: key.callID, remoteTag: key.remoteTag,
-			localTag: gosip.GenerateTagN(16), remoteURI: req.From().Address, localURI: req.To().Address,
+			localTag: sip.NewTag(), remoteURI: req.From().Address, localURI: req.To().Address,
 			transport: req.Transport(), cseq: 1,
 		}
-		if t := tagOf(req.To().Params); t != "" {
-			s.localTag = t
+		if toTag != "" {
+			s.localTag = toTag
 		}
 		m.subs[key] = s
 	}
@@ -125,11 +123,7 @@ func (m *mwi) subscribe(req *sip.Request, tx sip.ServerTransaction, firm, mailbo
 	}
 	m.mu.Unlock()
 
-	res := gosip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.To().Params.Add("tag", s.localTag)
-	res.AppendHeader(gosip.NewHeader("Expires", strconv.Itoa(expires)))
-	res.AppendHeader(m.sip.ContactFor(req.Transport(), req.Source()))
-	if err := tx.Respond(res); err != nil {
+	if err := m.sip.AcceptSubscription(tx, req, s.localTag, expires); err != nil {
 		m.log.Debug("subscribe answer", "err", err)
 		return
 	}
@@ -138,11 +132,6 @@ func (m *mwi) subscribe(req *sip.Request, tx sip.ServerTransaction, firm, mailbo
 		state = "terminated;reason=timeout"
 	}
 	m.tasks.spawn(func(ctx context.Context) { m.send(ctx, s, state) })
-}
-
-func tagOf(params gosip.HeaderParams) string {
-	t, _ := params.Get("tag")
-	return t
 }
 
 // notify sends the new counts to every phone subscribed to a mailbox.
@@ -198,26 +187,15 @@ func (m *mwi) send(ctx context.Context, s *subscription, state string) {
 	m.mu.Lock() // contact and source change on refresh
 	contact, source := s.contact, s.source
 	m.mu.Unlock()
-	req := gosip.NewRequest(gosip.NOTIFY, contact)
-	from := &gosip.FromHeader{Address: s.localURI}
-	from.Params.Add("tag", s.localTag)
-	to := &gosip.ToHeader{Address: s.remoteURI}
-	to.Params.Add("tag", s.remoteTag)
-	callID := gosip.CallIDHeader(s.callID)
-	req.AppendHeader(from)
-	req.AppendHeader(to)
-	req.AppendHeader(&callID)
-	req.AppendHeader(&gosip.CSeqHeader{SeqNo: cseq, MethodName: gosip.NOTIFY})
-	req.AppendHeader(m.sip.ContactFor(s.transport, source))
-	req.AppendHeader(gosip.NewHeader("Event", "message-summary"))
-	req.AppendHeader(gosip.NewHeader("Subscription-State", state))
-	req.AppendHeader(gosip.NewHeader("Content-Type", "application/simple-message-summary"))
-	req.SetBody([]byte(body))
-	req.SetTransport(s.transport)
-	req.SetDestination(source)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := m.sip.Request(ctx, req); err != nil {
+	err = m.sip.SendNotify(ctx, sip.Notify{
+		Target: contact, Source: source, Transport: s.transport,
+		Local: s.localURI, LocalTag: s.localTag, Remote: s.remoteURI, RemoteTag: s.remoteTag,
+		CallID: s.callID, CSeq: cseq, Event: "message-summary", State: state,
+		Type: "application/simple-message-summary", Body: []byte(body),
+	})
+	if err != nil {
 		m.log.Debug("MWI NOTIFY", "mailbox", s.mailbox, "err", err)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	gosip "github.com/emiago/sipgo/sip"
-
 	"switchboard/dialplan"
 	"switchboard/rtp"
 	"switchboard/sip"
@@ -118,8 +116,8 @@ agents:
 	// An MWI subscription from the silent phone.
 	p.mwi.mu.Lock()
 	p.mwi.subs[subKey{"mwi-1", "tag1"}] = &subscription{firm: firm, mailbox: "alice", callID: "mwi-1", remoteTag: "tag1",
-		localTag: "tag2", remoteURI: gosip.Uri{User: "1001", Host: "pbx.example.com"}, localURI: gosip.Uri{User: "1001", Host: "pbx.example.com"},
-		contact: gosip.Uri{User: "1001", Host: "127.0.0.1", Port: sink.LocalAddr().(*net.UDPAddr).Port},
+		localTag: "tag2", remoteURI: sip.Uri{User: "1001", Host: "pbx.example.com"}, localURI: sip.Uri{User: "1001", Host: "pbx.example.com"},
+		contact: sip.Uri{User: "1001", Host: "127.0.0.1", Port: sink.LocalAddr().(*net.UDPAddr).Port},
 		source:  sinkAddr, transport: "UDP", expires: time.Now().Add(time.Hour)}
 	p.mwi.mu.Unlock()
 	p.mwi.notify(firm, "alice")
