@@ -63,7 +63,8 @@ type LiveCall struct {
 
 // newCall registers a call; it returns nil once Shutdown has begun, so that no call
 // starts after Shutdown stopped waiting for them.
-func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction callinfo.Direction, from, to string) *Call {
+func (k *control) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction callinfo.Direction, from, to string) *Call {
+	p := k.p
 	p.mu.Lock()
 	if p.stopping.Load() {
 		p.mu.Unlock()
@@ -150,7 +151,7 @@ func (c *Call) outcome(o callinfo.Outcome, cause callinfo.Cause) {
 
 // markBusy records that an agent is in this call until it ends.
 func (c *Call) markBusy(agent string) {
-	c.p.agentBusy(c.Firm.ID, agent, 1)
+	c.p.ctl.adjustBusy(c.Firm.ID, agent, 1, true)
 	c.mu.Lock()
 	c.busy = append(c.busy, agent)
 	c.mu.Unlock()
@@ -205,7 +206,7 @@ func (c *Call) finish() {
 		s.Close()
 	}
 	for _, a := range busy {
-		c.p.agentBusy(c.Firm.ID, a, -1)
+		c.p.ctl.adjustBusy(c.Firm.ID, a, -1, true)
 	}
 
 	c.mu.Lock()
@@ -284,7 +285,7 @@ func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
 		return nil, nil, err
 	}
 	c.In.SetLocalSDP(answer)
-	c.In.OnOffer(c.p.offerHandler(sess, nil, nil))
+	c.In.OnOffer(c.p.ctl.offerHandler(sess, nil, nil))
 	c.inSess.Store(sess)
 	c.mu.Lock()
 	c.inMedia = sess
@@ -305,7 +306,7 @@ func (c *Call) plainAnswer(offer rtp.MediaDesc) (*rtp.Session, []byte, error) {
 	}
 	c.track(sess)
 	sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
-	answer, err := c.p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
+	answer, err := c.p.ctl.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -335,12 +336,12 @@ func (c *Call) lateOfferMedia() (*rtp.Session, []byte, error) {
 		return nil, nil, err
 	}
 	c.track(sess)
-	offer, err := c.p.sdp(sess, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv)
+	offer, err := c.p.ctl.sdp(sess, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv)
 	if err != nil {
 		return nil, nil, err
 	}
 	c.In.SetLocalSDP(offer)
-	c.In.OnOffer(c.p.offerHandler(sess, nil, nil))
+	c.In.OnOffer(c.p.ctl.offerHandler(sess, nil, nil))
 	c.inSess.Store(sess)
 	c.mu.Lock()
 	c.inMedia = sess
@@ -388,7 +389,8 @@ func (c *Call) answerCaller() (*rtp.Session, error) {
 }
 
 // sdp writes our SDP for a session.
-func (p *PBX) sdp(sess *rtp.Session, codecs []rtp.Codec, dtmfPT int, direction string) ([]byte, error) {
+func (k *control) sdp(sess *rtp.Session, codecs []rtp.Codec, dtmfPT int, direction string) ([]byte, error) {
+	p := k.p
 	if dtmfPT < 0 {
 		dtmfPT = rtp.DefaultDTMFPT
 	}
@@ -407,7 +409,8 @@ type reinviter interface {
 // offerHandler answers a mid-call offer on one leg (hold, unhold, new address or
 // codec): it re-points the leg's media and, when the call is bridged, tells the other
 // leg about the new direction so that its phone shows the hold too.
-func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Session), onHold func(held bool)) sip.OfferHandler {
+func (k *control) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Session), onHold func(held bool)) sip.OfferHandler {
+	p := k.p
 	return func(body []byte) ([]byte, error) {
 		offer, err := rtp.ParseSDP(body)
 		if err != nil {
@@ -426,7 +429,7 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 				return nil, errNoCodec
 			}
 			sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
-			answer, err = p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
+			answer, err = p.ctl.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
 		}
 		if err != nil {
 			return nil, err
@@ -440,7 +443,7 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 					// Room for a 491 and our retries (up to 4 s apart on outbound legs).
 					ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 					defer cancel()
-					o, err := p.sdp(osess, []rtp.Codec{osess.Codec()}, rtp.DefaultDTMFPT, dir)
+					o, err := p.ctl.sdp(osess, []rtp.Codec{osess.Codec()}, rtp.DefaultDTMFPT, dir)
 					if err != nil {
 						p.log.Warn("relay re-INVITE: SDP", "err", err)
 						return

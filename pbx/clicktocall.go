@@ -61,10 +61,10 @@ func (p *PBX) ClickToCall(firmID, agentID, number string) (string, error) {
 		return "", fmt.Errorf("%w: %q", ErrBadNumber, number)
 	}
 	d := f.Resolve(dialplan.Source{Agent: a}, number)
-	if err := p.clickToCallReachable(f, a, d, number); err != nil {
+	if err := p.ctl.clickToCallReachable(f, a, d, number); err != nil {
 		return "", err
 	}
-	c := p.newCall(f, nil, callinfo.Outbound, a.Extension, number)
+	c := p.ctl.newCall(f, nil, callinfo.Outbound, a.Extension, number)
 	if c == nil {
 		return "", errors.New("pbx is shutting down")
 	}
@@ -74,7 +74,7 @@ func (p *PBX) ClickToCall(firmID, agentID, number string) (string, error) {
 	c.setAgent(a.ID)
 	p.tasks.spawn(func(context.Context) {
 		defer c.finish()
-		p.clickToCall(c, a, d, nil)
+		p.ctl.clickToCall(c, a, d, nil)
 	})
 	return c.ID, nil
 }
@@ -82,7 +82,8 @@ func (p *PBX) ClickToCall(firmID, agentID, number string) (string, error) {
 // clickToCallReachable checks what can be known before anything rings: the agent's
 // phone is registered (computer routing), their mobile and the number have an
 // outbound route. Later failures (busy, no answer) end the call and its events.
-func (p *PBX) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d dialplan.Decision, number string) error {
+func (k *control) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d dialplan.Decision, number string) error {
+	p := k.p
 	switch {
 	case a.Routing == "mobile" && a.Mobile == "":
 		return &unreachableError{"no mobile number set for " + a.ID}
@@ -90,7 +91,7 @@ func (p *PBX) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d dialpl
 		if _, ok := f.OutboundFor(a.Mobile); !ok {
 			return &unreachableError{"no route to " + a.Mobile}
 		}
-	case len(p.agentTargets(f, a, "", "")) == 0:
+	case len(p.ctl.agentTargets(f, a, "", "")) == 0:
 		return &unreachableError{"no phone registered"}
 	}
 	if d.Kind != dialplan.RouteOutbound && d.Kind != dialplan.RouteAgent {
@@ -101,7 +102,8 @@ func (p *PBX) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d dialpl
 
 // clickToCall runs the two legs; it reports whether the customer answered (for
 // callbacks).
-func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *store.Callback) bool {
+func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *store.Callback) bool {
+	p := k.p
 	number := c.rec.To
 	c.clickToCall.Store(true)
 	c.markBusy(a.ID)
@@ -112,13 +114,13 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	if a.Routing == "mobile" {
 		presented, name = "", ""
 	}
-	specs := p.agentTargets(c.Firm, a, presented, name)
+	specs := p.ctl.agentTargets(c.Firm, a, presented, name)
 	if len(specs) == 0 {
 		c.outcome(callinfo.Failed, callinfo.CauseUnavailable)
 		return false
 	}
 	c.notifyRinging(phaseAgent, a.ID)
-	ra := p.ring(c, specs, a.RingTimeout)
+	ra := p.ctl.ring(c, specs, a.RingTimeout)
 	c.ringDone(a.ID, ra)
 	if ra.outcome != callinfo.Answered {
 		c.outcome(ra.outcome, ra.cause)
@@ -151,25 +153,25 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	var custSpecs []sip.DialSpec
 	switch d.Kind {
 	case dialplan.RouteAgent:
-		custSpecs = p.agentTargets(c.Firm, d.Agent, a.Extension, a.Name)
+		custSpecs = p.ctl.agentTargets(c.Firm, d.Agent, a.Extension, a.Name)
 	case dialplan.RouteOutbound:
 		callerID := d.Trunk.CallerID
 		if a.CallerID != "" {
 			callerID = a.CallerID
 		}
-		if spec, ok := p.trunkSpec(c.Firm, number, callerID, ""); ok {
+		if spec, ok := p.ctl.trunkSpec(c.Firm, number, callerID, ""); ok {
 			custSpecs = []sip.DialSpec{spec}
 		}
 	}
 	if len(custSpecs) == 0 {
 		stopRingback()
-		p.play(c.ctx, agentSess, "unavailable")
+		p.apps.play(c.ctx, agentSess, "unavailable")
 		agentLeg.Hangup(context.Background())
 		c.outcome(callinfo.Failed, callinfo.CauseNotFound)
 		return false
 	}
 	sub := &Call{ID: c.ID, Firm: c.Firm, p: p, ctx: ctx, cancel: cancel}
-	rc := p.ring(sub, custSpecs, outboundRingLimit)
+	rc := p.ctl.ring(sub, custSpecs, outboundRingLimit)
 	for _, s := range sub.sessions {
 		c.track(s)
 	}
@@ -181,7 +183,7 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 			return false
 		default:
 		}
-		p.play(c.ctx, agentSess, "unavailable")
+		p.apps.play(c.ctx, agentSess, "unavailable")
 		agentLeg.Hangup(context.Background())
 		c.outcome(rc.outcome, rc.cause)
 		return false
@@ -191,6 +193,6 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	if cb != nil {
 		p.dialer.finish(c.Firm.ID, cb.ID, autoClaim+a.ID, store.StateDone, "answered by "+a.ID)
 	}
-	p.bridge(c, agentLeg, agentSess, rc.leg, rc.sess)
+	p.ctl.bridge(c, agentLeg, agentSess, rc.leg, rc.sess)
 	return true
 }

@@ -141,7 +141,7 @@ func (d *dialer) autoCallback(f *dialplan.Firm, agentID string) {
 	dialled := false
 	defer func() {
 		if !dialled {
-			p.adjustBusy(f.ID, agentID, -1, false)
+			p.ctl.adjustBusy(f.ID, agentID, -1, false)
 		}
 	}()
 	now := time.Now()
@@ -203,7 +203,7 @@ func (d *dialer) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Call
 		d.release(f.ID, cb.ID, claimant, false, retry, 0, "no route to the number: "+dec.Why)
 		return false
 	}
-	c := p.newCall(f, nil, callinfo.Outbound, a.Extension, cb.Caller)
+	c := p.ctl.newCall(f, nil, callinfo.Outbound, a.Extension, cb.Caller)
 	if c == nil {
 		d.release(f.ID, cb.ID, claimant, false, 0, 0, "pbx shutting down")
 		return false
@@ -216,7 +216,7 @@ func (d *dialer) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Call
 	p.log.Info("auto callback", "call", c.ID, "callback", cb.ID, "agent", a.ID, "number", cb.Caller, "attempt", cb.Attempts)
 	p.tasks.spawn(func(context.Context) {
 		defer c.finish()
-		if p.clickToCall(c, a, dec, &cb) {
+		if p.ctl.clickToCall(c, a, dec, &cb) {
 			return
 		}
 		c.mu.Lock()

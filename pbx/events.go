@@ -171,12 +171,6 @@ const (
 	phaseCustomer = "customer"
 )
 
-// publishStatus tells an agent's status change.
-func (p *PBX) publishStatus(firm, agent string, status callinfo.Status) {
-	p.events.Publish(Event{Name: "status", Firm: firm, Agents: []string{agent},
-		Data: StatusEvent{Agent: agent, Firm: firm, Status: status}})
-}
-
 // CallbackChanged tells who may work a callback entry that it changed: its
 // target agent, the members of its target team, and whoever holds it.
 func (p *PBX) CallbackChanged(cb store.Callback) {
@@ -218,7 +212,8 @@ func (p *PBX) VoicemailChanged(firm, mailbox, id, action string) {
 
 // queueChanged tells a team's members that a caller joined or left its queue;
 // joining also starts the caller's queue wait.
-func (p *PBX) queueChanged(c *Call, t *dialplan.Team, action string) {
+func (k *control) queueChanged(c *Call, t *dialplan.Team, action string) {
+	p := k.p
 	if action == "join" {
 		c.mu.Lock()
 		c.queuedAt = time.Now()

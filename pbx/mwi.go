@@ -62,21 +62,6 @@ func (m *mwi) subsOf(firm, mailbox string) int {
 	return n
 }
 
-// handleSubscribe accepts message-summary subscriptions from agents for their own
-// mailbox and sends the current counts at once.
-func (p *PBX) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
-	if sip.EventPackage(req) != "message-summary" {
-		p.sip.RejectEvent(tx, req, "message-summary")
-		return
-	}
-	f := p.firmFor(req)
-	acct, ok := p.auth.Authenticate(req, tx, f.Domain, false)
-	if !ok {
-		return
-	}
-	p.mwi.subscribe(req, tx, f.ID, acct.ID)
-}
-
 // subscribe adds, refreshes or (Expires: 0) ends a subscription to mailbox of firm,
 // answers it and sends the counts.
 func (m *mwi) subscribe(req *sip.Request, tx sip.ServerTransaction, firm, mailbox string) {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,9 +73,11 @@ type PBX struct {
 	queues queues
 	dialer *dialer
 	forker *forker
+	ctl    *control
+	apps   *apps
+	accts  *accounts
 
 	trunks *trunks
-	dns    dnsCache
 
 	mwi *mwi
 
@@ -111,10 +112,10 @@ func New(d Deps) (*PBX, error) {
 		presence: newPresence(),
 		stats:    newStats(),
 		live:     map[string]*Call{},
-		dns:      dnsCache{m: map[string]dnsEntry{}},
 		events:   NewHub(),
 		webCreds: sessionCreds{now: time.Now, m: map[string]sessionCred{}},
 	}
+	p.accts = &accounts{p}
 	if !p.mediaIP.IsValid() {
 		ip, err := netip.ParseAddr(d.SIP.Host())
 		if err != nil {
@@ -127,12 +128,14 @@ func New(d Deps) (*PBX, error) {
 	}
 	p.cfg.Store(d.Config)
 	p.mail.Store(d.Mailer)
-	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.lookupAccount)
+	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.accts.lookupAccount)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.tasks = newTasks(p.ctx)
-	p.trunks = newTrunks(p.ctx, d.SIP, d.TrunkBackoff)
+	p.trunks = newTrunks(p.ctx, d.SIP, d.Logger, d.TrunkBackoff)
 	p.mwi = newMWI(p.ctx, d.SIP, d.Store, p.tasks, d.Logger)
 	p.dialer = newDialer(p)
+	p.ctl = &control{p}
+	p.apps = &apps{p}
 	p.forker = &forker{place: sipPlacer{d.SIP}, spawn: p.tasks.spawn, stopping: func() bool { return p.ctx.Err() != nil }}
 	p.regw = newRegWriter(d.Store, d.Logger, p.tasks.spawn)
 	p.reg = registrar.New(registrar.Config{Logger: d.Logger, Connected: d.SIP.Connected}, p.regw)
@@ -148,7 +151,7 @@ func (p *PBX) Config() *dialplan.Config { return p.cfg.Load() }
 // Reload swaps in a new dialplan; calls in progress keep the one they started with.
 func (p *PBX) Reload(cfg *dialplan.Config) {
 	p.cfg.Store(cfg)
-	p.seedStatus(cfg)
+	p.presence.load(p.store, p.log, cfg)
 	p.trunks.sync(cfg)
 	p.log.Info("dialplan reloaded", "file", cfg.File, "firms", len(cfg.Firms))
 }
@@ -182,26 +185,15 @@ func (p *PBX) loadState() error {
 	}
 	p.log.Info("registrations restored", "count", kept)
 	p.dialer.recover()
-	p.seedStatus(p.cfg.Load())
+	p.presence.load(p.store, p.log, p.cfg.Load())
 	return nil
-}
-
-// seedStatus fills the status cache: stored status wins over the file's starting one.
-func (p *PBX) seedStatus(cfg *dialplan.Config) {
-	for _, f := range cfg.Firms {
-		stored, err := p.store.AgentStatuses(f.ID)
-		if err != nil {
-			p.log.Error("read agent status", "firm", f.ID, "err", err)
-		}
-		p.presence.seed(f.ID, f.Agents, stored)
-	}
 }
 
 // Start installs the SIP handlers and the housekeeping loop.
 func (p *PBX) Start() {
-	p.sip.OnInvite(p.handleInvite)
-	p.sip.OnRequest("REGISTER", p.handleRegister)
-	p.sip.OnRequest("SUBSCRIBE", p.handleSubscribe)
+	p.sip.OnInvite(p.ctl.handleInvite)
+	p.sip.OnRequest("REGISTER", p.accts.handleRegister)
+	p.sip.OnRequest("SUBSCRIBE", p.accts.handleSubscribe)
 	p.sip.OnRequest("NOTIFY", func(req *sip.Request, tx sip.ServerTransaction) {
 		p.sip.Respond(tx, req, 200, "OK")
 	})
@@ -256,53 +248,6 @@ func (p *PBX) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// handleRegister authenticates a phone and hands the REGISTER to the registrar.
-func (p *PBX) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
-	f := p.firmFor(req)
-	acct, ok := p.auth.Authenticate(req, tx, f.Domain, false)
-	if !ok {
-		return
-	}
-	p.reg.HandleRegister(req, tx, f.ID, acct.Username)
-}
-
-// lookupAccount gives the digest layer the credentials of an agent: the username is
-// the extension (or the agent id), the realm the firm's domain.
-func (p *PBX) lookupAccount(realm, username string) (auth.Account, bool) {
-	cfg := p.cfg.Load()
-	f := cfg.FirmByDomain(realm)
-	if f == nil {
-		return auth.Account{}, false
-	}
-	a := f.AgentByExtension(username)
-	if a == nil {
-		a = f.Agent(username)
-	}
-	if a == nil {
-		return p.sessionAccount(realm, username)
-	}
-	acct := auth.Account{Realm: f.Domain, Username: username, ID: a.ID, HA1: map[string]string{}}
-	if a.Password != "" {
-		acct.HA1["MD5"] = auth.HA1("MD5", username, f.Domain, a.Password)
-		acct.HA1["SHA-256"] = auth.HA1("SHA-256", username, f.Domain, a.Password)
-	} else if a.HA1 != "" && username == a.Extension {
-		acct.HA1["MD5"] = strings.ToLower(a.HA1)
-	}
-	return acct, true
-}
-
-// firmFor picks the firm a phone's request belongs to: by the domain in From, then
-// To and Request-URI; phones set up with the PBX's IP fall back to the default firm.
-func (p *PBX) firmFor(req *sip.Request) *dialplan.Firm {
-	cfg := p.cfg.Load()
-	for _, host := range []string{req.From().Address.Host, req.To().Address.Host, req.Recipient.Host} {
-		if f := cfg.FirmByDomain(host); f != nil {
-			return f
-		}
-	}
-	return cfg.Firms[0]
-}
-
 // AgentStatus returns an agent's current status.
 func (p *PBX) AgentStatus(firm, agent string) callinfo.Status {
 	return p.presence.get(firm, agent)
@@ -325,23 +270,22 @@ func (p *PBX) SetAgentStatus(firm, agent string, status callinfo.Status) error {
 	}
 	p.presence.set(firm, agent, status)
 	p.log.Info("agent status", "firm", firm, "agent", agent, "status", status)
-	p.publishStatus(firm, agent, status)
-	p.agentMaybeFree(firm, agent)
+	p.events.Publish(Event{Name: "status", Firm: firm, Agents: []string{agent},
+		Data: StatusEvent{Agent: agent, Firm: firm, Status: status}})
+	p.ctl.agentMaybeFree(firm, agent)
 	return nil
 }
 
-// agentBusy marks an agent as in a call (or no longer).
-func (p *PBX) agentBusy(firm, agent string, delta int) { p.adjustBusy(firm, agent, delta, true) }
-
 // adjustBusy changes an agent's call count; notify wakes queues and automatic
 // callbacks when it drops.
-func (p *PBX) adjustBusy(firm, agent string, delta int, notify bool) {
+func (k *control) adjustBusy(firm, agent string, delta int, notify bool) {
+	p := k.p
 	if agent == "" {
 		return
 	}
 	p.presence.adjust(firm, agent, delta)
 	if delta < 0 && notify {
-		p.agentMaybeFree(firm, agent)
+		p.ctl.agentMaybeFree(firm, agent)
 	}
 }
 
@@ -352,7 +296,8 @@ func (p *PBX) AgentIdle(firm, agent string) bool {
 
 // agentMaybeFree wakes the queues of an agent's teams and the callback dialer:
 // the agent may have become available.
-func (p *PBX) agentMaybeFree(firm, agent string) {
+func (k *control) agentMaybeFree(firm, agent string) {
+	p := k.p
 	f := p.cfg.Load().Firm(firm)
 	if f == nil {
 		return

@@ -1,11 +1,13 @@
 package pbx
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
 	"switchboard/callinfo"
 	"switchboard/dialplan"
+	"switchboard/store"
 )
 
 // presence owns what the PBX knows of each agent's availability: the status they
@@ -23,6 +25,17 @@ type agentKey struct{ firm, agent string }
 
 func newPresence() *presence {
 	return &presence{status: map[agentKey]callinfo.Status{}, busy: map[agentKey]int{}, idleFrom: map[agentKey]time.Time{}}
+}
+
+// load fills the status cache of every firm in cfg from the store and the file.
+func (pr *presence) load(st *store.Store, log *slog.Logger, cfg *dialplan.Config) {
+	for _, f := range cfg.Firms {
+		stored, err := st.AgentStatuses(f.ID)
+		if err != nil {
+			log.Error("read agent status", "firm", f.ID, "err", err)
+		}
+		pr.seed(f.ID, f.Agents, stored)
+	}
 }
 
 // seed fills the status of a firm's agents: stored status wins over the file's

@@ -63,7 +63,8 @@ func (p *PBX) QueueLength(firm, team string) int { return p.queues.get(firm, tea
 
 // queueCall puts a caller in a team's queue: hold music, offers to idle members by
 // the team's strategy, max_wait then on_timeout.
-func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
+func (k *control) queueCall(c *Call, t *dialplan.Team) {
+	p := k.p
 	c.setTeam(t.ID)
 	sess, err := c.answerCaller()
 	if err != nil {
@@ -75,7 +76,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 	q.mu.Lock()
 	q.waiting = append(q.waiting, me)
 	q.mu.Unlock()
-	p.queueChanged(c, t, "join")
+	p.ctl.queueChanged(c, t, "join")
 	joined := time.Now()
 	leave := func() {
 		q.mu.Lock()
@@ -85,7 +86,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 		c.mu.Lock()
 		c.rec.QueueWait = time.Since(joined)
 		c.mu.Unlock()
-		p.queueChanged(c, t, "leave")
+		p.ctl.queueChanged(c, t, "leave")
 	}
 
 	holdCtx, stopHold := context.WithCancel(c.ctx)
@@ -109,12 +110,12 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 		if !time.Now().Before(deadlineAt) {
 			leave()
 			stopMusic()
-			p.queueTimeout(c, t)
+			p.ctl.queueTimeout(c, t)
 			return
 		}
 		q.mu.Lock()
 		wake := q.wake
-		candidates, newRound := p.offerable(q, me, c.Firm, t, tried)
+		candidates, newRound := p.ctl.offerable(q, me, c.Firm, t, tried)
 		if len(candidates) > 0 {
 			me.offering = true
 		}
@@ -134,7 +135,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 					pause.Stop()
 					leave()
 					stopMusic()
-					p.queueTimeout(c, t)
+					p.ctl.queueTimeout(c, t)
 					return
 				case <-c.ctx.Done():
 					pause.Stop()
@@ -167,7 +168,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 			}
 			q.broadcast() // callers behind may offer the other idle members now
 			// An offer rings no longer than the caller may still wait.
-			r := p.ringMembers(c, candidates, min(t.RingTimeout, time.Until(deadlineAt)))
+			r := p.ctl.ringMembers(c, candidates, min(t.RingTimeout, time.Until(deadlineAt)))
 			q.mu.Lock()
 			me.offering = false
 			q.mu.Unlock()
@@ -181,7 +182,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 				}
 				c.setAgent(r.agent)
 				c.outcome(callinfo.Answered, callinfo.CauseOK)
-				p.bridge(c, c.In, sess, r.leg, r.sess)
+				p.ctl.bridge(c, c.In, sess, r.leg, r.sess)
 				return
 			}
 			for _, a := range candidates {
@@ -200,7 +201,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 		case <-deadline.C:
 			leave()
 			stopMusic()
-			p.queueTimeout(c, t)
+			p.ctl.queueTimeout(c, t)
 			return
 		case <-c.ctx.Done():
 			leave()
@@ -212,14 +213,15 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 }
 
 // queueTimeout applies a team's on_timeout to a caller who waited max_wait.
-func (p *PBX) queueTimeout(c *Call, t *dialplan.Team) {
+func (k *control) queueTimeout(c *Call, t *dialplan.Team) {
+	p := k.p
 	p.log.Info("queue timeout", "call", c.ID, "team", t.ID, "on_timeout", t.OnTimeout.String())
 	target := t.OnTimeout
 	if target.Kind == dialplan.TargetCallback && (target.ID == "" || target.ID == t.ID) {
-		p.callbackApp(c, "team", t.ID)
+		p.apps.callbackApp(c, "team", t.ID)
 		return
 	}
-	p.runAnswered(c, target.Decide(c.Firm))
+	p.apps.runAnswered(c, target.Decide(c.Firm))
 }
 
 // roundPause is the least time between two rounds of offers for one caller.
@@ -229,7 +231,8 @@ func roundPause(t *dialplan.Team) time.Duration { return min(t.RingTimeout, 2*ti
 // turn. Callers ahead that are not ringing anyone go first (FIFO); a member who did
 // not answer is skipped for this call until every member has had a turn.
 // Called with q.mu held.
-func (p *PBX) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.Team, tried map[string]bool) (cand []*dialplan.Agent, newRound bool) {
+func (k *control) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.Team, tried map[string]bool) (cand []*dialplan.Agent, newRound bool) {
+	p := k.p
 	for _, w := range q.waiting {
 		if w == me {
 			break
@@ -242,7 +245,7 @@ func (p *PBX) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.
 	untried := 0
 	for _, id := range t.Members {
 		a := f.Agent(id)
-		if a == nil || !p.AgentIdle(f.ID, id) || len(p.agentTargets(f, a, "", "")) == 0 {
+		if a == nil || !p.AgentIdle(f.ID, id) || len(p.ctl.agentTargets(f, a, "", "")) == 0 {
 			continue
 		}
 		idle = append(idle, a)
@@ -297,11 +300,12 @@ type memberResult struct {
 }
 
 // ringMembers rings the routing targets of several agents at once.
-func (p *PBX) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Duration) memberResult {
+func (k *control) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Duration) memberResult {
+	p := k.p
 	var specs []sip.DialSpec
 	owner := map[string]string{}
 	for _, a := range agents {
-		for _, s := range p.agentTargets(c.Firm, a, c.rec.From, c.callerName()) {
+		for _, s := range p.ctl.agentTargets(c.Firm, a, c.rec.From, c.callerName()) {
 			specs = append(specs, s)
 			owner[s.URI] = a.ID
 		}
@@ -310,7 +314,7 @@ func (p *PBX) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Durati
 		return memberResult{ringResult: ringResult{outcome: callinfo.NoAnswer}}
 	}
 	c.notifyRinging("", agentIDs(agents)...)
-	r := p.ring(c, specs, timeout)
+	r := p.ctl.ring(c, specs, timeout)
 	if r.outcome != callinfo.Answered {
 		c.ringDone("", r)
 		return memberResult{ringResult: r}
@@ -343,5 +347,5 @@ func (c *Call) unmarkBusy(agent string) {
 		}
 	}
 	c.mu.Unlock()
-	c.p.agentBusy(c.Firm.ID, agent, -1)
+	c.p.ctl.adjustBusy(c.Firm.ID, agent, -1, true)
 }

@@ -135,11 +135,11 @@ agents:
 	defer b.Close()
 	b.SetRemote(netip.MustParseAddrPort("127.0.0.1:9"), rtp.PCMU, rtp.DefaultDTMFPT)
 	far := blockingLeg{started: make(chan struct{})}
-	hold, err := p.sdp(a, []rtp.Codec{rtp.PCMU}, rtp.DefaultDTMFPT, "sendonly")
+	hold, err := p.ctl.sdp(a, []rtp.Codec{rtp.PCMU}, rtp.DefaultDTMFPT, "sendonly")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.offerHandler(a, func() (reinviter, *rtp.Session) { return far, b }, nil)(hold); err != nil {
+	if _, err := p.ctl.offerHandler(a, func() (reinviter, *rtp.Session) { return far, b }, nil)(hold); err != nil {
 		t.Fatal(err)
 	}
 

@@ -14,18 +14,21 @@ import (
 	"switchboard/sip"
 )
 
-// trunks owns the registrations to carriers that the dialplan asks for.
+// trunks owns the registrations to carriers that the dialplan asks for, and
+// knows trunks by the address their requests come from.
 type trunks struct {
 	ctx     context.Context
 	sip     *sip.Server
+	log     *slog.Logger
 	backoff time.Duration // first retry delay after a failed registration
+	dns     dnsCache      // trunk host names, for bySource
 
 	mu   sync.Mutex
 	regs map[agentKey]*trunkReg // by firm and trunk id
 }
 
-func newTrunks(ctx context.Context, s *sip.Server, backoff time.Duration) *trunks {
-	return &trunks{ctx: ctx, sip: s, backoff: backoff, regs: map[agentKey]*trunkReg{}}
+func newTrunks(ctx context.Context, s *sip.Server, log *slog.Logger, backoff time.Duration) *trunks {
+	return &trunks{ctx: ctx, sip: s, log: log, backoff: backoff, regs: map[agentKey]*trunkReg{}, dns: dnsCache{m: map[string]dnsEntry{}}}
 }
 
 // trunkReg is one running registration to a carrier.
@@ -97,14 +100,14 @@ func (tr *trunks) states() map[string]map[string]sip.TrunkState {
 	return out
 }
 
-// trunkBySource finds the trunk whose URI names the address a request came from:
+// bySource finds the trunk whose URI names the address a request came from:
 // a carrier we register to, or a peer we send calls to. Over UDP the port must match
 // too (a phone on the carrier's host is not the carrier); over TCP/TLS the carrier's
 // source port is ephemeral, so the address alone decides. Host names are resolved
 // and cached.
-func (p *PBX) trunkBySource(src netip.AddrPort, transport string) (*dialplan.Firm, *dialplan.Trunk) {
+func (tr *trunks) bySource(cfg *dialplan.Config, src netip.AddrPort, transport string) (*dialplan.Firm, *dialplan.Trunk) {
 	udp := strings.EqualFold(transport, "udp")
-	for _, f := range p.cfg.Load().Firms {
+	for _, f := range cfg.Firms {
 		for _, t := range f.Trunks {
 			host, _, err := trunkHost(t.URI)
 			if err != nil {
@@ -117,7 +120,7 @@ func (p *PBX) trunkBySource(src netip.AddrPort, transport string) (*dialplan.Fir
 			if udp && port != fmt.Sprint(src.Port()) {
 				continue
 			}
-			for _, a := range p.dns.resolve(p.ctx, p.log, strings.Trim(h, "[]")) {
+			for _, a := range tr.dns.resolve(tr.ctx, tr.log, strings.Trim(h, "[]")) {
 				if a == src.Addr() {
 					return f, t
 				}

@@ -19,7 +19,8 @@ import (
 // handleInvite is where every new call starts: find who is calling (a trunk by its
 // address, otherwise a phone that must pass the digest check), accept the leg, ask the
 // dialplan, run the decision, log the call.
-func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	p := k.p
 	if p.stopping.Load() {
 		p.sip.Respond(tx, req, 503, "Service Unavailable")
 		return
@@ -33,10 +34,10 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	phone := req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil
 	if f, t := cfg.TrunkForSource(src.Addr()); t != nil && !phone {
 		firm, from.Trunk = f, t
-	} else if f, t := p.trunkBySource(src, req.Transport()); t != nil && !phone {
+	} else if f, t := p.trunks.bySource(cfg, src, req.Transport()); t != nil && !phone {
 		firm, from.Trunk = f, t
 	} else {
-		firm = p.firmFor(req)
+		firm = p.accts.firmFor(req)
 		// 401 rather than 407: we are the registrar and the UAS of the call, not a
 		// proxy, and 401 is what every phone and the toll-fraud check expect.
 		acct, ok := p.auth.Authenticate(req, tx, firm.Domain, false)
@@ -74,7 +75,7 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if d.Kind == dialplan.RouteOutbound {
 		direction = callinfo.Outbound
 	}
-	c := p.newCall(firm, leg, direction, caller, dialled)
+	c := p.ctl.newCall(firm, leg, direction, caller, dialled)
 	if c == nil {
 		leg.Reject(503, "Service Unavailable")
 		return
@@ -104,35 +105,36 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	p.run(c, d)
+	p.ctl.run(c, d)
 }
 
 // run carries out a routing decision for a call whose caller is c.In.
-func (p *PBX) run(c *Call, d dialplan.Decision) {
+func (k *control) run(c *Call, d dialplan.Decision) {
+	p := k.p
 	switch d.Kind {
 	case dialplan.Reject:
 		c.outcome(callinfo.Failed, callinfo.Cause{Code: d.Code, Reason: d.Reason})
 		c.In.Reject(d.Code, d.Reason)
 	case dialplan.RouteAgent:
-		p.callAgent(c, d.Agent)
+		p.ctl.callAgent(c, d.Agent)
 	case dialplan.RouteTeam:
-		p.queueCall(c, d.Team)
+		p.ctl.queueCall(c, d.Team)
 	case dialplan.RouteIVR:
-		p.runIVR(c, d.IVR)
+		p.apps.runIVR(c, d.IVR)
 	case dialplan.RouteVoicemail:
-		p.voicemailApp(c, d.Mailbox)
+		p.apps.voicemailApp(c, d.Mailbox)
 	case dialplan.RouteCallback:
 		if d.Team != nil {
-			p.callbackApp(c, "team", d.Team.ID)
+			p.apps.callbackApp(c, "team", d.Team.ID)
 		} else if d.Agent != nil {
-			p.callbackApp(c, "agent", d.Agent.ID)
+			p.apps.callbackApp(c, "agent", d.Agent.ID)
 		} else {
 			c.In.Reject(404, "Not Found")
 		}
 	case dialplan.RouteOutbound:
-		p.callOutbound(c, d.Trunk, d.Number)
+		p.ctl.callOutbound(c, d.Trunk, d.Number)
 	case dialplan.RouteFeature:
-		p.feature(c, d)
+		p.apps.feature(c, d)
 	default:
 		c.outcome(callinfo.Failed, callinfo.CauseServerInternalError)
 		c.In.Reject(500, "Server Internal Error")
@@ -140,49 +142,52 @@ func (p *PBX) run(c *Call, d dialplan.Decision) {
 }
 
 // callAgent delivers a call to an agent by their status and routing (SPEC section 1).
-func (p *PBX) callAgent(c *Call, a *dialplan.Agent) {
+func (k *control) callAgent(c *Call, a *dialplan.Agent) {
+	p := k.p
 	c.setAgent(a.ID)
 	if st := p.AgentStatus(c.Firm.ID, a.ID); st != callinfo.Online {
-		p.unavailable(c, a, a.Away)
+		p.ctl.unavailable(c, a, a.Away)
 		return
 	}
-	specs := p.agentTargets(c.Firm, a, c.rec.From, c.In.FromDisplay())
+	specs := p.ctl.agentTargets(c.Firm, a, c.rec.From, c.In.FromDisplay())
 	if len(specs) == 0 {
 		c.outcome(callinfo.NoAnswer, callinfo.CauseUnavailable)
-		p.unavailable(c, a, a.NoAnswer)
+		p.ctl.unavailable(c, a, a.NoAnswer)
 		return
 	}
 	c.setState(callinfo.StateRinging)
 	c.notifyRinging("", a.ID)
-	r := p.ring(c, specs, a.RingTimeout)
+	r := p.ctl.ring(c, specs, a.RingTimeout)
 	c.ringDone(a.ID, r)
 	switch r.outcome {
 	case callinfo.Answered:
 		c.markBusy(a.ID)
-		p.connect(c, r.leg, r.sess)
+		p.ctl.connect(c, r.leg, r.sess)
 		return
 	case callinfo.Abandoned:
 		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 		return
 	}
 	c.outcome(r.outcome, r.cause)
-	p.unavailable(c, a, a.NoAnswer)
+	p.ctl.unavailable(c, a, a.NoAnswer)
 }
 
 // unavailable applies an agent's no_answer or away action.
-func (p *PBX) unavailable(c *Call, a *dialplan.Agent, action string) {
+func (k *control) unavailable(c *Call, a *dialplan.Agent, action string) {
+	p := k.p
 	if action == "callback" {
-		p.callbackApp(c, "agent", a.ID)
+		p.apps.callbackApp(c, "agent", a.ID)
 		return
 	}
-	p.voicemailApp(c, a.ID)
+	p.apps.voicemailApp(c, a.ID)
 }
 
 // agentTargets lists where an agent's calls ring: every registered contact for
 // computer routing, the mobile number through the outbound route for mobile routing.
-func (p *PBX) agentTargets(f *dialplan.Firm, a *dialplan.Agent, callerNum, callerName string) []sip.DialSpec {
+func (k *control) agentTargets(f *dialplan.Firm, a *dialplan.Agent, callerNum, callerName string) []sip.DialSpec {
+	p := k.p
 	if a.Routing == "mobile" {
-		spec, ok := p.trunkSpec(f, a.Mobile, callerNum, callerName)
+		spec, ok := p.ctl.trunkSpec(f, a.Mobile, callerNum, callerName)
 		if !ok {
 			return nil
 		}
@@ -207,7 +212,8 @@ func (p *PBX) agentTargets(f *dialplan.Firm, a *dialplan.Agent, callerNum, calle
 }
 
 // trunkSpec builds the INVITE for a number through the firm's outbound routes.
-func (p *PBX) trunkSpec(f *dialplan.Firm, number, callerNum, callerName string) (sip.DialSpec, bool) {
+func (k *control) trunkSpec(f *dialplan.Firm, number, callerNum, callerName string) (sip.DialSpec, bool) {
+	p := k.p
 	d, ok := f.OutboundFor(number)
 	if !ok || d.Trunk == nil {
 		return sip.DialSpec{}, false
@@ -241,9 +247,10 @@ type ringResult struct {
 // branch rings. Plain phones share one media session and offer; each contact that
 // registered over a WebSocket (a browser) gets a WebRTC session of its own, since
 // its ICE and DTLS belong to one peer.
-func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringResult {
+func (k *control) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringResult {
+	p := k.p
 	specs = slices.Clone(specs)
-	sessions, err := p.offerMedia(c, specs)
+	sessions, err := p.ctl.offerMedia(c, specs)
 	if err != nil {
 		for i, s := range sessions {
 			if s != nil && slices.Index(sessions, s) == i {
@@ -307,7 +314,8 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 
 // offerMedia opens the media sessions for ring and puts each branch's offer in
 // its spec: sessions[i] is the session of specs[i].
-func (p *PBX) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, error) {
+func (k *control) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, error) {
+	p := k.p
 	sessions := make([]*rtp.Session, len(specs))
 	var plain *rtp.Session
 	var plainOffer []byte
@@ -333,7 +341,7 @@ func (p *PBX) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, error) 
 			}
 			c.track(s)
 			sessions[i] = s
-			if plainOffer, err = p.sdp(s, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv); err != nil {
+			if plainOffer, err = p.ctl.sdp(s, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv); err != nil {
 				return sessions, err
 			}
 			plain = s
@@ -359,11 +367,12 @@ type legControl interface {
 
 // connect answers the caller and bridges them to the answered leg until either side
 // hangs up.
-func (p *PBX) connect(c *Call, b outLeg, bSess *rtp.Session) {
+func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session) {
+	p := k.p
 	// The mid-call offer handlers go in before the 200: a phone may put the call on
 	// hold right after its ACK.
 	if aSess, _, err := c.callerMedia(); err == nil {
-		p.linkOffers(c, c.In, aSess, b, bSess)
+		p.ctl.linkOffers(c, c.In, aSess, b, bSess)
 	}
 	aSess, err := c.answerCaller()
 	if err != nil {
@@ -374,18 +383,19 @@ func (p *PBX) connect(c *Call, b outLeg, bSess *rtp.Session) {
 		return
 	}
 	c.outcome(callinfo.Answered, callinfo.CauseOK)
-	p.bridge(c, c.In, aSess, b, bSess)
+	p.ctl.bridge(c, c.In, aSess, b, bSess)
 }
 
 // bridge relays media between two answered legs until one hangs up, then hangs up the
 // other.
-func (p *PBX) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
+func (k *control) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
+	p := k.p
 	c.mu.Lock()
 	c.state = callinfo.StateTalking
 	c.bridged = time.Now()
 	c.mu.Unlock()
 	c.notifyAnswered()
-	p.linkOffers(c, a, aSess, b, bSess)
+	p.ctl.linkOffers(c, a, aSess, b, bSess)
 	stop := rtp.Bridge(aSess, bSess)
 	defer stop()
 	ctx := context.Background()
@@ -432,28 +442,30 @@ const (
 
 // linkOffers makes each leg's mid-call offers re-point its media and reach the
 // other leg.
-func (p *PBX) linkOffers(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
-	a.OnOffer(p.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }, c.setHeld))
-	b.OnOffer(p.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }, c.setHeld))
+func (k *control) linkOffers(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
+	p := k.p
+	a.OnOffer(p.ctl.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }, c.setHeld))
+	b.OnOffer(p.ctl.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }, c.setHeld))
 }
 
 // callOutbound sends an agent's call out through a trunk.
-func (p *PBX) callOutbound(c *Call, t *dialplan.Trunk, number string) {
+func (k *control) callOutbound(c *Call, t *dialplan.Trunk, number string) {
+	p := k.p
 	callerID := t.CallerID
 	if a := c.callerAgent; a != nil && a.CallerID != "" {
 		callerID = a.CallerID
 	}
-	spec, ok := p.trunkSpec(c.Firm, number, callerID, "")
+	spec, ok := p.ctl.trunkSpec(c.Firm, number, callerID, "")
 	if !ok {
 		c.outcome(callinfo.Failed, callinfo.CauseNotFound)
 		c.In.Reject(404, "Not Found")
 		return
 	}
 	c.setState(callinfo.StateDialing)
-	r := p.ring(c, []sip.DialSpec{spec}, outboundRingLimit)
+	r := p.ctl.ring(c, []sip.DialSpec{spec}, outboundRingLimit)
 	switch r.outcome {
 	case callinfo.Answered:
-		p.connect(c, r.leg, r.sess)
+		p.ctl.connect(c, r.leg, r.sess)
 	case callinfo.Abandoned:
 		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 	default:
@@ -468,3 +480,7 @@ func (p *PBX) callOutbound(c *Call, t *dialplan.Trunk, number string) {
 
 // outboundRingLimit bounds how long an outbound call may ring before we give up.
 const outboundRingLimit = 3 * time.Minute
+
+// control runs calls: it carries out the dialplan's decision for each (ring,
+// fork, bridge, queue, click-to-call), with the PBX's components as its parts.
+type control struct{ p *PBX }
