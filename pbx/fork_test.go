@@ -53,6 +53,17 @@ func (f fakePlacer) Dial(_ context.Context, spec sip.DialSpec) (outLeg, error) {
 	return f[spec.URI], nil
 }
 
+// testForker is a forker over place whose goroutines wg waits for.
+func testForker(place legPlacer, stopping bool) (*forker, *sync.WaitGroup) {
+	wg := &sync.WaitGroup{}
+	return &forker{place: place, stopping: func() bool { return stopping },
+		spawn: func(f func(context.Context)) bool {
+			wg.Add(1)
+			go func() { defer wg.Done(); f(context.Background()) }()
+			return true
+		}}, wg
+}
+
 func TestFork(t *testing.T) {
 	t.Parallel()
 	type branch struct {
@@ -89,13 +100,7 @@ func TestFork(t *testing.T) {
 				legs[uri] = &fakeLeg{uri: uri, script: b.script, code: b.code, done: make(chan struct{})}
 				specs = append(specs, sip.DialSpec{URI: uri})
 			}
-			var wg sync.WaitGroup
-			fk := &forker{place: legs, stopping: func() bool { return tc.stopping },
-				spawn: func(f func(context.Context)) bool {
-					wg.Add(1)
-					go func() { defer wg.Done(); f(context.Background()) }()
-					return true
-				}}
+			fk, wg := testForker(legs, tc.stopping)
 			ctx, cancel := context.WithCancel(context.Background())
 			if tc.cancel {
 				cancel()
@@ -124,13 +129,7 @@ func TestForkLateAnswerHungUp(t *testing.T) {
 	t.Parallel()
 	early := &fakeLeg{uri: "sip:a@test", script: "answer", done: make(chan struct{})}
 	late := &fakeLeg{uri: "sip:b@test", script: "late", release: make(chan struct{}), done: make(chan struct{})}
-	var wg sync.WaitGroup
-	fk := &forker{place: fakePlacer{early.uri: early, late.uri: late}, stopping: func() bool { return false },
-		spawn: func(f func(context.Context)) bool {
-			wg.Add(1)
-			go func() { defer wg.Done(); f(context.Background()) }()
-			return true
-		}}
+	fk, wg := testForker(fakePlacer{early.uri: early, late.uri: late}, false)
 	r := fk.fork(context.Background(), []sip.DialSpec{{URI: early.uri}, {URI: late.uri}}, time.Hour, nil)
 	if r.leg != early {
 		t.Fatalf("winner %v, want the early leg", r.leg)

@@ -2,6 +2,27 @@
 // the dialplan what to do, and runs the decision as straight-line code in one goroutine
 // per call (ring, bridge, voicemail, callback, queue, click-to-call). It is the one
 // package that knows sip, rtp, dialplan, voicemail, mailer and store.
+//
+// PBX (pbx.go) is the package's API and lifecycle; it composes parts that each own
+// their state and lock behind a few methods, and reach each other only through
+// those methods:
+//
+//   - control (control.go, queue.go, clicktocall.go, call.go): runs calls; places
+//     legs through the legPlacer interface and rings them with forker (fork.go)
+//   - apps (apps.go): voicemail, the callback offer, IVR menus, star-code features
+//   - accounts (accounts.go): the firm of a request, digest accounts, REGISTER and
+//     SUBSCRIBE entry; webcreds.go holds the browser sessions' credentials
+//   - presence (presence.go): agent status, calls in progress, idle-since, reserve
+//   - queues (queue.go): the callers waiting for each team
+//   - dialer (dialer.go): the automatic callback dialer, one goroutine woken
+//     through a channel
+//   - mwi (mwi.go): message-summary subscriptions and their NOTIFYs
+//   - trunks (trunks.go): carrier registrations and the trunk host DNS cache
+//   - stats (stats.go): counters of finished calls for /metrics
+//   - Hub (events.go): live events for the API's event stream
+//
+// Every goroutine the package starts goes through tasks (spawn.go), which Shutdown
+// waits for before the store closes.
 package pbx
 
 import (

@@ -7,6 +7,11 @@
 // and list keys end in a time-sortable ID so pages are cheap cursor walks.
 // Values are JSON with a "v" format version (see codec.go). Callers only see
 // typed methods, so another backend can implement the same surface later.
+//
+// The callback entry's transitions after a claim (Unclaim, Unanswered, Close)
+// live here, next to ClaimCallback, so that the API and the automatic dialer
+// follow the same rules. Outcomes, directions and statuses are the types of
+// package callinfo, the one package of ours that store imports.
 package store
 
 import (
