@@ -20,8 +20,10 @@ type fakeLeg struct {
 	code    int
 	release chan struct{} // "late": answers once closed
 	hungUp  atomic.Bool
-	cause   atomic.Value // context.Cause when Wait was cancelled
-	done    chan struct{}
+	cause   atomic.Value  // context.Cause when Wait was cancelled
+	done    chan struct{} // closed by Hangup
+	once    sync.Once
+	sdp     []byte // the answer's SDP
 }
 
 func (l *fakeLeg) Wait(ctx context.Context, _ func(int, []byte)) error {
@@ -40,11 +42,15 @@ func (l *fakeLeg) Wait(ctx context.Context, _ func(int, []byte)) error {
 	l.cause.Store(context.Cause(ctx))
 	return ctx.Err()
 }
-func (l *fakeLeg) Done() <-chan struct{}                            { return l.done }
-func (l *fakeLeg) Hangup(context.Context) error                     { l.hungUp.Store(true); return nil }
+func (l *fakeLeg) Done() <-chan struct{} { return l.done }
+func (l *fakeLeg) Hangup(context.Context) error {
+	l.hungUp.Store(true)
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
 func (l *fakeLeg) Reinvite(context.Context, []byte) ([]byte, error) { return nil, nil }
 func (l *fakeLeg) OnOffer(sip.OfferHandler)                         {}
-func (l *fakeLeg) RemoteSDP() []byte                                { return nil }
+func (l *fakeLeg) RemoteSDP() []byte                                { return l.sdp }
 func (l *fakeLeg) URI() string                                      { return l.uri }
 
 type fakePlacer map[string]*fakeLeg

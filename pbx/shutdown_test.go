@@ -4,14 +4,11 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"switchboard/dialplan"
 	"switchboard/rtp"
 	"switchboard/sip"
 	"switchboard/store"
@@ -73,44 +70,21 @@ func TestShutdownWaitsForGoroutines(t *testing.T) {
 	}()
 	sinkAddr := sink.LocalAddr().String()
 
-	cfg, err := dialplan.Parse("sb.yaml", []byte(`domain: pbx.example.com
+	tp := newTestParts(t, `domain: pbx.example.com
 agents:
   - {id: alice, extension: "1001", password: pw, auto_callback: true}
   - {id: bob, extension: "1002", password: pw}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	firm := cfg.Firms[0].ID
-	if err := st.PutRegistration(store.Registration{Firm: firm, User: "1001", Contact: "sip:1001@" + sinkAddr,
-		Source: sinkAddr, Transport: "UDP", Expires: time.Now().Add(time.Hour), CallID: "c1", CSeq: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddCallback(&store.Callback{Firm: firm, Caller: "1002", TargetKind: store.TargetAgent, TargetID: "alice"}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sip.New(sip.Config{Listen: []string{"udp://127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lctx, stopListen := context.WithCancel(context.Background())
+`, 0, func(st *store.Store, firm string) {
+		if err := st.PutRegistration(store.Registration{Firm: firm, User: "1001", Contact: "sip:1001@" + sinkAddr,
+			Source: sinkAddr, Transport: "UDP", Expires: time.Now().Add(time.Hour), CallID: "c1", CSeq: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AddCallback(&store.Callback{Firm: firm, Caller: "1002", TargetKind: store.TargetAgent, TargetID: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	p, st, srv, pool, firm, stopListen := tp.p, tp.st, tp.srv, tp.pool, tp.firm, tp.stopListen
 	defer stopListen()
-	if err := srv.Listen(lctx); err != nil {
-		t.Fatal(err)
-	}
-	base := 30000 + (os.Getpid()%500)*40
-	pool, err := rtp.NewPool(netip.MustParseAddr("127.0.0.1"), base, base+39)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(Deps{Config: cfg, Store: st, SIP: srv, Pool: pool, DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	p.Start() // the start-up sweep offers the callback to idle alice
 
 	// An MWI subscription from the silent phone.
