@@ -429,7 +429,7 @@ func (k *control) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.
 				return nil, errNoCodec
 			}
 			sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
-			answer, err = p.ctl.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
+			answer, err = k.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
 		}
 		if err != nil {
 			return nil, err
@@ -443,7 +443,7 @@ func (k *control) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.
 					// Room for a 491 and our retries (up to 4 s apart on outbound legs).
 					ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 					defer cancel()
-					o, err := p.ctl.sdp(osess, []rtp.Codec{osess.Codec()}, rtp.DefaultDTMFPT, dir)
+					o, err := k.sdp(osess, []rtp.Codec{osess.Codec()}, rtp.DefaultDTMFPT, dir)
 					if err != nil {
 						p.log.Warn("relay re-INVITE: SDP", "err", err)
 						return

@@ -83,7 +83,6 @@ func (p *PBX) ClickToCall(firmID, agentID, number string) (string, error) {
 // phone is registered (computer routing), their mobile and the number have an
 // outbound route. Later failures (busy, no answer) end the call and its events.
 func (k *control) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d dialplan.Decision, number string) error {
-	p := k.p
 	switch {
 	case a.Routing == "mobile" && a.Mobile == "":
 		return &unreachableError{"no mobile number set for " + a.ID}
@@ -91,7 +90,7 @@ func (k *control) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d di
 		if _, ok := f.OutboundFor(a.Mobile); !ok {
 			return &unreachableError{"no route to " + a.Mobile}
 		}
-	case len(p.ctl.agentTargets(f, a, "", "")) == 0:
+	case len(k.agentTargets(f, a, "", "")) == 0:
 		return &unreachableError{"no phone registered"}
 	}
 	if d.Kind != dialplan.RouteOutbound && d.Kind != dialplan.RouteAgent {
@@ -114,13 +113,13 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 	if a.Routing == "mobile" {
 		presented, name = "", ""
 	}
-	specs := p.ctl.agentTargets(c.Firm, a, presented, name)
+	specs := k.agentTargets(c.Firm, a, presented, name)
 	if len(specs) == 0 {
 		c.outcome(callinfo.Failed, callinfo.CauseUnavailable)
 		return false
 	}
 	c.notifyRinging(phaseAgent, a.ID)
-	ra := p.ctl.ring(c, specs, a.RingTimeout)
+	ra := k.ring(c, specs, a.RingTimeout)
 	c.ringDone(a.ID, ra)
 	if ra.outcome != callinfo.Answered {
 		c.outcome(ra.outcome, ra.cause)
@@ -153,13 +152,13 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 	var custSpecs []sip.DialSpec
 	switch d.Kind {
 	case dialplan.RouteAgent:
-		custSpecs = p.ctl.agentTargets(c.Firm, d.Agent, a.Extension, a.Name)
+		custSpecs = k.agentTargets(c.Firm, d.Agent, a.Extension, a.Name)
 	case dialplan.RouteOutbound:
 		callerID := d.Trunk.CallerID
 		if a.CallerID != "" {
 			callerID = a.CallerID
 		}
-		if spec, ok := p.ctl.trunkSpec(c.Firm, number, callerID, ""); ok {
+		if spec, ok := k.trunkSpec(c.Firm, number, callerID, ""); ok {
 			custSpecs = []sip.DialSpec{spec}
 		}
 	}
@@ -171,7 +170,7 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 		return false
 	}
 	sub := &Call{ID: c.ID, Firm: c.Firm, p: p, ctx: ctx, cancel: cancel}
-	rc := p.ctl.ring(sub, custSpecs, outboundRingLimit)
+	rc := k.ring(sub, custSpecs, outboundRingLimit)
 	for _, s := range sub.sessions {
 		c.track(s)
 	}
@@ -193,6 +192,6 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 	if cb != nil {
 		p.dialer.finish(c.Firm.ID, cb.ID, autoClaim+a.ID, store.StateDone, "answered by "+a.ID)
 	}
-	p.ctl.bridge(c, agentLeg, agentSess, rc.leg, rc.sess)
+	k.bridge(c, agentLeg, agentSess, rc.leg, rc.sess)
 	return true
 }

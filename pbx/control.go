@@ -75,7 +75,7 @@ func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if d.Kind == dialplan.RouteOutbound {
 		direction = callinfo.Outbound
 	}
-	c := p.ctl.newCall(firm, leg, direction, caller, dialled)
+	c := k.newCall(firm, leg, direction, caller, dialled)
 	if c == nil {
 		leg.Reject(503, "Service Unavailable")
 		return
@@ -105,7 +105,7 @@ func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	p.ctl.run(c, d)
+	k.run(c, d)
 }
 
 // run carries out a routing decision for a call whose caller is c.In.
@@ -116,9 +116,9 @@ func (k *control) run(c *Call, d dialplan.Decision) {
 		c.outcome(callinfo.Failed, callinfo.Cause{Code: d.Code, Reason: d.Reason})
 		c.In.Reject(d.Code, d.Reason)
 	case dialplan.RouteAgent:
-		p.ctl.callAgent(c, d.Agent)
+		k.callAgent(c, d.Agent)
 	case dialplan.RouteTeam:
-		p.ctl.queueCall(c, d.Team)
+		k.queueCall(c, d.Team)
 	case dialplan.RouteIVR:
 		p.apps.runIVR(c, d.IVR)
 	case dialplan.RouteVoicemail:
@@ -132,7 +132,7 @@ func (k *control) run(c *Call, d dialplan.Decision) {
 			c.In.Reject(404, "Not Found")
 		}
 	case dialplan.RouteOutbound:
-		p.ctl.callOutbound(c, d.Trunk, d.Number)
+		k.callOutbound(c, d.Trunk, d.Number)
 	case dialplan.RouteFeature:
 		p.apps.feature(c, d)
 	default:
@@ -146,30 +146,30 @@ func (k *control) callAgent(c *Call, a *dialplan.Agent) {
 	p := k.p
 	c.setAgent(a.ID)
 	if st := p.AgentStatus(c.Firm.ID, a.ID); st != callinfo.Online {
-		p.ctl.unavailable(c, a, a.Away)
+		k.unavailable(c, a, a.Away)
 		return
 	}
-	specs := p.ctl.agentTargets(c.Firm, a, c.rec.From, c.In.FromDisplay())
+	specs := k.agentTargets(c.Firm, a, c.rec.From, c.In.FromDisplay())
 	if len(specs) == 0 {
 		c.outcome(callinfo.NoAnswer, callinfo.CauseUnavailable)
-		p.ctl.unavailable(c, a, a.NoAnswer)
+		k.unavailable(c, a, a.NoAnswer)
 		return
 	}
 	c.setState(callinfo.StateRinging)
 	c.notifyRinging("", a.ID)
-	r := p.ctl.ring(c, specs, a.RingTimeout)
+	r := k.ring(c, specs, a.RingTimeout)
 	c.ringDone(a.ID, r)
 	switch r.outcome {
 	case callinfo.Answered:
 		c.markBusy(a.ID)
-		p.ctl.connect(c, r.leg, r.sess)
+		k.connect(c, r.leg, r.sess)
 		return
 	case callinfo.Abandoned:
 		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 		return
 	}
 	c.outcome(r.outcome, r.cause)
-	p.ctl.unavailable(c, a, a.NoAnswer)
+	k.unavailable(c, a, a.NoAnswer)
 }
 
 // unavailable applies an agent's no_answer or away action.
@@ -187,7 +187,7 @@ func (k *control) unavailable(c *Call, a *dialplan.Agent, action string) {
 func (k *control) agentTargets(f *dialplan.Firm, a *dialplan.Agent, callerNum, callerName string) []sip.DialSpec {
 	p := k.p
 	if a.Routing == "mobile" {
-		spec, ok := p.ctl.trunkSpec(f, a.Mobile, callerNum, callerName)
+		spec, ok := k.trunkSpec(f, a.Mobile, callerNum, callerName)
 		if !ok {
 			return nil
 		}
@@ -250,7 +250,7 @@ type ringResult struct {
 func (k *control) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringResult {
 	p := k.p
 	specs = slices.Clone(specs)
-	sessions, err := p.ctl.offerMedia(c, specs)
+	sessions, err := k.offerMedia(c, specs)
 	if err != nil {
 		for i, s := range sessions {
 			if s != nil && slices.Index(sessions, s) == i {
@@ -341,7 +341,7 @@ func (k *control) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, err
 			}
 			c.track(s)
 			sessions[i] = s
-			if plainOffer, err = p.ctl.sdp(s, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv); err != nil {
+			if plainOffer, err = k.sdp(s, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv); err != nil {
 				return sessions, err
 			}
 			plain = s
@@ -368,11 +368,10 @@ type legControl interface {
 // connect answers the caller and bridges them to the answered leg until either side
 // hangs up.
 func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session) {
-	p := k.p
 	// The mid-call offer handlers go in before the 200: a phone may put the call on
 	// hold right after its ACK.
 	if aSess, _, err := c.callerMedia(); err == nil {
-		p.ctl.linkOffers(c, c.In, aSess, b, bSess)
+		k.linkOffers(c, c.In, aSess, b, bSess)
 	}
 	aSess, err := c.answerCaller()
 	if err != nil {
@@ -383,7 +382,7 @@ func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session) {
 		return
 	}
 	c.outcome(callinfo.Answered, callinfo.CauseOK)
-	p.ctl.bridge(c, c.In, aSess, b, bSess)
+	k.bridge(c, c.In, aSess, b, bSess)
 }
 
 // bridge relays media between two answered legs until one hangs up, then hangs up the
@@ -395,7 +394,7 @@ func (k *control) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl
 	c.bridged = time.Now()
 	c.mu.Unlock()
 	c.notifyAnswered()
-	p.ctl.linkOffers(c, a, aSess, b, bSess)
+	k.linkOffers(c, a, aSess, b, bSess)
 	stop := rtp.Bridge(aSess, bSess)
 	defer stop()
 	ctx := context.Background()
@@ -443,29 +442,27 @@ const (
 // linkOffers makes each leg's mid-call offers re-point its media and reach the
 // other leg.
 func (k *control) linkOffers(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
-	p := k.p
-	a.OnOffer(p.ctl.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }, c.setHeld))
-	b.OnOffer(p.ctl.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }, c.setHeld))
+	a.OnOffer(k.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }, c.setHeld))
+	b.OnOffer(k.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }, c.setHeld))
 }
 
 // callOutbound sends an agent's call out through a trunk.
 func (k *control) callOutbound(c *Call, t *dialplan.Trunk, number string) {
-	p := k.p
 	callerID := t.CallerID
 	if a := c.callerAgent; a != nil && a.CallerID != "" {
 		callerID = a.CallerID
 	}
-	spec, ok := p.ctl.trunkSpec(c.Firm, number, callerID, "")
+	spec, ok := k.trunkSpec(c.Firm, number, callerID, "")
 	if !ok {
 		c.outcome(callinfo.Failed, callinfo.CauseNotFound)
 		c.In.Reject(404, "Not Found")
 		return
 	}
 	c.setState(callinfo.StateDialing)
-	r := p.ctl.ring(c, []sip.DialSpec{spec}, outboundRingLimit)
+	r := k.ring(c, []sip.DialSpec{spec}, outboundRingLimit)
 	switch r.outcome {
 	case callinfo.Answered:
-		p.ctl.connect(c, r.leg, r.sess)
+		k.connect(c, r.leg, r.sess)
 	case callinfo.Abandoned:
 		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 	default:

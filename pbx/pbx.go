@@ -306,7 +306,7 @@ func (k *control) adjustBusy(firm, agent string, delta int, notify bool) {
 	}
 	p.presence.adjust(firm, agent, delta)
 	if delta < 0 && notify {
-		p.ctl.agentMaybeFree(firm, agent)
+		k.agentMaybeFree(firm, agent)
 	}
 }
 

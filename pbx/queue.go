@@ -76,7 +76,7 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 	q.mu.Lock()
 	q.waiting = append(q.waiting, me)
 	q.mu.Unlock()
-	p.ctl.queueChanged(c, t, "join")
+	k.queueChanged(c, t, "join")
 	joined := time.Now()
 	leave := func() {
 		q.mu.Lock()
@@ -86,7 +86,7 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 		c.mu.Lock()
 		c.rec.QueueWait = time.Since(joined)
 		c.mu.Unlock()
-		p.ctl.queueChanged(c, t, "leave")
+		k.queueChanged(c, t, "leave")
 	}
 
 	holdCtx, stopHold := context.WithCancel(c.ctx)
@@ -110,12 +110,12 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 		if !time.Now().Before(deadlineAt) {
 			leave()
 			stopMusic()
-			p.ctl.queueTimeout(c, t)
+			k.queueTimeout(c, t)
 			return
 		}
 		q.mu.Lock()
 		wake := q.wake
-		candidates, newRound := p.ctl.offerable(q, me, c.Firm, t, tried)
+		candidates, newRound := k.offerable(q, me, c.Firm, t, tried)
 		if len(candidates) > 0 {
 			me.offering = true
 		}
@@ -135,7 +135,7 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 					pause.Stop()
 					leave()
 					stopMusic()
-					p.ctl.queueTimeout(c, t)
+					k.queueTimeout(c, t)
 					return
 				case <-c.ctx.Done():
 					pause.Stop()
@@ -168,7 +168,7 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 			}
 			q.broadcast() // callers behind may offer the other idle members now
 			// An offer rings no longer than the caller may still wait.
-			r := p.ctl.ringMembers(c, candidates, min(t.RingTimeout, time.Until(deadlineAt)))
+			r := k.ringMembers(c, candidates, min(t.RingTimeout, time.Until(deadlineAt)))
 			q.mu.Lock()
 			me.offering = false
 			q.mu.Unlock()
@@ -182,7 +182,7 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 				}
 				c.setAgent(r.agent)
 				c.outcome(callinfo.Answered, callinfo.CauseOK)
-				p.ctl.bridge(c, c.In, sess, r.leg, r.sess)
+				k.bridge(c, c.In, sess, r.leg, r.sess)
 				return
 			}
 			for _, a := range candidates {
@@ -201,7 +201,7 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 		case <-deadline.C:
 			leave()
 			stopMusic()
-			p.ctl.queueTimeout(c, t)
+			k.queueTimeout(c, t)
 			return
 		case <-c.ctx.Done():
 			leave()
@@ -245,7 +245,7 @@ func (k *control) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialp
 	untried := 0
 	for _, id := range t.Members {
 		a := f.Agent(id)
-		if a == nil || !p.AgentIdle(f.ID, id) || len(p.ctl.agentTargets(f, a, "", "")) == 0 {
+		if a == nil || !p.AgentIdle(f.ID, id) || len(k.agentTargets(f, a, "", "")) == 0 {
 			continue
 		}
 		idle = append(idle, a)
@@ -301,11 +301,10 @@ type memberResult struct {
 
 // ringMembers rings the routing targets of several agents at once.
 func (k *control) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Duration) memberResult {
-	p := k.p
 	var specs []sip.DialSpec
 	owner := map[string]string{}
 	for _, a := range agents {
-		for _, s := range p.ctl.agentTargets(c.Firm, a, c.rec.From, c.callerName()) {
+		for _, s := range k.agentTargets(c.Firm, a, c.rec.From, c.callerName()) {
 			specs = append(specs, s)
 			owner[s.URI] = a.ID
 		}
@@ -314,7 +313,7 @@ func (k *control) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Du
 		return memberResult{ringResult: ringResult{outcome: callinfo.NoAnswer}}
 	}
 	c.notifyRinging("", agentIDs(agents)...)
-	r := p.ctl.ring(c, specs, timeout)
+	r := k.ring(c, specs, timeout)
 	if r.outcome != callinfo.Answered {
 		c.ringDone("", r)
 		return memberResult{ringResult: r}
