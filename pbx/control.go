@@ -14,6 +14,7 @@ import (
 	"switchboard/dialplan"
 	"switchboard/rtp"
 	"switchboard/sip"
+	"switchboard/store"
 )
 
 // handleInvite is where every new call starts: find who is calling (a trunk by its
@@ -125,9 +126,9 @@ func (k *control) run(c *Call, d dialplan.Decision) {
 		p.apps.voicemailApp(c, d.Mailbox)
 	case dialplan.RouteCallback:
 		if d.Team != nil {
-			p.apps.callbackApp(c, "team", d.Team.ID)
+			p.apps.callbackApp(c, store.TargetTeam, d.Team.ID)
 		} else if d.Agent != nil {
-			p.apps.callbackApp(c, "agent", d.Agent.ID)
+			p.apps.callbackApp(c, store.TargetAgent, d.Agent.ID)
 		} else {
 			c.In.Reject(404, "Not Found")
 		}
@@ -176,7 +177,7 @@ func (k *control) callAgent(c *Call, a *dialplan.Agent) {
 func (k *control) unavailable(c *Call, a *dialplan.Agent, action string) {
 	p := k.p
 	if action == "callback" {
-		p.apps.callbackApp(c, "agent", a.ID)
+		p.apps.callbackApp(c, store.TargetAgent, a.ID)
 		return
 	}
 	p.apps.voicemailApp(c, a.ID)

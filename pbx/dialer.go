@@ -75,9 +75,9 @@ func (d *dialer) queued(firm, kind, id string) {
 		return
 	}
 	switch kind {
-	case "agent":
+	case store.TargetAgent:
 		d.poke(firm, id)
-	case "team":
+	case store.TargetTeam:
 		if t := f.Team(id); t != nil {
 			for _, m := range t.Members {
 				d.poke(firm, m)
@@ -123,11 +123,11 @@ func (d *dialer) autoCallback(f *dialplan.Firm, agentID string) {
 	}
 	var sources []source
 	if a.AutoCallback {
-		sources = append(sources, source{"agent", a.ID, a.MaxAttempts, time.Minute})
+		sources = append(sources, source{store.TargetAgent, a.ID, a.MaxAttempts, time.Minute})
 	}
 	for _, t := range teams {
 		if t.AutoCallback {
-			sources = append(sources, source{"team", t.ID, t.MaxAttempts, t.RetryDelay})
+			sources = append(sources, source{store.TargetTeam, t.ID, t.MaxAttempts, t.RetryDelay})
 		}
 	}
 	if len(sources) == 0 {
@@ -210,7 +210,7 @@ func (d *dialer) dialCallback(f *dialplan.Firm, a *dialplan.Agent, cb store.Call
 	}
 	c.adoptBusy(a.ID)
 	c.setAgent(a.ID)
-	if cb.TargetKind == "team" {
+	if cb.TargetKind == store.TargetTeam {
 		c.setTeam(cb.TargetID)
 	}
 	p.log.Info("auto callback", "call", c.ID, "callback", cb.ID, "agent", a.ID, "number", cb.Caller, "attempt", cb.Attempts)

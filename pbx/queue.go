@@ -9,6 +9,7 @@ import (
 	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/sip"
+	"switchboard/store"
 )
 
 // teamQueue holds the callers waiting for one team, first in first out.
@@ -218,7 +219,7 @@ func (k *control) queueTimeout(c *Call, t *dialplan.Team) {
 	p.log.Info("queue timeout", "call", c.ID, "team", t.ID, "on_timeout", t.OnTimeout.String())
 	target := t.OnTimeout
 	if target.Kind == dialplan.TargetCallback && (target.ID == "" || target.ID == t.ID) {
-		p.apps.callbackApp(c, "team", t.ID)
+		p.apps.callbackApp(c, store.TargetTeam, t.ID)
 		return
 	}
 	p.apps.runAnswered(c, target.Decide(c.Firm))
