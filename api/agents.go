@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/pbx"
 )
@@ -16,7 +17,7 @@ type agentJSON struct {
 	Extension     string             `json:"extension"`
 	Firm          string             `json:"firm"`
 	Routing       string             `json:"routing"`
-	Status        string             `json:"status"`
+	Status        callinfo.Status    `json:"status"`
 	Registrations []registrationJSON `json:"registrations"`
 }
 
@@ -30,14 +31,14 @@ type registrationJSON struct {
 
 // status is the agent's status, falling back to the file's starting status for
 // an agent the PBX has not loaded yet.
-func (s *Server) status(firm string, a *dialplan.Agent) string {
+func (s *Server) status(firm string, a *dialplan.Agent) callinfo.Status {
 	if st := s.d.PBX.AgentStatus(firm, a.ID); st != "" {
 		return st
 	}
 	if a.Status != "" {
-		return a.Status
+		return callinfo.Status(a.Status)
 	}
-	return "online"
+	return callinfo.Online
 }
 
 // agentView renders an agent; withRegs is false when an agent looks at a
@@ -123,10 +124,8 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request, p princ
 		s.fail(w, r, herr)
 		return
 	}
-	st := strings.ToLower(strings.TrimSpace(req.Status))
-	switch st {
-	case "online", "away", "offline":
-	default:
+	st := callinfo.Status(strings.ToLower(strings.TrimSpace(req.Status)))
+	if !st.Valid() {
 		s.fail(w, r, errorf(http.StatusBadRequest, "invalid status %q: want online, away or offline", req.Status))
 		return
 	}

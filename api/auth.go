@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
+	"switchboard/internal/limit"
 	"switchboard/pbx"
 )
 
@@ -111,59 +113,31 @@ func (ss *sessions) delete(id string) {
 	}
 }
 
-// failLimiter counts failures per key in fixed windows that start at the first
-// failure, and blocks the key once max failures fall in one window.
+// failLimiter throttles logins per key (the client's address): max attempts in
+// a window, counted by the shared limit.Window.
 type failLimiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	now    func() time.Time
-	m      map[string]*failWindow
-}
-
-type failWindow struct {
-	start time.Time
-	n     int
+	max int
+	now func() time.Time
+	w   *limit.Window[string]
 }
 
 func newFailLimiter(max int, window time.Duration, now func() time.Time) *failLimiter {
-	return &failLimiter{max: max, window: window, now: now, m: make(map[string]*failWindow)}
+	return &failLimiter{max: max, now: now, w: limit.New[string](window)}
 }
 
 // attempt checks and counts a login attempt in one step, so that attempts in
 // flight count too (a client cannot start many before the first fails). It
 // reports how long the key stays blocked when it is.
 func (l *failLimiter) attempt(key string) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := l.now()
-	if len(l.m) > 1024 { // keep memory bounded whoever knocks
-		for k, w := range l.m {
-			if now.Sub(w.start) >= l.window {
-				delete(l.m, k)
-			}
-		}
+	if _, end, ok := l.w.Add(key, now, l.max); !ok {
+		return end.Sub(now), false
 	}
-	w := l.m[key]
-	if w == nil || now.Sub(w.start) >= l.window {
-		w = &failWindow{start: now}
-		l.m[key] = w
-	}
-	if w.n >= l.max {
-		return w.start.Add(l.window).Sub(now), false
-	}
-	w.n++
 	return 0, true
 }
 
 // succeeded gives back the slot of an attempt that turned out right.
-func (l *failLimiter) succeeded(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if w := l.m[key]; w != nil && w.n > 0 {
-		w.n--
-	}
-}
+func (l *failLimiter) succeeded(key string) { l.w.Undo(key) }
 
 type loginRequest struct {
 	Username string `json:"username"`
@@ -174,16 +148,16 @@ type loginRequest struct {
 
 // meJSON describes the caller: the agent of a session, or the admin.
 type meJSON struct {
-	Role      string    `json:"role"`
-	Agent     string    `json:"agent,omitempty"`
-	Name      string    `json:"name,omitempty"`
-	Extension string    `json:"extension,omitempty"`
-	Firm      string    `json:"firm,omitempty"`
-	Status    string    `json:"status,omitempty"`
-	Routing   string    `json:"routing,omitempty"` // computer or mobile
-	Mailbox   string    `json:"mailbox,omitempty"` // the agent's own mailbox
-	Firms     []firmRef `json:"firms,omitempty"`
-	Expires   time.Time `json:"expires,omitzero"`
+	Role      string          `json:"role"`
+	Agent     string          `json:"agent,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Extension string          `json:"extension,omitempty"`
+	Firm      string          `json:"firm,omitempty"`
+	Status    callinfo.Status `json:"status,omitempty"`
+	Routing   string          `json:"routing,omitempty"` // computer or mobile
+	Mailbox   string          `json:"mailbox,omitempty"` // the agent's own mailbox
+	Firms     []firmRef       `json:"firms,omitempty"`
+	Expires   time.Time       `json:"expires,omitzero"`
 }
 
 // handleLogin checks an agent's SIP credentials and starts a session in the

@@ -178,15 +178,12 @@ func (s *Server) handleCallbackAction(w http.ResponseWriter, r *http.Request, p 
 		// Gives a claimed entry back (the agent could not take it after all): it
 		// is pending again and the claim's attempt is not counted.
 		cb, err = s.d.Store.UpdateCallback(f.ID, id, func(c *store.Callback) error {
-			if c.State != store.StateDialing {
-				return fmt.Errorf("callback is %s, not claimed: %w", c.State, store.ErrConflict)
-			}
-			if !p.admin && c.ClaimedBy != p.agent.ID {
+			if c.State == store.StateDialing && !p.admin && c.ClaimedBy != p.agent.ID {
 				return errForbidden // only the holder (or an admin) gives a claim back
 			}
-			c.State = store.StatePending
-			c.ClaimedBy = ""
-			c.Attempts = max(0, c.Attempts-1)
+			if err := c.Unclaim(); err != nil {
+				return err
+			}
 			if req.Note != nil {
 				c.Note = *req.Note
 			}
@@ -201,10 +198,9 @@ func (s *Server) handleCallbackAction(w http.ResponseWriter, r *http.Request, p 
 			if !mayTouch(p, f, *c) {
 				return errForbidden
 			}
-			if c.State != store.StatePending && c.State != store.StateDialing {
-				return fmt.Errorf("callback is already %s: %w", c.State, store.ErrConflict)
+			if err := c.Close(state); err != nil {
+				return err
 			}
-			c.State = state
 			if req.Note != nil {
 				c.Note = *req.Note
 			}

@@ -10,27 +10,28 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/pbx"
 	"switchboard/store"
 )
 
 // callJSON is a call log entry. Durations are seconds with millisecond precision.
 type callJSON struct {
-	ID          string     `json:"id"`
-	Firm        string     `json:"firm"`
-	Start       time.Time  `json:"start"`
-	Answer      *time.Time `json:"answer"` // null when never answered
-	End         *time.Time `json:"end"`
-	Direction   string     `json:"direction"`
-	From        string     `json:"from"`
-	To          string     `json:"to"`
-	Agent       string     `json:"agent"`
-	CallerAgent string     `json:"caller_agent"`
-	Team        string     `json:"team"`
-	Outcome     string     `json:"outcome"`
-	QueueWait   float64    `json:"queue_wait"`
-	TalkTime    float64    `json:"talk_time"`
-	Cause       string     `json:"cause"`
+	ID          string             `json:"id"`
+	Firm        string             `json:"firm"`
+	Start       time.Time          `json:"start"`
+	Answer      *time.Time         `json:"answer"` // null when never answered
+	End         *time.Time         `json:"end"`
+	Direction   callinfo.Direction `json:"direction"`
+	From        string             `json:"from"`
+	To          string             `json:"to"`
+	Agent       string             `json:"agent"`
+	CallerAgent string             `json:"caller_agent"`
+	Team        string             `json:"team"`
+	Outcome     callinfo.Outcome   `json:"outcome"`
+	QueueWait   float64            `json:"queue_wait"`
+	TalkTime    float64            `json:"talk_time"`
+	Cause       string             `json:"cause"`
 }
 
 // timeOrNil gives null in JSON for a time that never happened.
@@ -51,13 +52,11 @@ func callView(c store.CallRecord) callJSON {
 	}
 }
 
-var callOutcomes = []string{"answered", "voicemail", "callback", "abandoned", "busy", "failed", "no-answer"}
-
 // parseCallQuery reads limit, before, agent, outcome, since and until. Times are
 // RFC 3339 or a date (YYYY-MM-DD, midnight server time). Without a limit a page
 // holds defaultLimit calls; 0 means no cap (CSV exports everything).
 func parseCallQuery(q url.Values, defaultLimit int) (store.CallQuery, *httpError) {
-	cq := store.CallQuery{Limit: defaultLimit, Before: q.Get("before"), Agent: q.Get("agent"), Outcome: q.Get("outcome")}
+	cq := store.CallQuery{Limit: defaultLimit, Before: q.Get("before"), Agent: q.Get("agent"), Outcome: callinfo.Outcome(q.Get("outcome"))}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxListLimit {
@@ -68,8 +67,12 @@ func parseCallQuery(q url.Values, defaultLimit int) (store.CallQuery, *httpError
 	if cq.Before != "" && !store.ValidID(cq.Before) {
 		return cq, errorf(http.StatusBadRequest, "before must be the id of a call record, got %q", cq.Before)
 	}
-	if cq.Outcome != "" && !contains(callOutcomes, cq.Outcome) {
-		return cq, errorf(http.StatusBadRequest, "unknown outcome %q: want one of %s", cq.Outcome, strings.Join(callOutcomes, ", "))
+	if cq.Outcome != "" && !cq.Outcome.Valid() {
+		names := make([]string, len(callinfo.Outcomes))
+		for i, o := range callinfo.Outcomes {
+			names[i] = string(o)
+		}
+		return cq, errorf(http.StatusBadRequest, "unknown outcome %q: want one of %s", cq.Outcome, strings.Join(names, ", "))
 	}
 	for _, t := range []struct {
 		name string
@@ -180,8 +183,8 @@ func writeCallsCSV(w http.ResponseWriter, recs []store.CallRecord) {
 	num := func(d time.Duration) string { return strconv.FormatFloat(seconds(d), 'f', -1, 64) }
 	for _, c := range recs {
 		cw.Write([]string{ //nolint:errcheck // Flush reports write errors
-			c.ID, csvSafe(c.Firm), ts(c.Start), ts(c.Answer), ts(c.End), c.Direction, csvSafe(c.From), csvSafe(c.To),
-			csvSafe(c.Agent), csvSafe(c.Team), c.Outcome, num(c.QueueWait), num(c.TalkTime), csvSafe(c.Cause), csvSafe(c.CallerAgent),
+			c.ID, csvSafe(c.Firm), ts(c.Start), ts(c.Answer), ts(c.End), string(c.Direction), csvSafe(c.From), csvSafe(c.To),
+			csvSafe(c.Agent), csvSafe(c.Team), string(c.Outcome), num(c.QueueWait), num(c.TalkTime), csvSafe(c.Cause), csvSafe(c.CallerAgent),
 		})
 	}
 	cw.Flush()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"switchboard/callinfo"
 	"switchboard/pbx"
 	"switchboard/store"
 )
@@ -66,12 +67,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstSummary(c.queueWait, w.Count, w.Seconds, nil, k.Firm, k.Team)
 	}
 	// Every outcome is exported, zero or not, so rate() works from the first call on.
-	for _, o := range callOutcomes {
-		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(st.Outcomes[o]), o)
+	for _, o := range callinfo.Outcomes {
+		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(st.Outcomes[o]), string(o))
 	}
 	for o, n := range st.Outcomes {
-		if !contains(callOutcomes, o) {
-			ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(n), o)
+		if !o.Valid() {
+			ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(n), string(o))
 		}
 	}
 	for m, n := range st.SIPRequests {

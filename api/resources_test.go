@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/internal/testphone"
 	"switchboard/store"
 )
@@ -116,7 +117,7 @@ func addCall(t *testing.T, st *store.Store, firm, agent, outcome string, start t
 	t.Helper()
 	r := &store.CallRecord{
 		Firm: firm, Start: start, End: start.Add(30 * time.Second), Direction: "inbound", From: "+15557770000", To: "1001",
-		Agent: agent, Outcome: outcome, TalkTime: 25500 * time.Millisecond, QueueWait: 2 * time.Second, Cause: "200 OK",
+		Agent: agent, Outcome: callinfo.Outcome(outcome), TalkTime: 25500 * time.Millisecond, QueueWait: 2 * time.Second, Cause: "200 OK",
 	}
 	if outcome == "answered" {
 		r.Answer = start.Add(5 * time.Second)

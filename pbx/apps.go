@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/rtp"
 	"switchboard/store"
@@ -12,14 +13,15 @@ import (
 )
 
 // voicemailApp answers the caller and records a message in mailbox.
-func (p *PBX) voicemailApp(c *Call, mailbox string) {
+func (ap *apps) voicemailApp(c *Call, mailbox string) {
+	p := ap.p
 	sess, err := c.answerCaller()
 	if err != nil {
 		p.log.Warn("voicemail: answer", "call", c.ID, "err", err)
 		return
 	}
-	c.setState("voicemail")
-	c.outcome("voicemail", "")
+	c.setState(callinfo.StateVoicemail)
+	c.outcome(callinfo.Voicemail, callinfo.Cause{})
 	cfg := p.cfg.Load()
 	// The mailbox's own greeting: the firm's sounds first (mailbox ids repeat
 	// across firms), then sounds_dir; else the default one.
@@ -52,25 +54,26 @@ func (p *PBX) voicemailApp(c *Call, mailbox string) {
 	default:
 		p.log.Info("voicemail saved", "call", c.ID, "mailbox", mailbox, "id", vm.ID, "duration", vm.Duration)
 		p.VoicemailChanged(c.Firm.ID, mailbox, vm.ID, "new")
-		p.mailVoicemail(c, vm)
+		p.apps.mailVoicemail(c, vm)
 	}
 }
 
 // callbackApp stores a callback request (fsync) and then tells the caller so.
-func (p *PBX) callbackApp(c *Call, kind, id string) {
+func (ap *apps) callbackApp(c *Call, kind, id string) {
+	p := ap.p
 	sess, err := c.answerCaller()
 	if err != nil {
 		p.log.Warn("callback: answer", "call", c.ID, "err", err)
 		return
 	}
-	c.setState("callback")
+	c.setState(callinfo.StateCallback)
 	caller := c.rec.From
 	if !validNumber(caller) {
 		// Only dial-pad numbers are ever called back: the From of a call from a
 		// trunk is the caller's to choose.
 		p.log.Warn("callback: caller number not dialable", "call", c.ID, "from", caller)
-		c.outcome("failed", "")
-		p.play(c.ctx, sess, "unavailable")
+		c.outcome(callinfo.Failed, callinfo.Cause{})
+		p.apps.play(c.ctx, sess, "unavailable")
 		return
 	}
 	cb := &store.Callback{
@@ -81,19 +84,20 @@ func (p *PBX) callbackApp(c *Call, kind, id string) {
 	}
 	if err := p.store.AddCallback(cb); err != nil {
 		p.log.Error("callback: store", "call", c.ID, "err", err)
-		c.outcome("failed", "500 Server Internal Error")
-		p.play(c.ctx, sess, "goodbye")
+		c.outcome(callinfo.Failed, callinfo.CauseServerInternalError)
+		p.apps.play(c.ctx, sess, "goodbye")
 		return
 	}
-	c.outcome("callback", "")
+	c.outcome(callinfo.Callback, callinfo.Cause{})
 	p.CallbackChanged(*cb)
 	p.log.Info("callback queued", "call", c.ID, "id", cb.ID, "target", kind+":"+id, "caller", cb.Caller)
-	p.play(c.ctx, sess, "callback")
-	p.callbackQueued(c.Firm.ID, kind, id)
+	p.apps.play(c.ctx, sess, "callback")
+	p.dialer.queued(c.Firm.ID, kind, id)
 }
 
 // play plays a named prompt; a missing prompt is logged, not fatal.
-func (p *PBX) play(ctx context.Context, sess *rtp.Session, name string) error {
+func (ap *apps) play(ctx context.Context, sess *rtp.Session, name string) error {
+	p := ap.p
 	pcm, err := p.sounds.Get(name)
 	if err != nil {
 		p.log.Error("prompt", "name", name, "err", err)
@@ -103,7 +107,8 @@ func (p *PBX) play(ctx context.Context, sess *rtp.Session, name string) error {
 }
 
 // feature runs a feature code dialled from an agent's phone.
-func (p *PBX) feature(c *Call, d dialplan.Decision) {
+func (ap *apps) feature(c *Call, d dialplan.Decision) {
+	p := ap.p
 	a := d.Agent
 	if a == nil {
 		a = c.callerAgent
@@ -113,26 +118,26 @@ func (p *PBX) feature(c *Call, d dialplan.Decision) {
 	if err != nil {
 		return
 	}
-	c.outcome("answered", "")
+	c.outcome(callinfo.Answered, callinfo.Cause{})
 	switch d.Feature {
 	case dialplan.FeatureOnline, dialplan.FeatureAway:
-		status, prompt := "online", "status-online"
+		status, prompt := callinfo.Online, "status-online"
 		if d.Feature == dialplan.FeatureAway {
-			status, prompt = "away", "status-away"
+			status, prompt = callinfo.Away, "status-away"
 		}
 		if err := p.SetAgentStatus(c.Firm.ID, a.ID, status); err != nil {
 			p.log.Error("feature status", "err", err)
-			p.play(c.ctx, sess, "goodbye")
+			p.apps.play(c.ctx, sess, "goodbye")
 			return
 		}
-		p.play(c.ctx, sess, prompt)
+		p.apps.play(c.ctx, sess, prompt)
 	case dialplan.FeatureMyVoicemail:
-		p.retrieve(c, sess, a.ID, a.VoicemailPIN)
+		p.apps.retrieve(c, sess, a.ID, a.VoicemailPIN)
 	case dialplan.FeatureVoicemail:
-		p.play(c.ctx, sess, "vm-mailbox")
+		p.apps.play(c.ctx, sess, "vm-mailbox")
 		id, err := voicemail.CollectDigits(c.ctx, sess, 16, 8*time.Second)
 		if err != nil || id == "" {
-			p.play(c.ctx, sess, "vm-goodbye")
+			p.apps.play(c.ctx, sess, "vm-goodbye")
 			return
 		}
 		box := c.Firm.Mailbox(id)
@@ -142,50 +147,52 @@ func (p *PBX) feature(c *Call, d dialplan.Decision) {
 			}
 		}
 		if box == nil {
-			p.play(c.ctx, sess, "vm-bad-pin")
+			p.apps.play(c.ctx, sess, "vm-bad-pin")
 			return
 		}
 		pin := box.PIN
 		if pin == "" {
 			// A mailbox without a PIN is not open to everyone: only its owner.
 			if box.ID != a.ID {
-				p.play(c.ctx, sess, "vm-bad-pin")
+				p.apps.play(c.ctx, sess, "vm-bad-pin")
 				return
 			}
 		}
-		p.retrieve(c, sess, box.ID, pin)
+		p.apps.retrieve(c, sess, box.ID, pin)
 	}
 }
 
-func (p *PBX) retrieve(c *Call, sess *rtp.Session, mailbox, pin string) {
-	c.setState("voicemail-menu")
+func (ap *apps) retrieve(c *Call, sess *rtp.Session, mailbox, pin string) {
+	p := ap.p
+	c.setState(callinfo.StateVoicemailMenu)
 	err := voicemail.Retrieve(c.ctx, sess, p.store, p.sounds, voicemail.RetrieveOptions{
 		Logger: p.log,
 		Firm:   c.Firm.ID, Mailbox: mailbox, PIN: pin, DigitTimeout: 5 * time.Second,
-		OnChange: func() { p.notifyMailbox(c.Firm.ID, mailbox) },
+		OnChange: func() { p.mwi.notify(c.Firm.ID, mailbox) },
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		p.log.Info("voicemail menu", "call", c.ID, "mailbox", mailbox, "err", err)
 	}
-	p.notifyMailbox(c.Firm.ID, mailbox)
+	p.mwi.notify(c.Firm.ID, mailbox)
 }
 
 // runIVR plays a menu, reads one digit and goes where the option says; the default
 // applies on timeout or after an invalid digit has been answered once.
-func (p *PBX) runIVR(c *Call, ivr *dialplan.IVR) {
+func (ap *apps) runIVR(c *Call, ivr *dialplan.IVR) {
+	p := ap.p
 	sess, err := c.answerCaller()
 	if err != nil {
 		return
 	}
-	c.setState("ivr")
-	prompt, err := p.ivrPrompt(c.Firm, ivr)
+	c.setState(callinfo.StateIVR)
+	prompt, err := p.apps.ivrPrompt(c.Firm, ivr)
 	if err != nil {
 		p.log.Error("ivr prompt", "ivr", ivr.ID, "err", err)
 	}
 	for attempt := 0; attempt < 2; attempt++ {
-		digit, ok := p.promptDigit(c.ctx, sess, prompt, ivr.Timeout)
+		digit, ok := p.apps.promptDigit(c.ctx, sess, prompt, ivr.Timeout)
 		if c.ctx.Err() != nil {
-			c.outcome("abandoned", "")
+			c.outcome(callinfo.Abandoned, callinfo.Cause{})
 			return
 		}
 		if !ok {
@@ -193,27 +200,29 @@ func (p *PBX) runIVR(c *Call, ivr *dialplan.IVR) {
 		}
 		if t, found := ivr.Options[string(digit)]; found {
 			p.log.Info("ivr option", "call", c.ID, "ivr", ivr.ID, "digit", string(digit), "to", t.String())
-			p.runAnswered(c, t.Decide(c.Firm))
+			p.apps.runAnswered(c, t.Decide(c.Firm))
 			return
 		}
-		p.play(c.ctx, sess, "invalid")
+		p.apps.play(c.ctx, sess, "invalid")
 	}
 	if ivr.Default.IsZero() {
-		p.play(c.ctx, sess, "goodbye")
-		c.outcome("failed", "")
+		p.apps.play(c.ctx, sess, "goodbye")
+		c.outcome(callinfo.Failed, callinfo.Cause{})
 		return
 	}
-	p.runAnswered(c, ivr.Default.Decide(c.Firm))
+	p.apps.runAnswered(c, ivr.Default.Decide(c.Firm))
 }
 
 // runAnswered runs a decision for a caller who is already answered (IVR options,
 // queue timeouts): the same as run, with the leg already up.
-func (p *PBX) runAnswered(c *Call, d dialplan.Decision) {
-	p.run(c, d)
+func (ap *apps) runAnswered(c *Call, d dialplan.Decision) {
+	p := ap.p
+	p.ctl.run(c, d)
 }
 
 // ivrPrompt finds an IVR's prompt: sounds_dir, next to the config file, absolute.
-func (p *PBX) ivrPrompt(f *dialplan.Firm, ivr *dialplan.IVR) ([]int16, error) {
+func (ap *apps) ivrPrompt(f *dialplan.Firm, ivr *dialplan.IVR) ([]int16, error) {
+	p := ap.p
 	if ivr.Prompt == "" {
 		return p.sounds.Get("main-menu")
 	}
@@ -227,16 +236,17 @@ func (p *PBX) ivrPrompt(f *dialplan.Firm, ivr *dialplan.IVR) ([]int16, error) {
 
 // promptDigit plays pcm and waits up to timeout after it for one digit; a digit
 // pressed during the prompt stops it (barge-in).
-func (p *PBX) promptDigit(ctx context.Context, sess *rtp.Session, pcm []int16, timeout time.Duration) (rune, bool) {
+func (ap *apps) promptDigit(ctx context.Context, sess *rtp.Session, pcm []int16, timeout time.Duration) (rune, bool) {
+	p := ap.p
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	played := make(chan struct{})
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		if pcm != nil {
 			sess.Play(pctx, pcm)
 		}
 		close(played)
-	}()
+	})
 	for {
 		select {
 		case d := <-sess.DTMF():
@@ -260,3 +270,7 @@ func (p *PBX) promptDigit(ctx context.Context, sess *rtp.Session, pcm []int16, t
 		}
 	}
 }
+
+// apps are what a call can be answered with besides another phone: voicemail,
+// the callback offer, IVR menus and the star-code features.
+type apps struct{ p *PBX }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/rtp"
 	"switchboard/sip"
@@ -29,7 +30,7 @@ type Call struct {
 
 	mu        sync.Mutex
 	rec       store.CallRecord
-	state     string
+	state     callinfo.CallState
 	inMedia   *rtp.Session
 	sessions  []*rtp.Session
 	busy      []string // agents marked busy by this call
@@ -48,21 +49,22 @@ type Call struct {
 
 // LiveCall is a snapshot of a call in progress for the API.
 type LiveCall struct {
-	ID        string     `json:"id"`
-	Firm      string     `json:"firm"`
-	Direction string     `json:"direction"`
-	From      string     `json:"from"`
-	To        string     `json:"to"`
-	Agent     string     `json:"agent,omitempty"`
-	Team      string     `json:"team,omitempty"`
-	State     string     `json:"state"`
-	Start     time.Time  `json:"start"`
-	Answer    *time.Time `json:"answer"` // null until answered, as in the call log
+	ID        string             `json:"id"`
+	Firm      string             `json:"firm"`
+	Direction callinfo.Direction `json:"direction"`
+	From      string             `json:"from"`
+	To        string             `json:"to"`
+	Agent     string             `json:"agent,omitempty"`
+	Team      string             `json:"team,omitempty"`
+	State     callinfo.CallState `json:"state"`
+	Start     time.Time          `json:"start"`
+	Answer    *time.Time         `json:"answer"` // null until answered, as in the call log
 }
 
 // newCall registers a call; it returns nil once Shutdown has begun, so that no call
 // starts after Shutdown stopped waiting for them.
-func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, to string) *Call {
+func (k *control) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction callinfo.Direction, from, to string) *Call {
+	p := k.p
 	p.mu.Lock()
 	if p.stopping.Load() {
 		p.mu.Unlock()
@@ -83,7 +85,7 @@ func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, 
 	if in != nil {
 		// One goroutine per call follows the caller's leg: its end cancels the
 		// call, and digits it sends as SIP INFO reach menus and voicemail.
-		go func() {
+		p.tasks.spawn(func(context.Context) {
 			for {
 				select {
 				case <-in.Done():
@@ -97,20 +99,20 @@ func (p *PBX) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction, from, 
 					}
 				}
 			}
-		}()
+		})
 	}
 	c.rec = store.CallRecord{ID: c.ID, Firm: firm.ID, Start: start, Direction: direction, From: from, To: to}
 	if in != nil {
 		c.rec.CallID = in.CallID()
 	}
-	c.state = "routing"
+	c.state = callinfo.StateRouting
 	p.mu.Lock()
 	p.live[c.ID] = c
 	p.mu.Unlock()
 	return c
 }
 
-func (c *Call) setState(s string) {
+func (c *Call) setState(s callinfo.CallState) {
 	c.mu.Lock()
 	c.state = s
 	c.mu.Unlock()
@@ -133,23 +135,23 @@ func (c *Call) answered() {
 	if c.rec.Answer.IsZero() {
 		c.rec.Answer = time.Now()
 	}
-	c.state = "talking"
+	c.state = callinfo.StateTalking
 	c.mu.Unlock()
 }
 
 // outcome sets the call log outcome and SIP cause (first writer wins for the cause).
-func (c *Call) outcome(o, cause string) {
+func (c *Call) outcome(o callinfo.Outcome, cause callinfo.Cause) {
 	c.mu.Lock()
 	c.rec.Outcome = o
-	if cause != "" {
-		c.rec.Cause = cause
+	if !cause.IsZero() {
+		c.rec.Cause = cause.String()
 	}
 	c.mu.Unlock()
 }
 
 // markBusy records that an agent is in this call until it ends.
 func (c *Call) markBusy(agent string) {
-	c.p.agentBusy(c.Firm.ID, agent, 1)
+	c.p.ctl.adjustBusy(c.Firm.ID, agent, 1, true)
 	c.mu.Lock()
 	c.busy = append(c.busy, agent)
 	c.mu.Unlock()
@@ -204,7 +206,7 @@ func (c *Call) finish() {
 		s.Close()
 	}
 	for _, a := range busy {
-		c.p.agentBusy(c.Firm.ID, a, -1)
+		c.p.ctl.adjustBusy(c.Firm.ID, a, -1, true)
 	}
 
 	c.mu.Lock()
@@ -218,24 +220,15 @@ func (c *Call) finish() {
 		rec.TalkTime = rec.End.Sub(c.bridged)
 	}
 	if rec.Outcome == "" {
-		rec.Outcome = "failed"
+		rec.Outcome = callinfo.Failed
 	}
 	if err := c.p.store.AddCall(&rec); err != nil {
 		c.p.log.Error("write call log", "call", c.ID, "err", err)
 	}
 	c.p.log.Info("call ended", "call", c.ID, "firm", rec.Firm, "direction", rec.Direction, "from", rec.From, "to", rec.To,
 		"agent", rec.Agent, "outcome", rec.Outcome, "cause", rec.Cause, "talk", rec.TalkTime.Round(time.Millisecond))
+	c.p.stats.callEnded(&rec, relayed, lost)
 	c.p.mu.Lock()
-	c.p.outcomes[rec.Outcome]++
-	c.p.rtpRelayed += relayed
-	c.p.rtpLost += lost
-	if rec.Team != "" {
-		k := FirmTeam{rec.Firm, rec.Team}
-		w := c.p.queueWait[k]
-		w.Seconds += rec.QueueWait.Seconds()
-		w.Count++
-		c.p.queueWait[k] = w
-	}
 	delete(c.p.live, c.ID)
 	c.p.mu.Unlock()
 	c.p.calls.Done()
@@ -292,7 +285,7 @@ func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
 		return nil, nil, err
 	}
 	c.In.SetLocalSDP(answer)
-	c.In.OnOffer(c.p.offerHandler(sess, nil, nil))
+	c.In.OnOffer(c.p.ctl.offerHandler(sess, nil, nil))
 	c.inSess.Store(sess)
 	c.mu.Lock()
 	c.inMedia = sess
@@ -313,7 +306,7 @@ func (c *Call) plainAnswer(offer rtp.MediaDesc) (*rtp.Session, []byte, error) {
 	}
 	c.track(sess)
 	sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
-	answer, err := c.p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
+	answer, err := c.p.ctl.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -343,12 +336,12 @@ func (c *Call) lateOfferMedia() (*rtp.Session, []byte, error) {
 		return nil, nil, err
 	}
 	c.track(sess)
-	offer, err := c.p.sdp(sess, rtp.Supported, rtp.DefaultDTMFPT, "sendrecv")
+	offer, err := c.p.ctl.sdp(sess, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv)
 	if err != nil {
 		return nil, nil, err
 	}
 	c.In.SetLocalSDP(offer)
-	c.In.OnOffer(c.p.offerHandler(sess, nil, nil))
+	c.In.OnOffer(c.p.ctl.offerHandler(sess, nil, nil))
 	c.inSess.Store(sess)
 	c.mu.Lock()
 	c.inMedia = sess
@@ -365,7 +358,7 @@ func (c *Call) answerCaller() (*rtp.Session, error) {
 	sess, answer, err := c.callerMedia()
 	if err != nil {
 		c.In.Reject(488, "Not Acceptable Here")
-		c.outcome("failed", "488 Not Acceptable Here")
+		c.outcome(callinfo.Failed, callinfo.CauseNotAcceptableHere)
 		return nil, err
 	}
 	if c.In.Answered() {
@@ -380,7 +373,7 @@ func (c *Call) answerCaller() (*rtp.Session, error) {
 	c.mu.Unlock()
 	if late {
 		if err := applyRemote(sess, c.In.AckSDP()); err != nil {
-			c.outcome("failed", "488 Not Acceptable Here")
+			c.outcome(callinfo.Failed, callinfo.CauseNotAcceptableHere)
 			c.In.Hangup(context.Background())
 			return nil, fmt.Errorf("caller's answer in ACK: %w", err)
 		}
@@ -396,7 +389,8 @@ func (c *Call) answerCaller() (*rtp.Session, error) {
 }
 
 // sdp writes our SDP for a session.
-func (p *PBX) sdp(sess *rtp.Session, codecs []rtp.Codec, dtmfPT int, direction string) ([]byte, error) {
+func (k *control) sdp(sess *rtp.Session, codecs []rtp.Codec, dtmfPT int, direction string) ([]byte, error) {
+	p := k.p
 	if dtmfPT < 0 {
 		dtmfPT = rtp.DefaultDTMFPT
 	}
@@ -415,7 +409,8 @@ type reinviter interface {
 // offerHandler answers a mid-call offer on one leg (hold, unhold, new address or
 // codec): it re-points the leg's media and, when the call is bridged, tells the other
 // leg about the new direction so that its phone shows the hold too.
-func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Session), onHold func(held bool)) sip.OfferHandler {
+func (k *control) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Session), onHold func(held bool)) sip.OfferHandler {
+	p := k.p
 	return func(body []byte) ([]byte, error) {
 		offer, err := rtp.ParseSDP(body)
 		if err != nil {
@@ -434,7 +429,7 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 				return nil, errNoCodec
 			}
 			sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
-			answer, err = p.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
+			answer, err = k.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
 		}
 		if err != nil {
 			return nil, err
@@ -444,11 +439,11 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 			// stream and simply hears nothing while the call is held.
 			if leg, osess := other(); leg != nil && osess != nil && !osess.IsWebRTC() {
 				dir := offer.Direction
-				go func() {
+				p.tasks.spawn(func(context.Context) {
 					// Room for a 491 and our retries (up to 4 s apart on outbound legs).
 					ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 					defer cancel()
-					o, err := p.sdp(osess, []rtp.Codec{osess.Codec()}, rtp.DefaultDTMFPT, dir)
+					o, err := k.sdp(osess, []rtp.Codec{osess.Codec()}, rtp.DefaultDTMFPT, dir)
 					if err != nil {
 						p.log.Warn("relay re-INVITE: SDP", "err", err)
 						return
@@ -462,7 +457,7 @@ func (p *PBX) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Sess
 					} else {
 						p.log.Warn("relay re-INVITE", "err", err)
 					}
-				}()
+				})
 			}
 		}
 		return answer, nil

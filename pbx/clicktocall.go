@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/sip"
 	"switchboard/store"
@@ -60,28 +61,28 @@ func (p *PBX) ClickToCall(firmID, agentID, number string) (string, error) {
 		return "", fmt.Errorf("%w: %q", ErrBadNumber, number)
 	}
 	d := f.Resolve(dialplan.Source{Agent: a}, number)
-	if err := p.clickToCallReachable(f, a, d, number); err != nil {
+	if err := p.ctl.clickToCallReachable(f, a, d, number); err != nil {
 		return "", err
 	}
-	c := p.newCall(f, nil, "outbound", a.Extension, number)
+	c := p.ctl.newCall(f, nil, callinfo.Outbound, a.Extension, number)
 	if c == nil {
 		return "", errors.New("pbx is shutting down")
 	}
 	if d.Kind == dialplan.RouteAgent {
-		c.rec.Direction = "internal"
+		c.rec.Direction = callinfo.Internal
 	}
 	c.setAgent(a.ID)
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		defer c.finish()
-		p.clickToCall(c, a, d, nil)
-	}()
+		p.ctl.clickToCall(c, a, d, nil)
+	})
 	return c.ID, nil
 }
 
 // clickToCallReachable checks what can be known before anything rings: the agent's
 // phone is registered (computer routing), their mobile and the number have an
 // outbound route. Later failures (busy, no answer) end the call and its events.
-func (p *PBX) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d dialplan.Decision, number string) error {
+func (k *control) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d dialplan.Decision, number string) error {
 	switch {
 	case a.Routing == "mobile" && a.Mobile == "":
 		return &unreachableError{"no mobile number set for " + a.ID}
@@ -89,7 +90,7 @@ func (p *PBX) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d dialpl
 		if _, ok := f.OutboundFor(a.Mobile); !ok {
 			return &unreachableError{"no route to " + a.Mobile}
 		}
-	case len(p.agentTargets(f, a, "", "")) == 0:
+	case len(k.agentTargets(f, a, "", "")) == 0:
 		return &unreachableError{"no phone registered"}
 	}
 	if d.Kind != dialplan.RouteOutbound && d.Kind != dialplan.RouteAgent {
@@ -100,26 +101,27 @@ func (p *PBX) clickToCallReachable(f *dialplan.Firm, a *dialplan.Agent, d dialpl
 
 // clickToCall runs the two legs; it reports whether the customer answered (for
 // callbacks).
-func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *store.Callback) bool {
+func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *store.Callback) bool {
+	p := k.p
 	number := c.rec.To
 	c.clickToCall.Store(true)
 	c.markBusy(a.ID)
-	c.setState("ringing-agent")
+	c.setState(callinfo.StateRingingAgent)
 	// The agent sees the customer's number; a mobile gets the trunk's number, since
 	// carriers refuse to present numbers that are not ours.
 	presented, name := number, "Call "+number
 	if a.Routing == "mobile" {
 		presented, name = "", ""
 	}
-	specs := p.agentTargets(c.Firm, a, presented, name)
+	specs := k.agentTargets(c.Firm, a, presented, name)
 	if len(specs) == 0 {
-		c.outcome("failed", "480 Temporarily Unavailable")
+		c.outcome(callinfo.Failed, callinfo.CauseUnavailable)
 		return false
 	}
 	c.notifyRinging(phaseAgent, a.ID)
-	ra := p.ring(c, specs, a.RingTimeout)
+	ra := k.ring(c, specs, a.RingTimeout)
 	c.ringDone(a.ID, ra)
-	if ra.outcome != "answered" {
+	if ra.outcome != callinfo.Answered {
 		c.outcome(ra.outcome, ra.cause)
 		p.log.Info("click-to-call: agent did not answer; customer not dialled", "call", c.ID, "agent", a.ID, "outcome", ra.outcome)
 		return false
@@ -128,68 +130,68 @@ func (p *PBX) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, cb *s
 	// Until the customer answers the agent hears ringback; hanging up stops it all.
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		select {
 		case <-agentLeg.Done():
 			cancel()
 		case <-ctx.Done():
 		}
-	}()
+	})
 	ringCtx, stopRing := context.WithCancel(ctx)
 	ringDone := make(chan struct{})
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		defer close(ringDone)
 		if pcm, err := p.sounds.Get("ringback"); err == nil {
 			agentSess.PlayLoop(ringCtx, pcm)
 		}
-	}()
+	})
 	stopRingback := func() { stopRing(); <-ringDone }
 
-	c.setState("ringing-customer")
+	c.setState(callinfo.StateRingingCustomer)
 	c.notifyPhase("ringing", a.ID, phaseCustomer)
 	var custSpecs []sip.DialSpec
 	switch d.Kind {
 	case dialplan.RouteAgent:
-		custSpecs = p.agentTargets(c.Firm, d.Agent, a.Extension, a.Name)
+		custSpecs = k.agentTargets(c.Firm, d.Agent, a.Extension, a.Name)
 	case dialplan.RouteOutbound:
 		callerID := d.Trunk.CallerID
 		if a.CallerID != "" {
 			callerID = a.CallerID
 		}
-		if spec, ok := p.trunkSpec(c.Firm, number, callerID, ""); ok {
+		if spec, ok := k.trunkSpec(c.Firm, number, callerID, ""); ok {
 			custSpecs = []sip.DialSpec{spec}
 		}
 	}
 	if len(custSpecs) == 0 {
 		stopRingback()
-		p.play(c.ctx, agentSess, "unavailable")
+		p.apps.play(c.ctx, agentSess, "unavailable")
 		agentLeg.Hangup(context.Background())
-		c.outcome("failed", "404 Not Found")
+		c.outcome(callinfo.Failed, callinfo.CauseNotFound)
 		return false
 	}
 	sub := &Call{ID: c.ID, Firm: c.Firm, p: p, ctx: ctx, cancel: cancel}
-	rc := p.ring(sub, custSpecs, outboundRingLimit)
+	rc := k.ring(sub, custSpecs, outboundRingLimit)
 	for _, s := range sub.sessions {
 		c.track(s)
 	}
 	stopRingback()
-	if rc.outcome != "answered" {
+	if rc.outcome != callinfo.Answered {
 		select {
 		case <-agentLeg.Done():
-			c.outcome("abandoned", "")
+			c.outcome(callinfo.Abandoned, callinfo.Cause{})
 			return false
 		default:
 		}
-		p.play(c.ctx, agentSess, "unavailable")
+		p.apps.play(c.ctx, agentSess, "unavailable")
 		agentLeg.Hangup(context.Background())
 		c.outcome(rc.outcome, rc.cause)
 		return false
 	}
 	c.answered()
-	c.outcome("answered", "200 OK")
+	c.outcome(callinfo.Answered, callinfo.CauseOK)
 	if cb != nil {
-		p.finishCallback(c.Firm.ID, cb.ID, autoClaim+a.ID, store.StateDone, "answered by "+a.ID)
+		p.dialer.finish(c.Firm.ID, cb.ID, autoClaim+a.ID, store.StateDone, "answered by "+a.ID)
 	}
-	p.bridge(c, agentLeg, agentSess, rc.leg, rc.sess)
+	k.bridge(c, agentLeg, agentSess, rc.leg, rc.sess)
 	return true
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/store"
 )
@@ -112,26 +113,26 @@ func (p *PBX) Events() *Hub { return p.events }
 // CallEvent is the payload of a "call" event: one call as one agent sees it
 // (agent empty: the admins' copy of a call no agent took part in).
 type CallEvent struct {
-	ID          string  `json:"id"`
-	State       string  `json:"state"` // ringing, answered, ended
-	From        string  `json:"from"`
-	To          string  `json:"to"`
-	Direction   string  `json:"direction"`
-	Team        string  `json:"team,omitempty"`
-	WaitSeconds float64 `json:"wait_seconds"` // in the team's queue, so far
-	Outcome     string  `json:"outcome,omitempty"`
-	Cause       string  `json:"cause,omitempty"`
-	Agent       string  `json:"agent,omitempty"`
-	Firm        string  `json:"firm"`
-	ClickToCall bool    `json:"click_to_call"`
-	Phase       string  `json:"phase,omitempty"` // click-to-call: agent or customer
+	ID          string             `json:"id"`
+	State       string             `json:"state"` // ringing, answered, ended
+	From        string             `json:"from"`
+	To          string             `json:"to"`
+	Direction   callinfo.Direction `json:"direction"`
+	Team        string             `json:"team,omitempty"`
+	WaitSeconds float64            `json:"wait_seconds"` // in the team's queue, so far
+	Outcome     callinfo.Outcome   `json:"outcome,omitempty"`
+	Cause       string             `json:"cause,omitempty"`
+	Agent       string             `json:"agent,omitempty"`
+	Firm        string             `json:"firm"`
+	ClickToCall bool               `json:"click_to_call"`
+	Phase       string             `json:"phase,omitempty"` // click-to-call: agent or customer
 }
 
 // StatusEvent is the payload of a "status" event.
 type StatusEvent struct {
-	Agent  string `json:"agent"`
-	Firm   string `json:"firm"`
-	Status string `json:"status"`
+	Agent  string          `json:"agent"`
+	Firm   string          `json:"firm"`
+	Status callinfo.Status `json:"status"`
 }
 
 // CallbackEvent is the payload of a "callback" event; State is the stored
@@ -170,12 +171,6 @@ const (
 	phaseCustomer = "customer"
 )
 
-// publishStatus tells an agent's status change.
-func (p *PBX) publishStatus(firm, agent, status string) {
-	p.events.Publish(Event{Name: "status", Firm: firm, Agents: []string{agent},
-		Data: StatusEvent{Agent: agent, Firm: firm, Status: status}})
-}
-
 // CallbackChanged tells who may work a callback entry that it changed: its
 // target agent, the members of its target team, and whoever holds it.
 func (p *PBX) CallbackChanged(cb store.Callback) {
@@ -202,7 +197,7 @@ func (p *PBX) CallbackChanged(cb store.Callback) {
 // VoicemailChanged updates the message-waiting lamps of a mailbox and tells its
 // owner (an agent's own mailbox) what happened to message id.
 func (p *PBX) VoicemailChanged(firm, mailbox, id, action string) {
-	p.notifyMailbox(firm, mailbox)
+	p.mwi.notify(firm, mailbox)
 	var agents []string
 	owner := ""
 	if f := p.cfg.Load().Firm(firm); f != nil {
@@ -217,7 +212,8 @@ func (p *PBX) VoicemailChanged(firm, mailbox, id, action string) {
 
 // queueChanged tells a team's members that a caller joined or left its queue;
 // joining also starts the caller's queue wait.
-func (p *PBX) queueChanged(c *Call, t *dialplan.Team, action string) {
+func (k *control) queueChanged(c *Call, t *dialplan.Team, action string) {
+	p := k.p
 	if action == "join" {
 		c.mu.Lock()
 		c.queuedAt = time.Now()
@@ -246,7 +242,7 @@ func (c *Call) callEventLocked(state, agent, phase string) CallEvent {
 	if state == "ended" {
 		e.Outcome, e.Cause = c.rec.Outcome, c.rec.Cause
 		if e.Outcome == "" {
-			e.Outcome = "failed"
+			e.Outcome = callinfo.Failed
 		}
 	}
 	return e
@@ -290,7 +286,7 @@ func (c *Call) notifyPhase(state, agent, phase string) {
 // them, with the ring's outcome (answered, with cause "answered elsewhere", when
 // someone else took it: the outcomes are SPEC's).
 func (c *Call) ringDone(winner string, r ringResult) {
-	if r.outcome != "answered" {
+	if r.outcome != callinfo.Answered {
 		winner = ""
 	}
 	var out []CallEvent
@@ -300,9 +296,9 @@ func (c *Call) ringDone(winner string, r ringResult) {
 			continue
 		}
 		e := c.callEventLocked("ringing", a, phase)
-		e.State, e.Outcome, e.Cause = "ended", r.outcome, r.cause
-		if r.outcome == "answered" {
-			e.Outcome, e.Cause = "answered", "answered elsewhere"
+		e.State, e.Outcome, e.Cause = "ended", r.outcome, r.cause.String()
+		if r.outcome == callinfo.Answered {
+			e.Outcome, e.Cause = callinfo.Answered, "answered elsewhere"
 		}
 		out = append(out, e)
 		if c.told == nil {
@@ -357,7 +353,7 @@ func (c *Call) notifyEnded() {
 		}
 	}
 	phase := phaseCustomer
-	if c.state == "ringing-agent" {
+	if c.state == callinfo.StateRingingAgent {
 		phase = phaseAgent
 	}
 	var out []CallEvent

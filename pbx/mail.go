@@ -14,7 +14,8 @@ func (p *PBX) SetMailer(m *mailer.Mailer) { p.mail.Store(m) }
 // runs in the call's goroutine, so it only queues: reading the WAV file and
 // talking to the mail server happen on the Mailer's goroutine, and a failure
 // is logged, never passed on to the call.
-func (p *PBX) mailVoicemail(c *Call, vm store.Voicemail) {
+func (ap *apps) mailVoicemail(c *Call, vm store.Voicemail) {
+	p := ap.p
 	callerName := ""
 	if c.In != nil {
 		callerName = c.In.FromDisplay()

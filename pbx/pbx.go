@@ -2,6 +2,27 @@
 // the dialplan what to do, and runs the decision as straight-line code in one goroutine
 // per call (ring, bridge, voicemail, callback, queue, click-to-call). It is the one
 // package that knows sip, rtp, dialplan, voicemail, mailer and store.
+//
+// PBX (pbx.go) is the package's API and lifecycle; it composes parts that each own
+// their state and lock behind a few methods, and reach each other only through
+// those methods:
+//
+//   - control (control.go, queue.go, clicktocall.go, call.go): runs calls; places
+//     legs through the legPlacer interface and rings them with forker (fork.go)
+//   - apps (apps.go): voicemail, the callback offer, IVR menus, star-code features
+//   - accounts (accounts.go): the firm of a request, digest accounts, REGISTER and
+//     SUBSCRIBE entry; webcreds.go holds the browser sessions' credentials
+//   - presence (presence.go): agent status, calls in progress, idle-since, reserve
+//   - queues (queue.go): the callers waiting for each team
+//   - dialer (dialer.go): the automatic callback dialer, one goroutine woken
+//     through a channel
+//   - mwi (mwi.go): message-summary subscriptions and their NOTIFYs
+//   - trunks (trunks.go): carrier registrations and the trunk host DNS cache
+//   - stats (stats.go): counters of finished calls for /metrics
+//   - Hub (events.go): live events for the API's event stream
+//
+// Every goroutine the package starts goes through tasks (spawn.go), which Shutdown
+// waits for before the store closes.
 package pbx
 
 import (
@@ -10,11 +31,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/mailer"
 	"switchboard/rtp"
@@ -64,37 +85,30 @@ type PBX struct {
 	// webCreds are the SIP credentials of agents' browser sessions.
 	webCreds sessionCreds
 
-	mu       sync.Mutex
-	status   map[agentKey]string    // live status cache, persisted in store
-	busy     map[agentKey]int       // calls an agent is in (queues offer only idle agents)
-	idleFrom map[agentKey]time.Time // when the agent last became idle (longest-idle)
-	live     map[string]*Call
-	outcomes map[string]uint64 // calls logged, by outcome
+	presence *presence
+	stats    *stats
 
-	queueWait           map[FirmTeam]WaitSum
-	rtpRelayed, rtpLost uint64
+	mu   sync.Mutex // guards live and orders newCall against Shutdown
+	live map[string]*Call
 
-	qmu    sync.Mutex
-	queues map[agentKey]*teamQueue
+	queues queues
+	dialer *dialer
+	forker *forker
+	ctl    *control
+	apps   *apps
+	accts  *accounts
 
-	tmu          sync.Mutex
-	trunks       map[agentKey]*trunkReg
-	trunkBackoff time.Duration
+	trunks *trunks
 
-	dnsMu sync.Mutex
-	dns   map[string]dnsEntry
-
-	subMu sync.Mutex
-	subs  map[subKey]*subscription
+	mwi *mwi
 
 	calls    sync.WaitGroup
+	tasks    *tasks
 	stopping atomic.Bool
 	seq      atomic.Uint64
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
-
-type agentKey struct{ firm, agent string }
 
 // New builds the PBX; Start installs its SIP handlers.
 func New(d Deps) (*PBX, error) {
@@ -116,20 +130,13 @@ func New(d Deps) (*PBX, error) {
 		mediaIP: d.MediaIP,
 		dataDir: d.DataDir,
 
-		trunkBackoff: d.TrunkBackoff,
-		status:       map[agentKey]string{},
-		busy:         map[agentKey]int{},
-		idleFrom:     map[agentKey]time.Time{},
-		live:         map[string]*Call{},
-		outcomes:     map[string]uint64{},
-		subs:         map[subKey]*subscription{},
-		queues:       map[agentKey]*teamQueue{},
-		queueWait:    map[FirmTeam]WaitSum{},
-		trunks:       map[agentKey]*trunkReg{},
-		dns:          map[string]dnsEntry{},
-		events:       NewHub(),
-		webCreds:     sessionCreds{now: time.Now, m: map[string]sessionCred{}},
+		presence: newPresence(),
+		stats:    newStats(),
+		live:     map[string]*Call{},
+		events:   NewHub(),
+		webCreds: sessionCreds{now: time.Now, m: map[string]sessionCred{}},
 	}
+	p.accts = &accounts{p}
 	if !p.mediaIP.IsValid() {
 		ip, err := netip.ParseAddr(d.SIP.Host())
 		if err != nil {
@@ -142,10 +149,17 @@ func New(d Deps) (*PBX, error) {
 	}
 	p.cfg.Store(d.Config)
 	p.mail.Store(d.Mailer)
-	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.lookupAccount)
-	p.regw = newRegWriter(d.Store, d.Logger)
-	p.reg = registrar.New(registrar.Config{Logger: d.Logger, Connected: d.SIP.Connected}, p.regw)
+	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.accts.lookupAccount)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.tasks = newTasks(p.ctx)
+	p.trunks = newTrunks(p.ctx, d.SIP, d.Logger, d.TrunkBackoff)
+	p.mwi = newMWI(p.ctx, d.SIP, d.Store, p.tasks, d.Logger)
+	p.dialer = newDialer(p)
+	p.ctl = &control{p}
+	p.apps = &apps{p}
+	p.forker = &forker{place: sipPlacer{d.SIP}, spawn: p.tasks.spawn, stopping: func() bool { return p.ctx.Err() != nil }}
+	p.regw = newRegWriter(d.Store, d.Logger, p.tasks.spawn)
+	p.reg = registrar.New(registrar.Config{Logger: d.Logger, Connected: d.SIP.Connected}, p.regw)
 	if err := p.loadState(); err != nil {
 		return nil, err
 	}
@@ -158,10 +172,8 @@ func (p *PBX) Config() *dialplan.Config { return p.cfg.Load() }
 // Reload swaps in a new dialplan; calls in progress keep the one they started with.
 func (p *PBX) Reload(cfg *dialplan.Config) {
 	p.cfg.Store(cfg)
-	p.mu.Lock()
-	p.seedStatus(cfg)
-	p.mu.Unlock()
-	p.startTrunks(cfg)
+	p.presence.load(p.store, p.log, cfg)
+	p.trunks.sync(cfg)
 	p.log.Info("dialplan reloaded", "file", cfg.File, "firms", len(cfg.Firms))
 }
 
@@ -193,61 +205,39 @@ func (p *PBX) loadState() error {
 		p.log.Info("dropped expired registrations", "count", n)
 	}
 	p.log.Info("registrations restored", "count", kept)
-	p.recoverCallbacks()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.seedStatus(p.cfg.Load())
+	p.dialer.recover()
+	p.presence.load(p.store, p.log, p.cfg.Load())
 	return nil
-}
-
-// seedStatus fills the status cache: stored status wins over the file's starting one.
-func (p *PBX) seedStatus(cfg *dialplan.Config) {
-	for _, f := range cfg.Firms {
-		stored, err := p.store.AgentStatuses(f.ID)
-		if err != nil {
-			p.log.Error("read agent status", "firm", f.ID, "err", err)
-		}
-		for _, a := range f.Agents {
-			k := agentKey{f.ID, a.ID}
-			if st, ok := stored[a.ID]; ok {
-				p.status[k] = st
-			} else if _, ok := p.status[k]; !ok {
-				p.status[k] = a.Status
-			}
-			if _, ok := p.idleFrom[k]; !ok {
-				p.idleFrom[k] = time.Time{}
-			}
-		}
-	}
 }
 
 // Start installs the SIP handlers and the housekeeping loop.
 func (p *PBX) Start() {
-	p.sip.OnInvite(p.handleInvite)
-	p.sip.OnRequest("REGISTER", p.handleRegister)
-	p.sip.OnRequest("SUBSCRIBE", p.handleSubscribe)
+	p.sip.OnInvite(p.ctl.handleInvite)
+	p.sip.OnRequest("REGISTER", p.accts.handleRegister)
+	p.sip.OnRequest("SUBSCRIBE", p.accts.handleSubscribe)
 	p.sip.OnRequest("NOTIFY", func(req *sip.Request, tx sip.ServerTransaction) {
 		p.sip.Respond(tx, req, 200, "OK")
 	})
 	p.sip.OnRequest("MESSAGE", func(req *sip.Request, tx sip.ServerTransaction) {
 		p.sip.Respond(tx, req, 405, "Method Not Allowed")
 	})
-	p.startTrunks(p.cfg.Load())
-	go p.housekeeping()
-	p.sweepCallbacks() // entries left from before the start
+	p.trunks.sync(p.cfg.Load())
+	p.tasks.spawn(p.housekeeping)
+	p.tasks.spawn(p.dialer.run)
+	p.dialer.sweep() // entries left from before the start
 }
 
-func (p *PBX) housekeeping() {
+func (p *PBX) housekeeping(ctx context.Context) {
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
 	sweep := time.NewTicker(callbackSweepEvery)
 	defer sweep.Stop()
 	for {
 		select {
-		case <-p.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-sweep.C:
-			p.sweepCallbacks() // retries whose delay has passed
+			p.dialer.sweep() // retries whose delay has passed
 		case <-t.C:
 			if n := p.reg.Expire(); n > 0 {
 				p.log.Debug("registrations expired", "count", n)
@@ -255,93 +245,41 @@ func (p *PBX) housekeeping() {
 			if _, err := p.store.PurgeExpiredRegistrations(time.Now()); err != nil {
 				p.log.Error("purge registrations", "err", err)
 			}
-			p.expireSubscriptions()
+			p.mwi.expire()
 		}
 	}
 }
 
 // Shutdown stops taking calls, hangs up the ones in progress and waits for them to be
-// logged, or for ctx to end.
+// logged and for every goroutine the PBX started to end, or for ctx to end.
 func (p *PBX) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.stopping.Store(true) // under p.mu: newCall checks it and counts the call atomically
 	p.mu.Unlock()
 	p.cancel()
-	done := make(chan struct{})
-	go func() {
+	err := waitFor(ctx, func() {
 		p.calls.Wait()
-		p.tmu.Lock()
-		regs := make([]*trunkReg, 0, len(p.trunks))
-		for _, r := range p.trunks {
-			regs = append(regs, r)
-		}
-		p.tmu.Unlock()
-		for _, r := range regs {
-			<-r.reg.Done() // un-REGISTER sent before the SIP stack closes
-		}
-		p.regw.Close() // pending registrations reach the database before it closes
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("pbx: shutdown: calls still running: %w", ctx.Err())
+		p.trunks.wait() // un-REGISTER sent before the SIP stack closes
+		p.regw.Close()  // pending registrations reach the database before it closes
+		p.tasks.close() // callbacks, MWI, relays: done before the store closes
+	})
+	if err != nil {
+		return fmt.Errorf("pbx: shutdown: calls still running: %w", err)
 	}
-}
-
-// lookupAccount gives the digest layer the credentials of an agent: the username is
-// the extension (or the agent id), the realm the firm's domain.
-func (p *PBX) lookupAccount(realm, username string) (auth.Account, bool) {
-	cfg := p.cfg.Load()
-	f := cfg.FirmByDomain(realm)
-	if f == nil {
-		return auth.Account{}, false
-	}
-	a := f.AgentByExtension(username)
-	if a == nil {
-		a = f.Agent(username)
-	}
-	if a == nil {
-		return p.sessionAccount(realm, username)
-	}
-	acct := auth.Account{Realm: f.Domain, Username: username, ID: a.ID, HA1: map[string]string{}}
-	if a.Password != "" {
-		acct.HA1["MD5"] = auth.HA1("MD5", username, f.Domain, a.Password)
-		acct.HA1["SHA-256"] = auth.HA1("SHA-256", username, f.Domain, a.Password)
-	} else if a.HA1 != "" && username == a.Extension {
-		acct.HA1["MD5"] = strings.ToLower(a.HA1)
-	}
-	return acct, true
-}
-
-// firmFor picks the firm a phone's request belongs to: by the domain in From, then
-// To and Request-URI; phones set up with the PBX's IP fall back to the default firm.
-func (p *PBX) firmFor(req *sip.Request) *dialplan.Firm {
-	cfg := p.cfg.Load()
-	for _, host := range []string{req.From().Address.Host, req.To().Address.Host, req.Recipient.Host} {
-		if f := cfg.FirmByDomain(host); f != nil {
-			return f
-		}
-	}
-	return cfg.Firms[0]
+	return nil
 }
 
 // AgentStatus returns an agent's current status.
-func (p *PBX) AgentStatus(firm, agent string) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.status[agentKey{firm, agent}]
+func (p *PBX) AgentStatus(firm, agent string) callinfo.Status {
+	return p.presence.get(firm, agent)
 }
 
 // ErrUnknownAgent is returned for an agent id the dialplan does not know.
 var ErrUnknownAgent = errors.New("unknown agent")
 
 // SetAgentStatus changes and persists (fsync) an agent's status.
-func (p *PBX) SetAgentStatus(firm, agent, status string) error {
-	switch status {
-	case "online", "away", "offline":
-	default:
+func (p *PBX) SetAgentStatus(firm, agent string, status callinfo.Status) error {
+	if !status.Valid() {
 		return fmt.Errorf("invalid status %q (want online, away or offline)", status)
 	}
 	f := p.cfg.Load().Firm(firm)
@@ -351,60 +289,42 @@ func (p *PBX) SetAgentStatus(firm, agent, status string) error {
 	if err := p.store.SetAgentStatus(firm, agent, status); err != nil {
 		return fmt.Errorf("pbx: save status: %w", err)
 	}
-	p.mu.Lock()
-	p.status[agentKey{firm, agent}] = status
-	p.mu.Unlock()
+	p.presence.set(firm, agent, status)
 	p.log.Info("agent status", "firm", firm, "agent", agent, "status", status)
-	p.publishStatus(firm, agent, status)
-	p.agentMaybeFree(firm, agent)
+	p.events.Publish(Event{Name: "status", Firm: firm, Agents: []string{agent},
+		Data: StatusEvent{Agent: agent, Firm: firm, Status: status}})
+	p.ctl.agentMaybeFree(firm, agent)
 	return nil
 }
 
-// agentBusy marks an agent as in a call (or no longer).
-func (p *PBX) agentBusy(firm, agent string, delta int) { p.adjustBusy(firm, agent, delta, true) }
-
 // adjustBusy changes an agent's call count; notify wakes queues and automatic
 // callbacks when it drops.
-func (p *PBX) adjustBusy(firm, agent string, delta int, notify bool) {
+func (k *control) adjustBusy(firm, agent string, delta int, notify bool) {
+	p := k.p
 	if agent == "" {
 		return
 	}
-	k := agentKey{firm, agent}
-	p.mu.Lock()
-	p.busy[k] += delta
-	if p.busy[k] <= 0 {
-		delete(p.busy, k)
-		p.idleFrom[k] = time.Now()
-	}
-	p.mu.Unlock()
+	p.presence.adjust(firm, agent, delta)
 	if delta < 0 && notify {
-		p.agentMaybeFree(firm, agent)
+		k.agentMaybeFree(firm, agent)
 	}
-}
-
-// tryReserve marks an online, idle agent busy in one step.
-func (p *PBX) tryReserve(firm, agent string) bool {
-	k := agentKey{firm, agent}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.status[k] != "online" || p.busy[k] != 0 {
-		return false
-	}
-	p.busy[k] = 1
-	return true
 }
 
 // AgentIdle reports whether an agent is online and in no call.
 func (p *PBX) AgentIdle(firm, agent string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	k := agentKey{firm, agent}
-	return p.status[k] == "online" && p.busy[k] == 0
+	return p.presence.idle(firm, agent)
 }
 
-// agentMaybeFree is the hook for queues and automatic callbacks: an agent may have
-// become available.
-func (p *PBX) agentMaybeFree(firm, agent string) {
-	// Queues and automatic callbacks subscribe here (see queue.go).
-	p.notifyAvailable(firm, agent)
+// agentMaybeFree wakes the queues of an agent's teams and the callback dialer:
+// the agent may have become available.
+func (k *control) agentMaybeFree(firm, agent string) {
+	p := k.p
+	f := p.cfg.Load().Firm(firm)
+	if f == nil {
+		return
+	}
+	for _, t := range f.TeamsOf(agent) {
+		p.queues.get(firm, t.ID).broadcast()
+	}
+	p.dialer.poke(firm, agent)
 }

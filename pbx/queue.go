@@ -6,8 +6,10 @@ import (
 	"sync"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/sip"
+	"switchboard/store"
 )
 
 // teamQueue holds the callers waiting for one team, first in first out.
@@ -30,54 +32,52 @@ func (q *teamQueue) broadcast() {
 	q.mu.Unlock()
 }
 
-func (p *PBX) queueFor(firm, team string) *teamQueue {
-	p.qmu.Lock()
-	defer p.qmu.Unlock()
-	k := agentKey{firm, team}
-	q := p.queues[k]
-	if q == nil {
-		q = &teamQueue{wake: make(chan struct{})}
-		p.queues[k] = q
-	}
-	return q
-}
-
-// QueueLength returns how many callers wait for a team.
-func (p *PBX) QueueLength(firm, team string) int {
-	q := p.queueFor(firm, team)
+func (q *teamQueue) length() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.waiting)
 }
 
-// notifyAvailable wakes the queues of an agent's teams and starts an automatic
-// callback when nobody waits.
-func (p *PBX) notifyAvailable(firm, agent string) {
-	f := p.cfg.Load().Firm(firm)
-	if f == nil {
-		return
-	}
-	for _, t := range f.TeamsOf(agent) {
-		p.queueFor(firm, t.ID).broadcast()
-	}
-	go p.autoCallback(f, agent)
+// queues owns the team queues, made on first use.
+type queues struct {
+	mu sync.Mutex
+	m  map[agentKey]*teamQueue // by firm and team id
 }
+
+func (qs *queues) get(firm, team string) *teamQueue {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	k := agentKey{firm, team}
+	q := qs.m[k]
+	if q == nil {
+		q = &teamQueue{wake: make(chan struct{})}
+		if qs.m == nil {
+			qs.m = map[agentKey]*teamQueue{}
+		}
+		qs.m[k] = q
+	}
+	return q
+}
+
+// QueueLength returns how many callers wait for a team.
+func (p *PBX) QueueLength(firm, team string) int { return p.queues.get(firm, team).length() }
 
 // queueCall puts a caller in a team's queue: hold music, offers to idle members by
 // the team's strategy, max_wait then on_timeout.
-func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
+func (k *control) queueCall(c *Call, t *dialplan.Team) {
+	p := k.p
 	c.setTeam(t.ID)
 	sess, err := c.answerCaller()
 	if err != nil {
 		return
 	}
-	c.setState("queued")
-	q := p.queueFor(c.Firm.ID, t.ID)
+	c.setState(callinfo.StateQueued)
+	q := p.queues.get(c.Firm.ID, t.ID)
 	me := &queued{c: c}
 	q.mu.Lock()
 	q.waiting = append(q.waiting, me)
 	q.mu.Unlock()
-	p.queueChanged(c, t, "join")
+	k.queueChanged(c, t, "join")
 	joined := time.Now()
 	leave := func() {
 		q.mu.Lock()
@@ -87,17 +87,17 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 		c.mu.Lock()
 		c.rec.QueueWait = time.Since(joined)
 		c.mu.Unlock()
-		p.queueChanged(c, t, "leave")
+		k.queueChanged(c, t, "leave")
 	}
 
 	holdCtx, stopHold := context.WithCancel(c.ctx)
 	holdDone := make(chan struct{})
-	go func() {
+	p.tasks.spawn(func(context.Context) {
 		defer close(holdDone)
 		if pcm, err := p.sounds.Get("hold"); err == nil {
 			sess.PlayLoop(holdCtx, pcm)
 		}
-	}()
+	})
 	stopMusic := func() { stopHold(); <-holdDone }
 
 	deadline := time.NewTimer(t.MaxWait)
@@ -111,12 +111,12 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 		if !time.Now().Before(deadlineAt) {
 			leave()
 			stopMusic()
-			p.queueTimeout(c, t)
+			k.queueTimeout(c, t)
 			return
 		}
 		q.mu.Lock()
 		wake := q.wake
-		candidates, newRound := p.offerable(q, me, c.Firm, t, tried)
+		candidates, newRound := k.offerable(q, me, c.Firm, t, tried)
 		if len(candidates) > 0 {
 			me.offering = true
 		}
@@ -136,13 +136,13 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 					pause.Stop()
 					leave()
 					stopMusic()
-					p.queueTimeout(c, t)
+					k.queueTimeout(c, t)
 					return
 				case <-c.ctx.Done():
 					pause.Stop()
 					leave()
 					stopMusic()
-					c.outcome("abandoned", "")
+					c.outcome(callinfo.Abandoned, callinfo.Cause{})
 					return
 				}
 				continue
@@ -155,7 +155,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 			reserved := candidates[:0:0]
 			for _, a := range candidates {
 				tried[a.ID] = true
-				if p.tryReserve(c.Firm.ID, a.ID) {
+				if p.presence.reserve(c.Firm.ID, a.ID) {
 					c.adoptBusy(a.ID)
 					reserved = append(reserved, a)
 				}
@@ -169,11 +169,11 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 			}
 			q.broadcast() // callers behind may offer the other idle members now
 			// An offer rings no longer than the caller may still wait.
-			r := p.ringMembers(c, candidates, min(t.RingTimeout, time.Until(deadlineAt)))
+			r := k.ringMembers(c, candidates, min(t.RingTimeout, time.Until(deadlineAt)))
 			q.mu.Lock()
 			me.offering = false
 			q.mu.Unlock()
-			if r.outcome == "answered" {
+			if r.outcome == callinfo.Answered {
 				leave()
 				stopMusic()
 				for _, a := range candidates {
@@ -182,8 +182,8 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 					}
 				}
 				c.setAgent(r.agent)
-				c.outcome("answered", "200 OK")
-				p.bridge(c, c.In, sess, r.leg, r.sess)
+				c.outcome(callinfo.Answered, callinfo.CauseOK)
+				k.bridge(c, c.In, sess, r.leg, r.sess)
 				return
 			}
 			for _, a := range candidates {
@@ -192,7 +192,7 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 			if c.ctx.Err() != nil {
 				leave()
 				stopMusic()
-				c.outcome("abandoned", "")
+				c.outcome(callinfo.Abandoned, callinfo.Cause{})
 				return
 			}
 			continue
@@ -202,26 +202,27 @@ func (p *PBX) queueCall(c *Call, t *dialplan.Team) {
 		case <-deadline.C:
 			leave()
 			stopMusic()
-			p.queueTimeout(c, t)
+			k.queueTimeout(c, t)
 			return
 		case <-c.ctx.Done():
 			leave()
 			stopMusic()
-			c.outcome("abandoned", "")
+			c.outcome(callinfo.Abandoned, callinfo.Cause{})
 			return
 		}
 	}
 }
 
 // queueTimeout applies a team's on_timeout to a caller who waited max_wait.
-func (p *PBX) queueTimeout(c *Call, t *dialplan.Team) {
+func (k *control) queueTimeout(c *Call, t *dialplan.Team) {
+	p := k.p
 	p.log.Info("queue timeout", "call", c.ID, "team", t.ID, "on_timeout", t.OnTimeout.String())
 	target := t.OnTimeout
 	if target.Kind == dialplan.TargetCallback && (target.ID == "" || target.ID == t.ID) {
-		p.callbackApp(c, "team", t.ID)
+		p.apps.callbackApp(c, store.TargetTeam, t.ID)
 		return
 	}
-	p.runAnswered(c, target.Decide(c.Firm))
+	p.apps.runAnswered(c, target.Decide(c.Firm))
 }
 
 // roundPause is the least time between two rounds of offers for one caller.
@@ -231,7 +232,8 @@ func roundPause(t *dialplan.Team) time.Duration { return min(t.RingTimeout, 2*ti
 // turn. Callers ahead that are not ringing anyone go first (FIFO); a member who did
 // not answer is skipped for this call until every member has had a turn.
 // Called with q.mu held.
-func (p *PBX) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.Team, tried map[string]bool) (cand []*dialplan.Agent, newRound bool) {
+func (k *control) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.Team, tried map[string]bool) (cand []*dialplan.Agent, newRound bool) {
+	p := k.p
 	for _, w := range q.waiting {
 		if w == me {
 			break
@@ -244,7 +246,7 @@ func (p *PBX) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.
 	untried := 0
 	for _, id := range t.Members {
 		a := f.Agent(id)
-		if a == nil || !p.AgentIdle(f.ID, id) || len(p.agentTargets(f, a, "", "")) == 0 {
+		if a == nil || !p.AgentIdle(f.ID, id) || len(k.agentTargets(f, a, "", "")) == 0 {
 			continue
 		}
 		idle = append(idle, a)
@@ -264,27 +266,20 @@ func (p *PBX) offerable(q *teamQueue, me *queued, f *dialplan.Firm, t *dialplan.
 	if len(cand) == 0 {
 		return nil, false
 	}
-	return p.pick(q, f, t, cand), newRound
+	return q.pick(t, cand, func(cand []*dialplan.Agent) *dialplan.Agent { return p.presence.longestIdle(f.ID, cand) }), newRound
 }
 
-// pick applies the team's strategy to the members who may be offered the call.
+// pick applies the team's strategy to the members who may be offered the call
+// (cand, in member order, not empty); longestIdle picks for longest-idle.
 // Called with q.mu held.
-func (p *PBX) pick(q *teamQueue, f *dialplan.Firm, t *dialplan.Team, cand []*dialplan.Agent) []*dialplan.Agent {
+func (q *teamQueue) pick(t *dialplan.Team, cand []*dialplan.Agent, longestIdle func([]*dialplan.Agent) *dialplan.Agent) []*dialplan.Agent {
 	switch t.Strategy {
 	case "ring-all":
 		return cand
 	case "linear":
 		return cand[:1]
 	case "longest-idle":
-		best := cand[0]
-		p.mu.Lock()
-		for _, a := range cand[1:] {
-			if p.idleFrom[agentKey{f.ID, a.ID}].Before(p.idleFrom[agentKey{f.ID, best.ID}]) {
-				best = a
-			}
-		}
-		p.mu.Unlock()
-		return []*dialplan.Agent{best}
+		return []*dialplan.Agent{longestIdle(cand)}
 	default: // round-robin: the next member after the one offered last
 		n := len(t.Members)
 		for i := range n {
@@ -306,21 +301,21 @@ type memberResult struct {
 }
 
 // ringMembers rings the routing targets of several agents at once.
-func (p *PBX) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Duration) memberResult {
+func (k *control) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Duration) memberResult {
 	var specs []sip.DialSpec
 	owner := map[string]string{}
 	for _, a := range agents {
-		for _, s := range p.agentTargets(c.Firm, a, c.rec.From, c.callerName()) {
+		for _, s := range k.agentTargets(c.Firm, a, c.rec.From, c.callerName()) {
 			specs = append(specs, s)
 			owner[s.URI] = a.ID
 		}
 	}
 	if len(specs) == 0 {
-		return memberResult{ringResult: ringResult{outcome: "no-answer"}}
+		return memberResult{ringResult: ringResult{outcome: callinfo.NoAnswer}}
 	}
 	c.notifyRinging("", agentIDs(agents)...)
-	r := p.ring(c, specs, timeout)
-	if r.outcome != "answered" {
+	r := k.ring(c, specs, timeout)
+	if r.outcome != callinfo.Answered {
 		c.ringDone("", r)
 		return memberResult{ringResult: r}
 	}
@@ -352,5 +347,5 @@ func (c *Call) unmarkBusy(agent string) {
 		}
 	}
 	c.mu.Unlock()
-	c.p.agentBusy(c.Firm.ID, agent, -1)
+	c.p.ctl.adjustBusy(c.Firm.ID, agent, -1, true)
 }

@@ -1,6 +1,7 @@
 package pbx
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -34,7 +35,7 @@ type regWriter struct {
 
 const regFlushEvery = time.Second
 
-func newRegWriter(st *store.Store, log *slog.Logger) *regWriter {
+func newRegWriter(st *store.Store, log *slog.Logger, spawn func(func(context.Context)) bool) *regWriter {
 	w := &regWriter{
 		st: st, log: log,
 		pending: map[store.RegistrationKey]*store.Registration{},
@@ -42,7 +43,9 @@ func newRegWriter(st *store.Store, log *slog.Logger) *regWriter {
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
-	go w.loop()
+	if !spawn(func(context.Context) { w.loop() }) {
+		close(w.stopped)
+	}
 	return w
 }
 

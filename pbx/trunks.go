@@ -3,14 +3,33 @@ package pbx
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"switchboard/dialplan"
 	"switchboard/sip"
 )
+
+// trunks owns the registrations to carriers that the dialplan asks for, and
+// knows trunks by the address their requests come from.
+type trunks struct {
+	ctx     context.Context
+	sip     *sip.Server
+	log     *slog.Logger
+	backoff time.Duration // first retry delay after a failed registration
+	dns     dnsCache      // trunk host names, for bySource
+
+	mu   sync.Mutex
+	regs map[agentKey]*trunkReg // by firm and trunk id
+}
+
+func newTrunks(ctx context.Context, s *sip.Server, log *slog.Logger, backoff time.Duration) *trunks {
+	return &trunks{ctx: ctx, sip: s, log: log, backoff: backoff, regs: map[agentKey]*trunkReg{}, dns: dnsCache{m: map[string]dnsEntry{}}}
+}
 
 // trunkReg is one running registration to a carrier.
 type trunkReg struct {
@@ -22,41 +41,57 @@ type trunkReg struct {
 // startTrunks brings the registrations in line with cfg: registrations whose trunk
 // did not change keep running (a reload must not un-register and re-register), new
 // ones start, removed or changed ones stop (and un-register).
-func (p *PBX) startTrunks(cfg *dialplan.Config) {
-	p.tmu.Lock()
-	defer p.tmu.Unlock()
+func (tr *trunks) sync(cfg *dialplan.Config) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
 	want := map[agentKey]sip.TrunkRegistration{}
 	for _, f := range cfg.Firms {
 		for _, t := range f.Trunks {
 			if t.Register {
 				want[agentKey{f.ID, t.ID}] = sip.TrunkRegistration{
 					ID: t.ID, Registrar: t.URI, Username: t.Username, Password: t.Password,
-					Expires: t.Expires, MinBackoff: p.trunkBackoff,
+					Expires: t.Expires, MinBackoff: tr.backoff,
 				}
 			}
 		}
 	}
-	for k, r := range p.trunks {
+	for k, r := range tr.regs {
 		if w, ok := want[k]; !ok || w != r.cfg {
 			r.cancel()
-			delete(p.trunks, k)
+			delete(tr.regs, k)
 		}
 	}
 	for k, w := range want {
-		if _, ok := p.trunks[k]; ok {
+		if _, ok := tr.regs[k]; ok {
 			continue
 		}
-		ctx, cancel := context.WithCancel(p.ctx)
-		p.trunks[k] = &trunkReg{cfg: w, reg: p.sip.RegisterTrunk(ctx, w), cancel: cancel}
+		ctx, cancel := context.WithCancel(tr.ctx)
+		tr.regs[k] = &trunkReg{cfg: w, reg: tr.sip.RegisterTrunk(ctx, w), cancel: cancel}
+	}
+}
+
+// wait returns when every registration ended (after the PBX's context did): the
+// un-REGISTERs are out before the SIP stack closes.
+func (tr *trunks) wait() {
+	tr.mu.Lock()
+	regs := make([]*trunkReg, 0, len(tr.regs))
+	for _, r := range tr.regs {
+		regs = append(regs, r)
+	}
+	tr.mu.Unlock()
+	for _, r := range regs {
+		<-r.reg.Done()
 	}
 }
 
 // TrunkStates reports each registering trunk's state, by firm then trunk id.
-func (p *PBX) TrunkStates() map[string]map[string]sip.TrunkState {
-	p.tmu.Lock()
-	defer p.tmu.Unlock()
+func (p *PBX) TrunkStates() map[string]map[string]sip.TrunkState { return p.trunks.states() }
+
+func (tr *trunks) states() map[string]map[string]sip.TrunkState {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
 	out := map[string]map[string]sip.TrunkState{}
-	for k, r := range p.trunks {
+	for k, r := range tr.regs {
 		if out[k.firm] == nil {
 			out[k.firm] = map[string]sip.TrunkState{}
 		}
@@ -65,14 +100,14 @@ func (p *PBX) TrunkStates() map[string]map[string]sip.TrunkState {
 	return out
 }
 
-// trunkBySource finds the trunk whose URI names the address a request came from:
+// bySource finds the trunk whose URI names the address a request came from:
 // a carrier we register to, or a peer we send calls to. Over UDP the port must match
 // too (a phone on the carrier's host is not the carrier); over TCP/TLS the carrier's
 // source port is ephemeral, so the address alone decides. Host names are resolved
 // and cached.
-func (p *PBX) trunkBySource(src netip.AddrPort, transport string) (*dialplan.Firm, *dialplan.Trunk) {
+func (tr *trunks) bySource(cfg *dialplan.Config, src netip.AddrPort, transport string) (*dialplan.Firm, *dialplan.Trunk) {
 	udp := strings.EqualFold(transport, "udp")
-	for _, f := range p.cfg.Load().Firms {
+	for _, f := range cfg.Firms {
 		for _, t := range f.Trunks {
 			host, _, err := trunkHost(t.URI)
 			if err != nil {
@@ -85,7 +120,7 @@ func (p *PBX) trunkBySource(src netip.AddrPort, transport string) (*dialplan.Fir
 			if udp && port != fmt.Sprint(src.Port()) {
 				continue
 			}
-			for _, a := range p.resolveHost(strings.Trim(h, "[]")) {
+			for _, a := range tr.dns.resolve(tr.ctx, tr.log, strings.Trim(h, "[]")) {
 				if a == src.Addr() {
 					return f, t
 				}
@@ -95,29 +130,35 @@ func (p *PBX) trunkBySource(src netip.AddrPort, transport string) (*dialplan.Fir
 	return nil, nil
 }
 
-// resolveHost returns the addresses of a trunk host, from a 5-minute cache.
-func (p *PBX) resolveHost(host string) []netip.Addr {
+// dnsCache remembers the addresses of trunk hosts for 5 minutes.
+type dnsCache struct {
+	mu sync.Mutex
+	m  map[string]dnsEntry
+}
+
+// resolve returns the addresses of a trunk host, from the cache when fresh.
+func (d *dnsCache) resolve(ctx context.Context, log *slog.Logger, host string) []netip.Addr {
 	if a, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{a.Unmap()}
 	}
-	p.dnsMu.Lock()
-	e, ok := p.dns[host]
-	p.dnsMu.Unlock()
+	d.mu.Lock()
+	e, ok := d.m[host]
+	d.mu.Unlock()
 	if ok && time.Since(e.at) < 5*time.Minute {
 		return e.addrs
 	}
-	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
-		p.log.Warn("trunk host lookup", "host", host, "err", err)
+		log.Warn("trunk host lookup", "host", host, "err", err)
 	}
 	for i := range addrs {
 		addrs[i] = addrs[i].Unmap()
 	}
-	p.dnsMu.Lock()
-	p.dns[host] = dnsEntry{addrs: addrs, at: time.Now()}
-	p.dnsMu.Unlock()
+	d.mu.Lock()
+	d.m[host] = dnsEntry{addrs: addrs, at: time.Now()}
+	d.mu.Unlock()
 	return addrs
 }
 

@@ -83,7 +83,8 @@ func (p *PBX) RevokeSessionCredentials(username string) {
 // sessionAccount is lookupAccount's second source: credentials issued for a
 // live session in the firm of realm. The account's Username is the agent's
 // extension, so the registrar binds the browser where the agent's calls look.
-func (p *PBX) sessionAccount(realm, username string) (auth.Account, bool) {
+func (ac *accounts) sessionAccount(realm, username string) (auth.Account, bool) {
+	p := ac.p
 	cs := &p.webCreds
 	cs.mu.Lock()
 	c, ok := cs.m[username]

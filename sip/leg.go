@@ -528,14 +528,32 @@ func sanitize(s string) string {
 	}, s)
 }
 
+// ErrAbandoned, as the cause of cancelling Wait's context (context.WithCancelCause),
+// ends the wait at once when the callee has sent no response at all: there is no
+// transaction to CANCEL yet (RFC 3261 9.1), and waiting for one would hold a
+// shutdown for up to 64*T1. A callee that did respond gets its CANCEL as usual.
+var ErrAbandoned = errors.New("sip: INVITE abandoned")
+
 // Wait blocks until the INVITE gets a final answer. On 2xx it sends the ACK and
 // returns nil; a failure answer is a *StatusError. Cancelling ctx sends CANCEL and
 // returns ctx's error. onProgress sees each 18x (code, early SDP).
 func (l *OutboundLeg) Wait(ctx context.Context, onProgress func(code int, sdp []byte)) error {
-	err := l.d.WaitAnswer(ctx, sipgo.AnswerOptions{
+	var responded atomic.Bool
+	wctx, wcancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer wcancel(nil)
+	stop := context.AfterFunc(ctx, func() {
+		cause := context.Cause(ctx)
+		if errors.Is(cause, ErrAbandoned) && !responded.Load() {
+			cause = sipgo.WaitAnswerForceCancelErr
+		}
+		wcancel(cause)
+	})
+	defer stop()
+	err := l.d.WaitAnswer(wctx, sipgo.AnswerOptions{
 		Username: l.spec.AuthUser,
 		Password: l.spec.AuthPass,
 		OnResponse: func(res *gosip.Response) error {
+			responded.Store(true)
 			if res.StatusCode > 100 && res.StatusCode < 200 && onProgress != nil {
 				onProgress(res.StatusCode, res.Body())
 			}

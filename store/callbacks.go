@@ -114,7 +114,7 @@ func (s *Store) AddCallback(c *Callback) error {
 	if err := rec.validate(); err != nil {
 		return fmt.Errorf("add callback: %w", err)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		id, err := nextID(tx, bucketCallbacks, now, true)
 		if err != nil {
 			return err
@@ -135,7 +135,7 @@ func (s *Store) GetCallback(firm, id string) (Callback, error) {
 		return Callback{}, fmt.Errorf("get callback: %w", err)
 	}
 	var c Callback
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		c, err = getCallback(tx, firm, id)
 		return err
@@ -157,7 +157,7 @@ func (s *Store) ListCallbacks(firm, state string, p Page) ([]Callback, error) {
 		return nil, fmt.Errorf("list callbacks: state %q is not a callback state: %w", state, ErrInvalid)
 	}
 	var out []Callback
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		// The pending index is small compared with the whole history, so
 		// walk it when only pending entries are wanted.
 		bucket, indexed := bucketCallbacks, false
@@ -199,7 +199,7 @@ func (s *Store) OldestPending(firm, targetKind, targetID string, now time.Time) 
 		return Callback{}, fmt.Errorf("oldest pending callback: %w", err)
 	}
 	var found Callback
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		main := tx.Bucket(bucketCallbacks)
 		c := tx.Bucket(bucketPending).Cursor()
 		ok := false
@@ -239,7 +239,7 @@ func (s *Store) ClaimCallback(firm, id, by string) (Callback, error) {
 		return Callback{}, fmt.Errorf("claim callback: %w", err)
 	}
 	var c Callback
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		if c, err = getCallback(tx, firm, id); err != nil {
 			return err
@@ -259,6 +259,50 @@ func (s *Store) ClaimCallback(firm, id, by string) (Callback, error) {
 	return c, nil
 }
 
+// The transitions below are the one home of the rules for moving an entry after
+// its claim (ClaimCallback), shared by the API (agents and admins) and the
+// automatic dialer. Each checks the entry's state and returns an error wrapping
+// ErrConflict when it does not allow the move; use them inside UpdateCallback.
+
+// Unclaim gives a claimed entry back: pending again, and the claim's attempt is
+// not counted (the customer was not called).
+func (c *Callback) Unclaim() error {
+	if c.State != StateDialing {
+		return fmt.Errorf("callback is %s, not claimed: %w", c.State, ErrConflict)
+	}
+	c.State = StatePending
+	c.ClaimedBy = ""
+	c.Attempts = max(0, c.Attempts-1)
+	return nil
+}
+
+// Unanswered ends a claimed attempt on which the customer did not answer: the
+// attempt counts, and the entry fails once maxAttempts (if > 0) attempts were
+// made, otherwise it is pending again. It reports whether the entry will be
+// tried again.
+func (c *Callback) Unanswered(maxAttempts int) (retry bool, err error) {
+	if c.State != StateDialing {
+		return false, fmt.Errorf("callback is %s, not claimed: %w", c.State, ErrConflict)
+	}
+	c.ClaimedBy = ""
+	if maxAttempts > 0 && c.Attempts >= maxAttempts {
+		c.State = StateFailed
+		return false, nil
+	}
+	c.State = StatePending
+	return true, nil
+}
+
+// Close ends an open entry (pending or claimed) as StateDone, StateFailed or
+// StateCancelled.
+func (c *Callback) Close(state string) error {
+	if c.State != StatePending && c.State != StateDialing {
+		return fmt.Errorf("callback is already %s: %w", c.State, ErrConflict)
+	}
+	c.State = state
+	return nil
+}
+
 // errImmutable is returned when an update function changes a key field.
 var errImmutable = errors.New("ID and Firm cannot be changed")
 
@@ -275,7 +319,7 @@ func (s *Store) UpdateCallback(firm, id string, fn func(*Callback) error) (Callb
 		return Callback{}, fmt.Errorf("update callback: nil function: %w", ErrInvalid)
 	}
 	var c Callback
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		if c, err = getCallback(tx, firm, id); err != nil {
 			return err

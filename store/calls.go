@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"switchboard/callinfo"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,7 +15,7 @@ type CallRecord struct {
 	Start     time.Time
 	Answer    time.Time // zero if never answered
 	End       time.Time
-	Direction string // inbound, outbound, internal
+	Direction callinfo.Direction
 	From      string
 	To        string
 	Agent     string // the agent who took the call (or made it, for outbound calls)
@@ -22,10 +23,10 @@ type CallRecord struct {
 	// calls); agents see the calls they took and the calls they placed.
 	CallerAgent string
 	Team        string
-	Outcome     string // answered, voicemail, callback, abandoned, busy, failed, no-answer
+	Outcome     callinfo.Outcome
 	QueueWait   time.Duration
 	TalkTime    time.Duration
-	Cause       string // SIP cause, e.g. "486 Busy Here"
+	Cause       string // SIP cause as callinfo.Cause writes it, e.g. "486 Busy Here"
 	CallID      string
 }
 
@@ -37,7 +38,7 @@ type CallQuery struct {
 	// previous page).
 	Before  string
 	Agent   string
-	Outcome string
+	Outcome callinfo.Outcome
 	// Since and Until select calls with Since <= Start < Until.
 	Since, Until time.Time
 }
@@ -57,7 +58,7 @@ func (s *Store) AddCall(r *CallRecord) error {
 	if rec.Start.IsZero() {
 		rec.Start = s.now()
 	}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		// Batch may run this again after a failed shared commit; every
 		// value is recomputed, so a retry is harmless.
 		id := r.ID
@@ -107,7 +108,7 @@ func (s *Store) ListCalls(firm string, q CallQuery) ([]CallRecord, error) {
 		sp.lo = timeBound(q.Since)
 	}
 	var out []CallRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		main := tx.Bucket(bucketCalls)
 		cur, prefix := main.Cursor(), []byte(nil)
 		if firm != "" {

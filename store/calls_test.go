@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"switchboard/callinfo"
 	"testing"
 	"time"
 )
@@ -67,7 +68,7 @@ func TestListCalls(t *testing.T) {
 	for i, m := range starts {
 		r := &CallRecord{
 			Firm: []string{"a", "b"}[i%2], Start: t0.Add(time.Duration(m) * time.Minute),
-			Agent: []string{"100", "101", "102"}[i%3], Outcome: []string{"answered", "busy"}[i%2*(m%2)],
+			Agent: []string{"100", "101", "102"}[i%3], Outcome: []callinfo.Outcome{"answered", "busy"}[i%2*(m%2)],
 		}
 		if err := s.AddCall(r); err != nil {
 			t.Fatal(err)

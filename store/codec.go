@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"switchboard/callinfo"
 	"time"
 )
 
@@ -179,7 +180,7 @@ func decodeCallback(data []byte) (Callback, error) {
 func encodeCall(r CallRecord) ([]byte, error) {
 	return marshal("call", callDisk{
 		V: formatVersion, ID: r.ID, Firm: r.Firm, Start: r.Start, Answer: r.Answer, End: r.End,
-		Direction: r.Direction, From: r.From, To: r.To, Agent: r.Agent, CallerAgent: r.CallerAgent, Team: r.Team, Outcome: r.Outcome,
+		Direction: string(r.Direction), From: r.From, To: r.To, Agent: r.Agent, CallerAgent: r.CallerAgent, Team: r.Team, Outcome: string(r.Outcome),
 		QueueWaitNS: int64(r.QueueWait), TalkTimeNS: int64(r.TalkTime), Cause: r.Cause, CallID: r.CallID,
 	})
 }
@@ -190,8 +191,8 @@ func decodeCall(data []byte) (CallRecord, error) {
 		return CallRecord{}, err
 	}
 	return CallRecord{
-		ID: d.ID, Firm: d.Firm, Start: d.Start, Answer: d.Answer, End: d.End, Direction: d.Direction,
-		From: d.From, To: d.To, Agent: d.Agent, CallerAgent: d.CallerAgent, Team: d.Team, Outcome: d.Outcome,
+		ID: d.ID, Firm: d.Firm, Start: d.Start, Answer: d.Answer, End: d.End, Direction: callinfo.Direction(d.Direction),
+		From: d.From, To: d.To, Agent: d.Agent, CallerAgent: d.CallerAgent, Team: d.Team, Outcome: callinfo.Outcome(d.Outcome),
 		QueueWait: time.Duration(d.QueueWaitNS), TalkTime: time.Duration(d.TalkTimeNS), Cause: d.Cause, CallID: d.CallID,
 	}, nil
 }

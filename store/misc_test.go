@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"reflect"
+	"switchboard/callinfo"
 	"testing"
 )
 
@@ -12,7 +13,10 @@ func TestAgentStatus(t *testing.T) {
 	if st, err := s.AgentStatuses("f"); err != nil || len(st) != 0 {
 		t.Fatalf("empty statuses = %v, %v", st, err)
 	}
-	steps := []struct{ agent, status string }{
+	steps := []struct {
+		agent  string
+		status callinfo.Status
+	}{
 		{"100", "online"}, {"101", "away"}, {"100", "offline"}, {"102", "online"},
 	}
 	for _, st := range steps {
@@ -20,7 +24,7 @@ func TestAgentStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := map[string]string{"100": "offline", "101": "away", "102": "online"}
+	want := map[string]callinfo.Status{"100": "offline", "101": "away", "102": "online"}
 	if got, err := s.AgentStatuses("f"); err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("AgentStatuses = %v, %v; want %v", got, err, want)
 	}

@@ -37,7 +37,7 @@ func (s *Store) PutRegistration(r Registration) error {
 		return fmt.Errorf("put registration %s@%s %s: %w", r.User, r.Firm, r.Contact, err)
 	}
 	k := regKey(r.Firm, r.User, r.Contact)
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRegistrations).Put(k, v)
 	})
 	if err != nil {
@@ -53,7 +53,7 @@ func (s *Store) DeleteRegistration(firm, user, contact string) error {
 		return fmt.Errorf("delete registration: %w", err)
 	}
 	k := regKey(firm, user, contact)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRegistrations)
 		if b.Get(k) == nil {
 			return ErrNotFound
@@ -70,7 +70,7 @@ func (s *Store) DeleteRegistration(firm, user, contact string) error {
 // expired ones not yet purged; callers compare Expires themselves.
 func (s *Store) ListRegistrations() ([]Registration, error) {
 	var out []Registration
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRegistrations).ForEach(func(_, v []byte) error {
 			r, err := decodeRegistration(v)
 			if err != nil {
@@ -90,7 +90,7 @@ func (s *Store) ListRegistrations() ([]Registration, error) {
 // and reports how many it removed.
 func (s *Store) PurgeExpiredRegistrations(now time.Time) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRegistrations)
 		// Deleting while a cursor walks the bucket can skip items in bbolt,
 		// so collect the keys first (copied: they point into the mmap).
@@ -145,7 +145,7 @@ func (s *Store) ApplyRegistrations(puts []Registration, deletes []RegistrationKe
 			return fmt.Errorf("apply registrations: %w", err)
 		}
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRegistrations)
 		for _, d := range deletes {
 			if err := b.Delete(regKey(d.Firm, d.User, d.Contact)); err != nil {

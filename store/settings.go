@@ -13,7 +13,7 @@ func (s *Store) GetSetting(key string) (string, error) {
 		return "", fmt.Errorf("get setting: %w", err)
 	}
 	var val string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketSettings).Get([]byte(key))
 		if v == nil {
 			return ErrNotFound
@@ -37,7 +37,7 @@ func (s *Store) PutSetting(key, value string) error {
 	if err != nil {
 		return fmt.Errorf("put setting %q: %w", key, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSettings).Put([]byte(key), v)
 	})
 	if err != nil {

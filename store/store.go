@@ -7,6 +7,11 @@
 // and list keys end in a time-sortable ID so pages are cheap cursor walks.
 // Values are JSON with a "v" format version (see codec.go). Callers only see
 // typed methods, so another backend can implement the same surface later.
+//
+// The callback entry's transitions after a claim (Unclaim, Unanswered, Close)
+// live here, next to ClaimCallback, so that the API and the automatic dialer
+// follow the same rules. Outcomes, directions and statuses are the types of
+// package callinfo, the one package of ours that store imports.
 package store
 
 import (
@@ -16,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -74,6 +80,8 @@ type Store struct {
 	path string
 	// now is the clock; tests in this package replace it to force ID ties.
 	now func() time.Time
+	// afterClose counts operations tried on the closed database.
+	afterClose atomic.Uint64
 }
 
 // Open opens (creating if needed) the database at path, creating missing
@@ -115,6 +123,24 @@ func (s *Store) Close() error {
 		return fmt.Errorf("close database %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// ClosedUses counts reads and writes tried after Close: each one is a caller that
+// outlived the database (Shutdown order), which tests check stays zero.
+func (s *Store) ClosedUses() uint64 { return s.afterClose.Load() }
+
+// update, view and batch run a transaction and count the ones the closed database refused.
+func (s *Store) update(fn func(*bolt.Tx) error) error { return s.counted(s.db.Update(fn)) }
+
+func (s *Store) view(fn func(*bolt.Tx) error) error { return s.counted(s.db.View(fn)) }
+
+func (s *Store) batch(fn func(*bolt.Tx) error) error { return s.counted(s.db.Batch(fn)) }
+
+func (s *Store) counted(err error) error {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		s.afterClose.Add(1)
+	}
+	return err
 }
 
 // Path returns the database file path.

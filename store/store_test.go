@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"switchboard/callinfo"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -257,7 +258,7 @@ func TestFirmsAreIsolated(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := s.SetAgentStatus(f, "100", "status-of-"+f); err != nil {
+		if err := s.SetAgentStatus(f, "100", callinfo.Status("status-of-"+f)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -299,7 +300,7 @@ func TestFirmsAreIsolated(t *testing.T) {
 			}
 		}
 		st, err := s.AgentStatuses(f)
-		if err != nil || len(st) != 1 || st["100"] != "status-of-"+f {
+		if err != nil || len(st) != 1 || string(st["100"]) != "status-of-"+f {
 			t.Errorf("AgentStatuses(%s) = %v, %v", f, st, err)
 		}
 	}

@@ -38,7 +38,7 @@ func (s *Store) AddVoicemail(v *Voicemail) error {
 	if rec.Time.IsZero() {
 		rec.Time = now
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		id, err := nextID(tx, bucketVoicemail, now, true)
 		if err != nil {
 			return err
@@ -63,7 +63,7 @@ func (s *Store) ListVoicemail(firm, mailbox string) ([]Voicemail, error) {
 		return nil, fmt.Errorf("list voicemail: %w", err)
 	}
 	var out []Voicemail
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketVoicemail).Cursor()
 		return walk(c, key(firm, mailbox), span{}, false, func(_ string, _, v []byte) (bool, error) {
 			vm, err := decodeVoicemail(v)
@@ -86,7 +86,7 @@ func (s *Store) GetVoicemail(firm, mailbox, id string) (Voicemail, error) {
 		return Voicemail{}, fmt.Errorf("get voicemail: %w", err)
 	}
 	var vm Voicemail
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketVoicemail).Get(voicemailKey(firm, mailbox, id))
 		if v == nil {
 			return ErrNotFound
@@ -108,7 +108,7 @@ func (s *Store) MarkVoicemailRead(firm, mailbox, id string, read bool) error {
 		return fmt.Errorf("mark voicemail: %w", err)
 	}
 	k := voicemailKey(firm, mailbox, id)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketVoicemail)
 		v := b.Get(k)
 		if v == nil {
@@ -144,7 +144,7 @@ func (s *Store) DeleteVoicemail(firm, mailbox, id string) (Voicemail, error) {
 	}
 	k := voicemailKey(firm, mailbox, id)
 	var vm Voicemail
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketVoicemail)
 		v := b.Get(k)
 		if v == nil {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/netip"
+	"switchboard/internal/limit"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,30 +11,24 @@ import (
 // failWindow is the length of the window BanThreshold is counted in.
 const failWindow = time.Minute
 
-// banList counts failed credential checks per source address and bans addresses that
-// reach the threshold. Reads (banned) are lock-free because the transport calls them
-// for every packet; writes happen only on failed credentials.
+// banList counts failed credential checks per source address (in the shared
+// limit.Window) and bans addresses that reach the threshold. Reads (banned) are
+// lock-free because the transport calls them for every packet; writes happen only
+// on failed credentials.
 type banList struct {
 	threshold int
 	banTime   time.Duration
+	fails     *limit.Window[netip.Addr]
 
-	mu        sync.Mutex
-	windows   map[netip.Addr]*failCount
-	lastSweep time.Time
+	mu        sync.Mutex // one failure at a time decides a ban
+	lastSweep time.Time  // of bans
 
 	bans  sync.Map     // netip.Addr -> time.Time (ban end)
 	nbans atomic.Int64 // entries in bans; lets banned skip the map when nobody is banned
 }
 
-// failCount is a fixed one-minute window: simple, and precise enough for a
-// threshold far above what a mistyped password produces.
-type failCount struct {
-	start time.Time
-	n     int
-}
-
 func newBanList(threshold int, banTime time.Duration) *banList {
-	return &banList{threshold: threshold, banTime: banTime, windows: make(map[netip.Addr]*failCount)}
+	return &banList{threshold: threshold, banTime: banTime, fails: limit.New[netip.Addr](failWindow)}
 }
 
 // fail records one failed credential check from ip and reports whether it caused a ban.
@@ -44,16 +39,10 @@ func (b *banList) fail(ip netip.Addr, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sweepLocked(now)
-	w := b.windows[ip]
-	if w == nil || now.Sub(w.start) >= failWindow {
-		w = &failCount{start: now}
-		b.windows[ip] = w
-	}
-	w.n++
-	if w.n < b.threshold {
+	if n, _, _ := b.fails.Add(ip, now, 0); n < b.threshold {
 		return false
 	}
-	delete(b.windows, ip)
+	b.fails.Reset(ip)
 	if _, loaded := b.bans.Swap(ip, now.Add(b.banTime)); !loaded {
 		b.nbans.Add(1)
 	}
@@ -77,18 +66,14 @@ func (b *banList) banned(ip netip.Addr, now time.Time) bool {
 	return false
 }
 
-// sweepLocked drops stale windows and ended bans so that memory follows the number of
-// recently failing addresses, not every address ever seen.
+// sweepLocked drops ended bans so that memory follows the number of recently
+// banned addresses, not every address ever banned (the failure windows sweep
+// themselves).
 func (b *banList) sweepLocked(now time.Time) {
 	if now.Sub(b.lastSweep) < failWindow {
 		return
 	}
 	b.lastSweep = now
-	for ip, w := range b.windows {
-		if now.Sub(w.start) >= failWindow {
-			delete(b.windows, ip)
-		}
-	}
 	b.bans.Range(func(k, v any) bool {
 		if !now.Before(v.(time.Time)) && b.bans.CompareAndDelete(k, v) {
 			b.nbans.Add(-1)

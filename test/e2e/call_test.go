@@ -90,7 +90,7 @@ func waitCall(t *testing.T, s *server, outcome string) {
 			t.Fatal(err)
 		}
 		if len(recs) > 0 {
-			if recs[0].Outcome != outcome {
+			if string(recs[0].Outcome) != outcome {
 				t.Fatalf("call log outcome %q (cause %q), want %q", recs[0].Outcome, recs[0].Cause, outcome)
 			}
 			return

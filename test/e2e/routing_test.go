@@ -256,7 +256,7 @@ func TestFeatureCodesAndRestart(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			t.Fatalf("%s: no hang-up after the confirmation", step.code)
 		}
-		if got := s.PBX.AgentStatus("test.local", "alice"); got != step.want {
+		if got := s.PBX.AgentStatus("test.local", "alice"); string(got) != step.want {
 			t.Fatalf("after %s status %q, want %q", step.code, got, step.want)
 		}
 	}

@@ -4,22 +4,24 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/dialplan"
 	"switchboard/rtp"
 	"switchboard/sip"
+	"switchboard/store"
 )
 
 // handleInvite is where every new call starts: find who is calling (a trunk by its
 // address, otherwise a phone that must pass the digest check), accept the leg, ask the
 // dialplan, run the decision, log the call.
-func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	p := k.p
 	if p.stopping.Load() {
 		p.sip.Respond(tx, req, 503, "Service Unavailable")
 		return
@@ -33,10 +35,10 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	phone := req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil
 	if f, t := cfg.TrunkForSource(src.Addr()); t != nil && !phone {
 		firm, from.Trunk = f, t
-	} else if f, t := p.trunkBySource(src, req.Transport()); t != nil && !phone {
+	} else if f, t := p.trunks.bySource(cfg, src, req.Transport()); t != nil && !phone {
 		firm, from.Trunk = f, t
 	} else {
-		firm = p.firmFor(req)
+		firm = p.accts.firmFor(req)
 		// 401 rather than 407: we are the registrar and the UAS of the call, not a
 		// proxy, and 401 is what every phone and the toll-fraud check expect.
 		acct, ok := p.auth.Authenticate(req, tx, firm.Domain, false)
@@ -57,10 +59,10 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.log.Warn("accept INVITE", "err", err)
 		return
 	}
-	direction := "internal"
+	direction := callinfo.Internal
 	caller := leg.FromUser()
 	if from.Trunk != nil {
-		direction = "inbound"
+		direction = callinfo.Inbound
 	} else {
 		caller = from.Agent.Extension
 	}
@@ -72,9 +74,9 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	d := firm.Resolve(from, dialled)
 	if d.Kind == dialplan.RouteOutbound {
-		direction = "outbound"
+		direction = callinfo.Outbound
 	}
-	c := p.newCall(firm, leg, direction, caller, dialled)
+	c := k.newCall(firm, leg, direction, caller, dialled)
 	if c == nil {
 		leg.Reject(503, "Service Unavailable")
 		return
@@ -84,7 +86,7 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.callerAgent = from.Agent
 		c.rec.CallerAgent = from.Agent.ID
 		c.markBusy(from.Agent.ID)
-		if direction != "internal" {
+		if direction != callinfo.Internal {
 			c.setAgent(from.Agent.ID)
 		}
 	}
@@ -99,90 +101,94 @@ func (p *PBX) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		if err != nil {
 			p.log.Info("offer refused", "call", c.ID, "err", err)
-			c.outcome("failed", "488 Not Acceptable Here")
+			c.outcome(callinfo.Failed, callinfo.CauseNotAcceptableHere)
 			leg.Reject(488, "Not Acceptable Here")
 			return
 		}
 	}
-	p.run(c, d)
+	k.run(c, d)
 }
 
 // run carries out a routing decision for a call whose caller is c.In.
-func (p *PBX) run(c *Call, d dialplan.Decision) {
+func (k *control) run(c *Call, d dialplan.Decision) {
+	p := k.p
 	switch d.Kind {
 	case dialplan.Reject:
-		c.outcome("failed", fmt.Sprintf("%d %s", d.Code, d.Reason))
+		c.outcome(callinfo.Failed, callinfo.Cause{Code: d.Code, Reason: d.Reason})
 		c.In.Reject(d.Code, d.Reason)
 	case dialplan.RouteAgent:
-		p.callAgent(c, d.Agent)
+		k.callAgent(c, d.Agent)
 	case dialplan.RouteTeam:
-		p.queueCall(c, d.Team)
+		k.queueCall(c, d.Team)
 	case dialplan.RouteIVR:
-		p.runIVR(c, d.IVR)
+		p.apps.runIVR(c, d.IVR)
 	case dialplan.RouteVoicemail:
-		p.voicemailApp(c, d.Mailbox)
+		p.apps.voicemailApp(c, d.Mailbox)
 	case dialplan.RouteCallback:
 		if d.Team != nil {
-			p.callbackApp(c, "team", d.Team.ID)
+			p.apps.callbackApp(c, store.TargetTeam, d.Team.ID)
 		} else if d.Agent != nil {
-			p.callbackApp(c, "agent", d.Agent.ID)
+			p.apps.callbackApp(c, store.TargetAgent, d.Agent.ID)
 		} else {
 			c.In.Reject(404, "Not Found")
 		}
 	case dialplan.RouteOutbound:
-		p.callOutbound(c, d.Trunk, d.Number)
+		k.callOutbound(c, d.Trunk, d.Number)
 	case dialplan.RouteFeature:
-		p.feature(c, d)
+		p.apps.feature(c, d)
 	default:
-		c.outcome("failed", "500 Server Internal Error")
+		c.outcome(callinfo.Failed, callinfo.CauseServerInternalError)
 		c.In.Reject(500, "Server Internal Error")
 	}
 }
 
 // callAgent delivers a call to an agent by their status and routing (SPEC section 1).
-func (p *PBX) callAgent(c *Call, a *dialplan.Agent) {
+func (k *control) callAgent(c *Call, a *dialplan.Agent) {
+	p := k.p
 	c.setAgent(a.ID)
-	if st := p.AgentStatus(c.Firm.ID, a.ID); st != "online" {
-		p.unavailable(c, a, a.Away)
+	if st := p.AgentStatus(c.Firm.ID, a.ID); st != callinfo.Online {
+		k.unavailable(c, a, a.Away)
 		return
 	}
-	specs := p.agentTargets(c.Firm, a, c.rec.From, c.In.FromDisplay())
+	specs := k.agentTargets(c.Firm, a, c.rec.From, c.In.FromDisplay())
 	if len(specs) == 0 {
-		c.outcome("no-answer", "480 Temporarily Unavailable")
-		p.unavailable(c, a, a.NoAnswer)
+		c.outcome(callinfo.NoAnswer, callinfo.CauseUnavailable)
+		k.unavailable(c, a, a.NoAnswer)
 		return
 	}
-	c.setState("ringing")
+	c.setState(callinfo.StateRinging)
 	c.notifyRinging("", a.ID)
-	r := p.ring(c, specs, a.RingTimeout)
+	r := k.ring(c, specs, a.RingTimeout)
 	c.ringDone(a.ID, r)
 	switch r.outcome {
-	case "answered":
+	case callinfo.Answered:
 		c.markBusy(a.ID)
-		p.connect(c, r.leg, r.sess)
+		k.connect(c, r.leg, r.sess)
 		return
-	case "abandoned":
-		c.outcome("abandoned", "487 Request Terminated")
+	case callinfo.Abandoned:
+		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 		return
 	}
 	c.outcome(r.outcome, r.cause)
-	p.unavailable(c, a, a.NoAnswer)
+	k.unavailable(c, a, a.NoAnswer)
 }
 
 // unavailable applies an agent's no_answer or away action.
-func (p *PBX) unavailable(c *Call, a *dialplan.Agent, action string) {
+func (k *control) unavailable(c *Call, a *dialplan.Agent, action string) {
+	p := k.p
 	if action == "callback" {
-		p.callbackApp(c, "agent", a.ID)
+		p.apps.callbackApp(c, store.TargetAgent, a.ID)
 		return
 	}
-	p.voicemailApp(c, a.ID)
+	p.apps.voicemailApp(c, a.ID)
 }
 
 // agentTargets lists where an agent's calls ring: every registered contact for
 // computer routing, the mobile number through the outbound route for mobile routing.
-func (p *PBX) agentTargets(f *dialplan.Firm, a *dialplan.Agent, callerNum, callerName string) []sip.DialSpec {
+func (k *control) agentTargets(f *dialplan.Firm, a *dialplan.Agent, callerNum, callerName string) []sip.DialSpec {
+	p := k.p
 	if a.Routing == "mobile" {
-		spec, ok := p.trunkSpec(f, a.Mobile, callerNum, callerName)
+		spec, ok := k.trunkSpec(f, a.Mobile, callerNum, callerName)
 		if !ok {
 			return nil
 		}
@@ -207,7 +213,8 @@ func (p *PBX) agentTargets(f *dialplan.Firm, a *dialplan.Agent, callerNum, calle
 }
 
 // trunkSpec builds the INVITE for a number through the firm's outbound routes.
-func (p *PBX) trunkSpec(f *dialplan.Firm, number, callerNum, callerName string) (sip.DialSpec, bool) {
+func (k *control) trunkSpec(f *dialplan.Firm, number, callerNum, callerName string) (sip.DialSpec, bool) {
+	p := k.p
 	d, ok := f.OutboundFor(number)
 	if !ok || d.Trunk == nil {
 		return sip.DialSpec{}, false
@@ -230,9 +237,9 @@ func (p *PBX) trunkSpec(f *dialplan.Firm, number, callerNum, callerName string) 
 }
 
 type ringResult struct {
-	outcome string // answered, no-answer, busy, failed, abandoned
-	cause   string
-	leg     *sip.OutboundLeg
+	outcome callinfo.Outcome // answered, no-answer, busy, failed, abandoned
+	cause   callinfo.Cause
+	leg     outLeg
 	sess    *rtp.Session
 }
 
@@ -241,9 +248,10 @@ type ringResult struct {
 // branch rings. Plain phones share one media session and offer; each contact that
 // registered over a WebSocket (a browser) gets a WebRTC session of its own, since
 // its ICE and DTLS belong to one peer.
-func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringResult {
+func (k *control) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringResult {
+	p := k.p
 	specs = slices.Clone(specs)
-	sessions, err := p.offerMedia(c, specs)
+	sessions, err := k.offerMedia(c, specs)
 	if err != nil {
 		for i, s := range sessions {
 			if s != nil && slices.Index(sessions, s) == i {
@@ -251,7 +259,7 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 			}
 		}
 		p.log.Error("ring: media", "call", c.ID, "err", err)
-		return ringResult{outcome: "failed", cause: "503 Service Unavailable"}
+		return ringResult{outcome: callinfo.Failed, cause: callinfo.CauseServiceUnavailable}
 	}
 	release := func(keep *rtp.Session) {
 		// The ports go back now: a queue may ring many times.
@@ -280,15 +288,16 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 			c.In.Ring()
 		})
 	}
-	won, leg, outcome, cause := p.fork(c.ctx, specs, timeout, onProgress)
+	fr := p.forker.fork(c.ctx, specs, timeout, onProgress)
+	leg := fr.leg
 	if leg == nil {
 		release(nil)
 		if c.ctx.Err() != nil {
-			outcome = "abandoned"
+			fr.outcome = callinfo.Abandoned
 		}
-		return ringResult{outcome: outcome, cause: cause}
+		return ringResult{outcome: fr.outcome, cause: fr.cause}
 	}
-	sess := sessions[won]
+	sess := sessions[fr.idx]
 	release(sess)
 	if sess.IsWebRTC() {
 		err = sess.AcceptWebRTCAnswer(leg.RemoteSDP())
@@ -299,14 +308,15 @@ func (p *PBX) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) ringRes
 		p.log.Warn("ring: answer SDP", "call", c.ID, "err", err)
 		c.untrack(sess)
 		leg.Hangup(context.Background())
-		return ringResult{outcome: "failed", cause: "488 Not Acceptable Here"}
+		return ringResult{outcome: callinfo.Failed, cause: callinfo.CauseNotAcceptableHere}
 	}
-	return ringResult{outcome: "answered", leg: leg, sess: sess}
+	return ringResult{outcome: callinfo.Answered, leg: leg, sess: sess}
 }
 
 // offerMedia opens the media sessions for ring and puts each branch's offer in
 // its spec: sessions[i] is the session of specs[i].
-func (p *PBX) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, error) {
+func (k *control) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, error) {
+	p := k.p
 	sessions := make([]*rtp.Session, len(specs))
 	var plain *rtp.Session
 	var plainOffer []byte
@@ -332,7 +342,7 @@ func (p *PBX) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, error) 
 			}
 			c.track(s)
 			sessions[i] = s
-			if plainOffer, err = p.sdp(s, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv); err != nil {
+			if plainOffer, err = k.sdp(s, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv); err != nil {
 				return sessions, err
 			}
 			plain = s
@@ -348,73 +358,6 @@ func isWebSocket(transport string) bool {
 	return strings.EqualFold(transport, "ws") || strings.EqualFold(transport, "wss")
 }
 
-type forkResult struct {
-	idx int
-	leg *sip.OutboundLeg
-	err error
-}
-
-// fork dials every spec (each with its offer) and returns the first leg that
-// answers with the index of its spec.
-func (p *PBX) fork(ctx context.Context, specs []sip.DialSpec, timeout time.Duration, onProgress func(code int, sdp []byte)) (int, *sip.OutboundLeg, string, string) {
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make(chan forkResult, len(specs))
-	for i, spec := range specs {
-		go func() {
-			leg, err := p.sip.Dial(fctx, spec)
-			if err == nil {
-				err = leg.Wait(fctx, onProgress)
-			}
-			results <- forkResult{i, leg, err}
-		}()
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	pending, busy := len(specs), 0
-	cause := ""
-	drain := func(n int) {
-		// Branches still ringing get CANCEL from the deferred cancel; one that
-		// answered anyway is hung up here.
-		go func() {
-			for range n {
-				if r := <-results; r.err == nil {
-					r.leg.Hangup(context.Background())
-				}
-			}
-		}()
-	}
-	for pending > 0 {
-		select {
-		case r := <-results:
-			pending--
-			if r.err == nil {
-				drain(pending)
-				return r.idx, r.leg, "answered", "200 OK"
-			}
-			var se *sip.StatusError
-			if errors.As(r.err, &se) {
-				cause = fmt.Sprintf("%d %s", se.Code, se.Reason)
-				if se.Code == 486 || se.Code == 600 || se.Code == 603 {
-					busy++
-				}
-			} else if cause == "" {
-				cause = "408 Request Timeout"
-			}
-		case <-timer.C:
-			drain(pending)
-			return -1, nil, "no-answer", "408 Request Timeout"
-		case <-ctx.Done():
-			drain(pending)
-			return -1, nil, "abandoned", "487 Request Terminated"
-		}
-	}
-	if busy == len(specs) {
-		return -1, nil, "busy", cause
-	}
-	return -1, nil, "no-answer", cause
-}
-
 // legControl is what the bridge needs of either kind of leg.
 type legControl interface {
 	Done() <-chan struct{}
@@ -425,33 +368,34 @@ type legControl interface {
 
 // connect answers the caller and bridges them to the answered leg until either side
 // hangs up.
-func (p *PBX) connect(c *Call, b *sip.OutboundLeg, bSess *rtp.Session) {
+func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session) {
 	// The mid-call offer handlers go in before the 200: a phone may put the call on
 	// hold right after its ACK.
 	if aSess, _, err := c.callerMedia(); err == nil {
-		p.linkOffers(c, c.In, aSess, b, bSess)
+		k.linkOffers(c, c.In, aSess, b, bSess)
 	}
 	aSess, err := c.answerCaller()
 	if err != nil {
 		b.Hangup(context.Background())
 		if c.ctx.Err() != nil {
-			c.outcome("abandoned", "487 Request Terminated")
+			c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 		}
 		return
 	}
-	c.outcome("answered", "200 OK")
-	p.bridge(c, c.In, aSess, b, bSess)
+	c.outcome(callinfo.Answered, callinfo.CauseOK)
+	k.bridge(c, c.In, aSess, b, bSess)
 }
 
 // bridge relays media between two answered legs until one hangs up, then hangs up the
 // other.
-func (p *PBX) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
+func (k *control) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
+	p := k.p
 	c.mu.Lock()
-	c.state = "talking"
+	c.state = callinfo.StateTalking
 	c.bridged = time.Now()
 	c.mu.Unlock()
 	c.notifyAnswered()
-	p.linkOffers(c, a, aSess, b, bSess)
+	k.linkOffers(c, a, aSess, b, bSess)
 	stop := rtp.Bridge(aSess, bSess)
 	defer stop()
 	ctx := context.Background()
@@ -480,7 +424,7 @@ func (p *PBX) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bS
 			}
 			if time.Since(lastMove) >= rtpTimeout {
 				p.log.Warn("no RTP from either leg, hanging up", "call", c.ID, "after", rtpTimeout)
-				c.outcome("answered", "RTP timeout")
+				c.outcome(callinfo.Answered, callinfo.Cause{Reason: "RTP timeout"})
 				a.Hangup(ctx)
 				b.Hangup(ctx)
 				return
@@ -498,39 +442,43 @@ const (
 
 // linkOffers makes each leg's mid-call offers re-point its media and reach the
 // other leg.
-func (p *PBX) linkOffers(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
-	a.OnOffer(p.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }, c.setHeld))
-	b.OnOffer(p.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }, c.setHeld))
+func (k *control) linkOffers(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
+	a.OnOffer(k.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }, c.setHeld))
+	b.OnOffer(k.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }, c.setHeld))
 }
 
 // callOutbound sends an agent's call out through a trunk.
-func (p *PBX) callOutbound(c *Call, t *dialplan.Trunk, number string) {
+func (k *control) callOutbound(c *Call, t *dialplan.Trunk, number string) {
 	callerID := t.CallerID
 	if a := c.callerAgent; a != nil && a.CallerID != "" {
 		callerID = a.CallerID
 	}
-	spec, ok := p.trunkSpec(c.Firm, number, callerID, "")
+	spec, ok := k.trunkSpec(c.Firm, number, callerID, "")
 	if !ok {
-		c.outcome("failed", "404 Not Found")
+		c.outcome(callinfo.Failed, callinfo.CauseNotFound)
 		c.In.Reject(404, "Not Found")
 		return
 	}
-	c.setState("dialing")
-	r := p.ring(c, []sip.DialSpec{spec}, outboundRingLimit)
+	c.setState(callinfo.StateDialing)
+	r := k.ring(c, []sip.DialSpec{spec}, outboundRingLimit)
 	switch r.outcome {
-	case "answered":
-		p.connect(c, r.leg, r.sess)
-	case "abandoned":
-		c.outcome("abandoned", "487 Request Terminated")
+	case callinfo.Answered:
+		k.connect(c, r.leg, r.sess)
+	case callinfo.Abandoned:
+		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 	default:
 		c.outcome(r.outcome, r.cause)
-		code, reason := 480, "Temporarily Unavailable"
-		if r.outcome == "busy" {
-			code, reason = 486, "Busy Here"
+		reject := callinfo.CauseUnavailable
+		if r.outcome == callinfo.Busy {
+			reject = callinfo.CauseBusyHere
 		}
-		c.In.Reject(code, reason)
+		c.In.Reject(reject.Code, reject.Reason)
 	}
 }
 
 // outboundRingLimit bounds how long an outbound call may ring before we give up.
 const outboundRingLimit = 3 * time.Minute
+
+// control runs calls: it carries out the dialplan's decision for each (ring,
+// fork, bridge, queue, click-to-call), with the PBX's components as its parts.
+type control struct{ p *PBX }

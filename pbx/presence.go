@@ -1,0 +1,117 @@
+package pbx
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"switchboard/callinfo"
+	"switchboard/dialplan"
+	"switchboard/store"
+)
+
+// presence owns what the PBX knows of each agent's availability: the status they
+// set, the calls they are in and since when they are idle. Queues and the callback
+// dialer ask it, and reserve an agent in one step through it, so that two of them
+// never ring the same agent at once.
+type presence struct {
+	mu       sync.Mutex
+	status   map[agentKey]callinfo.Status // live status cache, persisted in store
+	busy     map[agentKey]int             // calls an agent is in (queues offer only idle agents)
+	idleFrom map[agentKey]time.Time       // when the agent last became idle (longest-idle)
+}
+
+type agentKey struct{ firm, agent string }
+
+func newPresence() *presence {
+	return &presence{status: map[agentKey]callinfo.Status{}, busy: map[agentKey]int{}, idleFrom: map[agentKey]time.Time{}}
+}
+
+// load fills the status cache of every firm in cfg from the store and the file.
+func (pr *presence) load(st *store.Store, log *slog.Logger, cfg *dialplan.Config) {
+	for _, f := range cfg.Firms {
+		stored, err := st.AgentStatuses(f.ID)
+		if err != nil {
+			log.Error("read agent status", "firm", f.ID, "err", err)
+		}
+		pr.seed(f.ID, f.Agents, stored)
+	}
+}
+
+// seed fills the status of a firm's agents: stored status wins over the file's
+// starting one, and a status already known stays.
+func (pr *presence) seed(firm string, agents []*dialplan.Agent, stored map[string]callinfo.Status) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	for _, a := range agents {
+		k := agentKey{firm, a.ID}
+		if st, ok := stored[a.ID]; ok {
+			pr.status[k] = st
+		} else if _, ok := pr.status[k]; !ok {
+			pr.status[k] = callinfo.Status(a.Status)
+		}
+		if _, ok := pr.idleFrom[k]; !ok {
+			pr.idleFrom[k] = time.Time{}
+		}
+	}
+}
+
+// get returns an agent's status.
+func (pr *presence) get(firm, agent string) callinfo.Status {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.status[agentKey{firm, agent}]
+}
+
+// set records an agent's status (the caller persisted it).
+func (pr *presence) set(firm, agent string, st callinfo.Status) {
+	pr.mu.Lock()
+	pr.status[agentKey{firm, agent}] = st
+	pr.mu.Unlock()
+}
+
+// adjust changes the number of calls an agent is in.
+func (pr *presence) adjust(firm, agent string, delta int) {
+	k := agentKey{firm, agent}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.busy[k] += delta
+	if pr.busy[k] <= 0 {
+		delete(pr.busy, k)
+		pr.idleFrom[k] = time.Now()
+	}
+}
+
+// reserve marks an online, idle agent busy in one step.
+func (pr *presence) reserve(firm, agent string) bool {
+	k := agentKey{firm, agent}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.status[k] != callinfo.Online || pr.busy[k] != 0 {
+		return false
+	}
+	pr.busy[k] = 1
+	return true
+}
+
+// idle reports whether an agent is online and in no call.
+func (pr *presence) idle(firm, agent string) bool {
+	k := agentKey{firm, agent}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.status[k] == callinfo.Online && pr.busy[k] == 0
+}
+
+// longestIdle picks the agent of cand (not empty) idle for the longest time; the
+// first one wins a tie.
+func (pr *presence) longestIdle(firm string, cand []*dialplan.Agent) *dialplan.Agent {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	best := cand[0]
+	for _, a := range cand[1:] {
+		if pr.idleFrom[agentKey{firm, a.ID}].Before(pr.idleFrom[agentKey{firm, best.ID}]) {
+			best = a
+		}
+	}
+	return best
+}
