@@ -259,6 +259,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	logWarnings(cfg, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP is caught before anything listens: once the listeners are printed a
+	// reload may come at once, and SIGHUP's default action would kill us.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	a, err := app.Start(ctx, cfg, app.Options{DataDir: *data, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "switchboard: %v\n", err)
@@ -286,9 +291,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if !demo {
 		go watchConfig(ctx, cfg.File, a, log)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
