@@ -227,9 +227,11 @@ func (c *Call) finish() {
 	}
 	c.p.log.Info("call ended", "call", c.ID, "firm", rec.Firm, "direction", rec.Direction, "from", rec.From, "to", rec.To,
 		"agent", rec.Agent, "outcome", rec.Outcome, "cause", rec.Cause, "talk", rec.TalkTime.Round(time.Millisecond))
-	c.p.stats.callEnded(&rec, relayed, lost)
+	// Counted and no longer live in one step, so that /metrics never sees the
+	// call as both.
 	c.p.mu.Lock()
 	delete(c.p.live, c.ID)
+	c.p.stats.callEnded(&rec, relayed, lost)
 	c.p.mu.Unlock()
 	c.p.calls.Done()
 }

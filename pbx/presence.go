@@ -28,13 +28,17 @@ func newPresence() *presence {
 }
 
 // load fills the status cache of every firm in cfg from the store and the file.
+// The lock is held from the read to the seed: a status change persisted in
+// between waits for it (set) instead of being overwritten by the older read.
 func (pr *presence) load(st *store.Store, log *slog.Logger, cfg *dialplan.Config) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
 	for _, f := range cfg.Firms {
 		stored, err := st.AgentStatuses(f.ID)
 		if err != nil {
 			log.Error("read agent status", "firm", f.ID, "err", err)
 		}
-		pr.seed(f.ID, f.Agents, stored)
+		pr.seedLocked(f.ID, f.Agents, stored)
 	}
 }
 
@@ -43,6 +47,11 @@ func (pr *presence) load(st *store.Store, log *slog.Logger, cfg *dialplan.Config
 func (pr *presence) seed(firm string, agents []*dialplan.Agent, stored map[string]callinfo.Status) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
+	pr.seedLocked(firm, agents, stored)
+}
+
+// seedLocked is seed with pr.mu held.
+func (pr *presence) seedLocked(firm string, agents []*dialplan.Agent, stored map[string]callinfo.Status) {
 	for _, a := range agents {
 		k := agentKey{firm, a.ID}
 		if st, ok := stored[a.ID]; ok {

@@ -74,11 +74,7 @@ type WaitSum struct {
 
 // Stats returns the current counters.
 func (p *PBX) Stats() Stats {
-	p.mu.Lock()
-	active := len(p.live)
-	p.mu.Unlock()
 	st := Stats{
-		ActiveCalls:   active,
 		Registrations: p.reg.Count(),
 		AuthFailures:  p.auth.Failures(),
 		RTPPortsInUse: p.pool.InUse(),
@@ -86,6 +82,11 @@ func (p *PBX) Stats() Stats {
 		SIPResponses:  p.sip.ResponseCounts(),
 		SIPDropped:    p.sip.DroppedPackets(),
 	}
+	// The live count and the ended-call counters are read in one step, as
+	// finish changes them in one (p.mu, then the stats lock).
+	p.mu.Lock()
+	st.ActiveCalls = len(p.live)
 	p.stats.fill(&st)
+	p.mu.Unlock()
 	return st
 }
