@@ -148,7 +148,7 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 	stopRingback := func() { stopRing(); <-ringDone }
 
 	c.setState(callinfo.StateRingingCustomer)
-	c.notifyPhase("ringing", a.ID, phaseCustomer)
+	c.notifyPhase(callinfo.EventRinging, a.ID, phaseCustomer)
 	var custSpecs []sip.DialSpec
 	switch d.Kind {
 	case dialplan.RouteAgent:
