@@ -171,8 +171,8 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 	}
 	sub := &Call{ID: c.ID, Firm: c.Firm, p: p, ctx: ctx, cancel: cancel}
 	rc := k.ring(sub, custSpecs, outboundRingLimit)
-	for _, s := range sub.sessions {
-		c.track(s)
+	for _, s := range sub.media.list() {
+		c.media.track(s)
 	}
 	stopRingback()
 	if rc.outcome != callinfo.Answered {

@@ -7,7 +7,7 @@
 // their state and lock behind a few methods, and reach each other only through
 // those methods:
 //
-//   - control (control.go, queue.go, clicktocall.go, call.go): runs calls; places
+//   - control (control.go, queue.go, clicktocall.go, call.go, media.go): runs calls; places
 //     legs through the legPlacer interface and rings them with forker (fork.go)
 //   - apps (apps.go): voicemail, the callback offer, IVR menus, star-code features
 //   - accounts (accounts.go): the firm of a request, digest accounts, REGISTER and
