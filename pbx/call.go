@@ -19,7 +19,7 @@ import (
 type Call struct {
 	ID   string
 	Firm *dialplan.Firm
-	In   *sip.InboundLeg // nil for calls the PBX places (click-to-call, callbacks)
+	In   inLeg // the caller's leg (a *sip.InboundLeg); nil for calls the PBX places (click-to-call, callbacks)
 
 	callerAgent *dialplan.Agent // the authenticated agent who placed the call, if any
 
@@ -60,7 +60,7 @@ type LiveCall struct {
 
 // newCall registers a call; it returns nil once Shutdown has begun, so that no call
 // starts after Shutdown stopped waiting for them.
-func (k *control) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction callinfo.Direction, from, to string) *Call {
+func (k *control) newCall(firm *dialplan.Firm, in inLeg, direction callinfo.Direction, from, to string) *Call {
 	p := k.p
 	p.mu.Lock()
 	if p.stopping.Load() {
@@ -200,7 +200,7 @@ func (c *Call) finish() {
 	if rec.Outcome == "" {
 		rec.Outcome = callinfo.Failed
 	}
-	if err := c.p.store.AddCall(&rec); err != nil {
+	if err := c.p.callLog.AddCall(&rec); err != nil {
 		c.p.log.Error("write call log", "call", c.ID, "err", err)
 	}
 	c.p.log.Info("call ended", "call", c.ID, "firm", rec.Firm, "direction", rec.Direction, "from", rec.From, "to", rec.To,

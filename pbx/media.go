@@ -7,14 +7,13 @@ import (
 	"sync/atomic"
 
 	"switchboard/rtp"
-	"switchboard/sip"
 )
 
 // callMedia owns a call's media sessions: the caller's, prepared once, and every
 // session opened for the call, which the call's end closes. Its lock guards only
 // these, not the call's record.
 type callMedia struct {
-	leg *sip.InboundLeg // the caller's leg; nil for calls the PBX places
+	leg inLeg // the caller's leg; nil for calls the PBX places
 	p   *PBX
 
 	mu        sync.Mutex
