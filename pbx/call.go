@@ -44,6 +44,24 @@ type Call struct {
 	told        map[string]bool   // agents already told the call ended for them
 }
 
+// inLeg is what call control uses of the caller's leg (a *sip.InboundLeg), so that
+// calls run in tests with a fake caller.
+type inLeg interface {
+	legControl
+	CallID() string
+	FromDisplay() string
+	SDP() []byte          // the caller's offer; empty for a late offer
+	AckSDP() []byte       // the caller's answer to a late offer
+	LastLocalSDP() []byte // our last SDP on the leg
+	SetLocalSDP(sdp []byte)
+	InfoDTMF() <-chan rune // digits sent as SIP INFO
+	Ring() error
+	Progress(sdp []byte) error
+	Answer(sdp []byte) error
+	Answered() bool
+	Reject(code int, reason string, hdrs ...sip.Header) error
+}
+
 // LiveCall is a snapshot of a call in progress for the API.
 type LiveCall struct {
 	ID        string             `json:"id"`

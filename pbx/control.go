@@ -366,24 +366,6 @@ type legControl interface {
 	OnOffer(h sip.OfferHandler)
 }
 
-// inLeg is what call control uses of the caller's leg (a *sip.InboundLeg), so that
-// calls run in tests with a fake caller.
-type inLeg interface {
-	legControl
-	CallID() string
-	FromDisplay() string
-	SDP() []byte          // the caller's offer; empty for a late offer
-	AckSDP() []byte       // the caller's answer to a late offer
-	LastLocalSDP() []byte // our last SDP on the leg
-	SetLocalSDP(sdp []byte)
-	InfoDTMF() <-chan rune // digits sent as SIP INFO
-	Ring() error
-	Progress(sdp []byte) error
-	Answer(sdp []byte) error
-	Answered() bool
-	Reject(code int, reason string, hdrs ...sip.Header) error
-}
-
 // connect answers the caller and bridges them to the answered leg until either side
 // hangs up.
 func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session) {
