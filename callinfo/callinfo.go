@@ -59,6 +59,19 @@ const (
 	StateRingingCustomer CallState = "ringing-customer"
 )
 
+// EventState is what a live "call" event tells an agent about the call: it rings
+// for them, it is connected, it is on hold, or it is over for them. It is coarser
+// than CallState: an agent's app needs no more.
+type EventState string
+
+// The states of a call event (SPEC section 5).
+const (
+	EventRinging  EventState = "ringing"
+	EventAnswered EventState = "answered"
+	EventHeld     EventState = "held"
+	EventEnded    EventState = "ended"
+)
+
 // Status is an agent's availability.
 type Status string
 

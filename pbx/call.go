@@ -1,7 +1,6 @@
 package pbx
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -20,7 +19,7 @@ import (
 type Call struct {
 	ID   string
 	Firm *dialplan.Firm
-	In   *sip.InboundLeg // nil for calls the PBX places (click-to-call, callbacks)
+	In   inLeg // the caller's leg (a *sip.InboundLeg); nil for calls the PBX places (click-to-call, callbacks)
 
 	callerAgent *dialplan.Agent // the authenticated agent who placed the call, if any
 
@@ -28,23 +27,39 @@ type Call struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	rec       store.CallRecord
-	state     callinfo.CallState
-	inMedia   *rtp.Session
-	sessions  []*rtp.Session
-	busy      []string // agents marked busy by this call
-	bridged   time.Time
-	held      atomic.Bool // a leg put the call on hold: no RTP is expected
-	lateOffer bool        // the caller's INVITE had no SDP: its answer is in the ACK
-	inSess    atomic.Pointer[rtp.Session]
-	finished  bool
+	media callMedia // its media sessions (media.go)
+
+	mu       sync.Mutex
+	rec      store.CallRecord
+	state    callinfo.CallState
+	busy     []string // agents marked busy by this call
+	bridged  time.Time
+	held     atomic.Bool // a leg put the call on hold: no RTP is expected
+	finished bool
 
 	// Live events (events.go).
 	clickToCall atomic.Bool
 	queuedAt    time.Time         // when the caller joined a team's queue
 	rung        map[string]string // agents told their phone rings, with the click-to-call phase
 	told        map[string]bool   // agents already told the call ended for them
+}
+
+// inLeg is what call control uses of the caller's leg (a *sip.InboundLeg), so that
+// calls run in tests with a fake caller.
+type inLeg interface {
+	legControl
+	CallID() string
+	FromDisplay() string
+	SDP() []byte          // the caller's offer; empty for a late offer
+	AckSDP() []byte       // the caller's answer to a late offer
+	LastLocalSDP() []byte // our last SDP on the leg
+	SetLocalSDP(sdp []byte)
+	InfoDTMF() <-chan rune // digits sent as SIP INFO
+	Ring() error
+	Progress(sdp []byte) error
+	Answer(sdp []byte) error
+	Answered() bool
+	Reject(code int, reason string, hdrs ...sip.Header) error
 }
 
 // LiveCall is a snapshot of a call in progress for the API.
@@ -63,7 +78,7 @@ type LiveCall struct {
 
 // newCall registers a call; it returns nil once Shutdown has begun, so that no call
 // starts after Shutdown stopped waiting for them.
-func (k *control) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction callinfo.Direction, from, to string) *Call {
+func (k *control) newCall(firm *dialplan.Firm, in inLeg, direction callinfo.Direction, from, to string) *Call {
 	p := k.p
 	p.mu.Lock()
 	if p.stopping.Load() {
@@ -82,6 +97,7 @@ func (k *control) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction cal
 		p:    p,
 	}
 	c.ctx, c.cancel = context.WithCancel(p.ctx)
+	c.media = callMedia{leg: in, p: p}
 	if in != nil {
 		// One goroutine per call follows the caller's leg: its end cancels the
 		// call, and digits it sends as SIP INFO reach menus and voicemail.
@@ -94,7 +110,7 @@ func (k *control) newCall(firm *dialplan.Firm, in *sip.InboundLeg, direction cal
 				case <-c.ctx.Done():
 					return
 				case d := <-in.InfoDTMF():
-					if s := c.inSess.Load(); s != nil {
+					if s := c.media.callerSess.Load(); s != nil {
 						s.InjectDTMF(d)
 					}
 				}
@@ -157,26 +173,6 @@ func (c *Call) markBusy(agent string) {
 	c.mu.Unlock()
 }
 
-// track registers a media session that finish must close.
-func (c *Call) track(s *rtp.Session) {
-	c.mu.Lock()
-	c.sessions = append(c.sessions, s)
-	c.mu.Unlock()
-}
-
-// untrack closes a session that the call no longer needs.
-func (c *Call) untrack(s *rtp.Session) {
-	c.mu.Lock()
-	for i, x := range c.sessions {
-		if x == s {
-			c.sessions = append(c.sessions[:i], c.sessions[i+1:]...)
-			break
-		}
-	}
-	c.mu.Unlock()
-	s.Close()
-}
-
 // finish closes media, hangs up the caller if still up, and writes the call log entry
 // once.
 func (c *Call) finish() {
@@ -186,7 +182,7 @@ func (c *Call) finish() {
 		return
 	}
 	c.finished = true
-	sessions := c.sessions
+	sessions := c.media.list()
 	busy := c.busy
 	c.mu.Unlock()
 
@@ -222,7 +218,7 @@ func (c *Call) finish() {
 	if rec.Outcome == "" {
 		rec.Outcome = callinfo.Failed
 	}
-	if err := c.p.store.AddCall(&rec); err != nil {
+	if err := c.p.callLog.AddCall(&rec); err != nil {
 		c.p.log.Error("write call log", "call", c.ID, "err", err)
 	}
 	c.p.log.Info("call ended", "call", c.ID, "firm", rec.Firm, "direction", rec.Direction, "from", rec.From, "to", rec.To,
@@ -259,105 +255,12 @@ func (p *PBX) LiveCalls(firm string) []LiveCall {
 	return out
 }
 
-// callerMedia prepares the caller's side of the media: a session bound to one of our
-// ports, the codec picked from the caller's offer, and the SDP answer to send.
-func (c *Call) callerMedia() (*rtp.Session, []byte, error) {
-	c.mu.Lock()
-	if c.inMedia != nil {
-		s := c.inMedia
-		c.mu.Unlock()
-		return s, c.In.LastLocalSDP(), nil
-	}
-	c.mu.Unlock()
-	if len(bytes.TrimSpace(c.In.SDP())) == 0 {
-		return c.lateOfferMedia()
-	}
-	offer, err := rtp.CheckOffer(c.In.SDP())
-	if err != nil {
-		return nil, nil, fmt.Errorf("caller SDP: %w", err)
-	}
-	var sess *rtp.Session
-	var answer []byte
-	if offer.WebRTC() {
-		sess, answer, err = c.webrtcAnswer()
-	} else {
-		sess, answer, err = c.plainAnswer(offer)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	c.In.SetLocalSDP(answer)
-	c.In.OnOffer(c.p.ctl.offerHandler(sess, nil, nil))
-	c.inSess.Store(sess)
-	c.mu.Lock()
-	c.inMedia = sess
-	c.mu.Unlock()
-	return sess, answer, nil
-}
-
-// plainAnswer opens an RTP session for the caller's plain offer and writes our
-// answer.
-func (c *Call) plainAnswer(offer rtp.MediaDesc) (*rtp.Session, []byte, error) {
-	codec, ok := rtp.Negotiate(offer, rtp.Supported)
-	if !ok {
-		return nil, nil, errNoCodec
-	}
-	sess, err := c.p.pool.Open()
-	if err != nil {
-		return nil, nil, err
-	}
-	c.track(sess)
-	sess.SetRemote(offer.AddrPort(), codec, offer.DTMFPT)
-	answer, err := c.p.ctl.sdp(sess, []rtp.Codec{codec}, offer.DTMFPT, rtp.AnswerDirection(offer.Direction))
-	if err != nil {
-		return nil, nil, err
-	}
-	return sess, answer, nil
-}
-
-// webrtcAnswer opens a WebRTC session for a browser's offer and writes our
-// answer (ICE-lite candidate, DTLS fingerprint, G.711).
-func (c *Call) webrtcAnswer() (*rtp.Session, []byte, error) {
-	sess, err := c.p.pool.OpenWebRTC(c.p.mediaIP)
-	if err != nil {
-		return nil, nil, err
-	}
-	c.track(sess)
-	answer, err := sess.AnswerWebRTC(c.In.SDP())
-	if err != nil {
-		return nil, nil, err
-	}
-	return sess, answer, nil
-}
-
-// lateOfferMedia prepares the caller's media when the INVITE had no SDP: our offer
-// goes in the 200 and the caller's answer comes in the ACK (RFC 3261 13.2.1).
-func (c *Call) lateOfferMedia() (*rtp.Session, []byte, error) {
-	sess, err := c.p.pool.Open()
-	if err != nil {
-		return nil, nil, err
-	}
-	c.track(sess)
-	offer, err := c.p.ctl.sdp(sess, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv)
-	if err != nil {
-		return nil, nil, err
-	}
-	c.In.SetLocalSDP(offer)
-	c.In.OnOffer(c.p.ctl.offerHandler(sess, nil, nil))
-	c.inSess.Store(sess)
-	c.mu.Lock()
-	c.inMedia = sess
-	c.lateOffer = true
-	c.mu.Unlock()
-	return sess, offer, nil
-}
-
 var errNoCodec = fmt.Errorf("no common codec (PCMU, PCMA)")
 
 // answerCaller answers the inbound leg with our media (used by voicemail, IVR,
 // callback prompts and bridges).
 func (c *Call) answerCaller() (*rtp.Session, error) {
-	sess, answer, err := c.callerMedia()
+	sess, answer, err := c.media.callerMedia()
 	if err != nil {
 		c.In.Reject(488, "Not Acceptable Here")
 		c.outcome(callinfo.Failed, callinfo.CauseNotAcceptableHere)
@@ -370,10 +273,7 @@ func (c *Call) answerCaller() (*rtp.Session, error) {
 		return nil, err
 	}
 	c.answered()
-	c.mu.Lock()
-	late := c.lateOffer
-	c.mu.Unlock()
-	if late {
+	if c.media.late() {
 		if err := applyRemote(sess, c.In.AckSDP()); err != nil {
 			c.outcome(callinfo.Failed, callinfo.CauseNotAcceptableHere)
 			c.In.Hangup(context.Background())

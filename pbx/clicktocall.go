@@ -148,7 +148,7 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 	stopRingback := func() { stopRing(); <-ringDone }
 
 	c.setState(callinfo.StateRingingCustomer)
-	c.notifyPhase("ringing", a.ID, phaseCustomer)
+	c.notifyPhase(callinfo.EventRinging, a.ID, phaseCustomer)
 	var custSpecs []sip.DialSpec
 	switch d.Kind {
 	case dialplan.RouteAgent:
@@ -171,8 +171,8 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 	}
 	sub := &Call{ID: c.ID, Firm: c.Firm, p: p, ctx: ctx, cancel: cancel}
 	rc := k.ring(sub, custSpecs, outboundRingLimit)
-	for _, s := range sub.sessions {
-		c.track(s)
+	for _, s := range sub.media.list() {
+		c.media.track(s)
 	}
 	stopRingback()
 	if rc.outcome != callinfo.Answered {

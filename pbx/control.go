@@ -97,7 +97,7 @@ func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if body := leg.SDP(); len(bytes.TrimSpace(body)) > 0 {
 		md, err := rtp.CheckOffer(body)
 		if err == nil && md.WebRTC() {
-			_, _, err = c.callerMedia()
+			_, _, err = c.media.callerMedia()
 		}
 		if err != nil {
 			p.log.Info("offer refused", "call", c.ID, "err", err)
@@ -255,7 +255,7 @@ func (k *control) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) rin
 	if err != nil {
 		for i, s := range sessions {
 			if s != nil && slices.Index(sessions, s) == i {
-				c.untrack(s)
+				c.media.untrack(s)
 			}
 		}
 		p.log.Error("ring: media", "call", c.ID, "err", err)
@@ -265,7 +265,7 @@ func (k *control) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) rin
 		// The ports go back now: a queue may ring many times.
 		for i, s := range sessions {
 			if s != keep && slices.Index(sessions, s) == i {
-				c.untrack(s)
+				c.media.untrack(s)
 			}
 		}
 	}
@@ -280,7 +280,7 @@ func (k *control) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) rin
 			// now. Forks just ring: which branch's media would the caller hear?
 			if sess := sessions[0]; code == 183 && len(early) > 0 && len(specs) == 1 && !sess.IsWebRTC() &&
 				len(c.In.SDP()) > 0 && applyRemote(sess, early) == nil {
-				if aSess, answer, err := c.callerMedia(); err == nil && c.In.Progress(answer) == nil {
+				if aSess, answer, err := c.media.callerMedia(); err == nil && c.In.Progress(answer) == nil {
 					rtp.Bridge(aSess, sess)
 					return
 				}
@@ -306,7 +306,7 @@ func (k *control) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) rin
 	}
 	if err != nil {
 		p.log.Warn("ring: answer SDP", "call", c.ID, "err", err)
-		c.untrack(sess)
+		c.media.untrack(sess)
 		leg.Hangup(context.Background())
 		return ringResult{outcome: callinfo.Failed, cause: callinfo.CauseNotAcceptableHere}
 	}
@@ -326,7 +326,7 @@ func (k *control) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, err
 			if err != nil {
 				return sessions, err
 			}
-			c.track(s)
+			c.media.track(s)
 			sessions[i] = s
 			offer, err := s.OfferWebRTC()
 			if err != nil {
@@ -340,7 +340,7 @@ func (k *control) offerMedia(c *Call, specs []sip.DialSpec) ([]*rtp.Session, err
 			if err != nil {
 				return sessions, err
 			}
-			c.track(s)
+			c.media.track(s)
 			sessions[i] = s
 			if plainOffer, err = k.sdp(s, rtp.Supported, rtp.DefaultDTMFPT, rtp.SendRecv); err != nil {
 				return sessions, err
@@ -371,7 +371,7 @@ type legControl interface {
 func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session) {
 	// The mid-call offer handlers go in before the 200: a phone may put the call on
 	// hold right after its ACK.
-	if aSess, _, err := c.callerMedia(); err == nil {
+	if aSess, _, err := c.media.callerMedia(); err == nil {
 		k.linkOffers(c, c.In, aSess, b, bSess)
 	}
 	aSess, err := c.answerCaller()

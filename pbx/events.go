@@ -113,19 +113,19 @@ func (p *PBX) Events() *Hub { return p.events }
 // CallEvent is the payload of a "call" event: one call as one agent sees it
 // (agent empty: the admins' copy of a call no agent took part in).
 type CallEvent struct {
-	ID          string             `json:"id"`
-	State       string             `json:"state"` // ringing, answered, ended
-	From        string             `json:"from"`
-	To          string             `json:"to"`
-	Direction   callinfo.Direction `json:"direction"`
-	Team        string             `json:"team,omitempty"`
-	WaitSeconds float64            `json:"wait_seconds"` // in the team's queue, so far
-	Outcome     callinfo.Outcome   `json:"outcome,omitempty"`
-	Cause       string             `json:"cause,omitempty"`
-	Agent       string             `json:"agent,omitempty"`
-	Firm        string             `json:"firm"`
-	ClickToCall bool               `json:"click_to_call"`
-	Phase       string             `json:"phase,omitempty"` // click-to-call: agent or customer
+	ID          string              `json:"id"`
+	State       callinfo.EventState `json:"state"`
+	From        string              `json:"from"`
+	To          string              `json:"to"`
+	Direction   callinfo.Direction  `json:"direction"`
+	Team        string              `json:"team,omitempty"`
+	WaitSeconds float64             `json:"wait_seconds"` // in the team's queue, so far
+	Outcome     callinfo.Outcome    `json:"outcome,omitempty"`
+	Cause       string              `json:"cause,omitempty"`
+	Agent       string              `json:"agent,omitempty"`
+	Firm        string              `json:"firm"`
+	ClickToCall bool                `json:"click_to_call"`
+	Phase       string              `json:"phase,omitempty"` // click-to-call: agent or customer
 }
 
 // StatusEvent is the payload of a "status" event.
@@ -225,7 +225,7 @@ func (k *control) queueChanged(c *Call, t *dialplan.Team, action string) {
 }
 
 // callEventLocked describes the call to agent; called with c.mu held.
-func (c *Call) callEventLocked(state, agent, phase string) CallEvent {
+func (c *Call) callEventLocked(state callinfo.EventState, agent, phase string) CallEvent {
 	e := CallEvent{
 		ID: c.ID, State: state, From: c.rec.From, To: c.rec.To, Direction: c.rec.Direction, Team: c.rec.Team,
 		Agent: agent, Firm: c.Firm.ID, ClickToCall: c.clickToCall.Load(),
@@ -239,7 +239,7 @@ func (c *Call) callEventLocked(state, agent, phase string) CallEvent {
 	if e.ClickToCall {
 		e.Phase = phase
 	}
-	if state == "ended" {
+	if state == callinfo.EventEnded {
 		e.Outcome, e.Cause = c.rec.Outcome, c.rec.Cause
 		if e.Outcome == "" {
 			e.Outcome = callinfo.Failed
@@ -265,7 +265,7 @@ func (c *Call) notifyRinging(phase string, agents ...string) {
 	}
 	for _, a := range agents {
 		c.rung[a] = phase
-		out = append(out, c.callEventLocked("ringing", a, phase))
+		out = append(out, c.callEventLocked(callinfo.EventRinging, a, phase))
 	}
 	c.mu.Unlock()
 	for _, e := range out {
@@ -274,7 +274,7 @@ func (c *Call) notifyRinging(phase string, agents ...string) {
 }
 
 // notifyPhase tells agent that a click-to-call moved on (the customer rings).
-func (c *Call) notifyPhase(state, agent, phase string) {
+func (c *Call) notifyPhase(state callinfo.EventState, agent, phase string) {
 	c.mu.Lock()
 	e := c.callEventLocked(state, agent, phase)
 	c.mu.Unlock()
@@ -295,8 +295,8 @@ func (c *Call) ringDone(winner string, r ringResult) {
 		if a == winner {
 			continue
 		}
-		e := c.callEventLocked("ringing", a, phase)
-		e.State, e.Outcome, e.Cause = "ended", r.outcome, r.cause.String()
+		e := c.callEventLocked(callinfo.EventRinging, a, phase)
+		e.State, e.Outcome, e.Cause = callinfo.EventEnded, r.outcome, r.cause.String()
 		if r.outcome == callinfo.Answered {
 			e.Outcome, e.Cause = callinfo.Answered, "answered elsewhere"
 		}
@@ -319,18 +319,18 @@ func (c *Call) setHeld(held bool) {
 	if c.held.Swap(held) == held {
 		return
 	}
-	state := "answered"
+	state := callinfo.EventAnswered
 	if held {
-		state = "held"
+		state = callinfo.EventHeld
 	}
 	c.notifyState(state)
 }
 
 // notifyAnswered tells the agents in the call that it is connected.
-func (c *Call) notifyAnswered() { c.notifyState("answered") }
+func (c *Call) notifyAnswered() { c.notifyState(callinfo.EventAnswered) }
 
 // notifyState tells the agents in the call its state.
-func (c *Call) notifyState(state string) {
+func (c *Call) notifyState(state callinfo.EventState) {
 	c.mu.Lock()
 	var out []CallEvent
 	for _, a := range c.partiesLocked() {
@@ -359,11 +359,11 @@ func (c *Call) notifyEnded() {
 	var out []CallEvent
 	for _, a := range parties {
 		if !c.told[a] { // ringDone already told them
-			out = append(out, c.callEventLocked("ended", a, phase))
+			out = append(out, c.callEventLocked(callinfo.EventEnded, a, phase))
 		}
 	}
 	if len(parties) == 0 {
-		out = append(out, c.callEventLocked("ended", "", ""))
+		out = append(out, c.callEventLocked(callinfo.EventEnded, "", ""))
 	}
 	c.mu.Unlock()
 	for _, e := range out {

@@ -7,8 +7,10 @@
 // their state and lock behind a few methods, and reach each other only through
 // those methods:
 //
-//   - control (control.go, queue.go, clicktocall.go, call.go): runs calls; places
-//     legs through the legPlacer interface and rings them with forker (fork.go)
+//   - control (control.go, queue.go, clicktocall.go, call.go, media.go): runs calls; places
+//     legs through the legPlacer interface and rings them with forker (fork.go);
+//     the caller's leg is an inLeg, media comes from a mediaPool and finished
+//     calls go to a callLog, so that tests run calls with fakes
 //   - apps (apps.go): voicemail, the callback offer, IVR menus, star-code features
 //   - accounts (accounts.go): the firm of a request, digest accounts, REGISTER and
 //     SUBSCRIBE entry; webcreds.go holds the browser sessions' credentials
@@ -67,12 +69,26 @@ type Deps struct {
 	Mailer *mailer.Mailer
 }
 
+// mediaPool opens media sessions (a *rtp.Pool): plain RTP, or WebRTC announcing
+// the public address.
+type mediaPool interface {
+	Open() (*rtp.Session, error)
+	OpenWebRTC(public netip.Addr) (*rtp.Session, error)
+	InUse() int // ports in use, for /metrics
+}
+
+// callLog is where finished calls are written (the store).
+type callLog interface {
+	AddCall(rec *store.CallRecord) error
+}
+
 // PBX is the running call controller.
 type PBX struct {
 	cfg     atomic.Pointer[dialplan.Config]
 	store   *store.Store
 	sip     *sip.Server
-	pool    *rtp.Pool
+	pool    mediaPool
+	callLog callLog
 	sounds  *sounds.Library
 	log     *slog.Logger
 	mediaIP netip.Addr
@@ -125,6 +141,7 @@ func New(d Deps) (*PBX, error) {
 		store:   d.Store,
 		sip:     d.SIP,
 		pool:    d.Pool,
+		callLog: d.Store,
 		sounds:  d.Sounds,
 		log:     d.Logger,
 		mediaIP: d.MediaIP,
