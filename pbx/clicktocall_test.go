@@ -2,14 +2,12 @@ package pbx
 
 import (
 	"context"
-	"net/netip"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"switchboard/callinfo"
-	"switchboard/rtp"
 	"switchboard/sip"
 	"switchboard/store"
 )
@@ -53,11 +51,7 @@ func (l loggedLeg) Wait(ctx context.Context, p func(int, []byte)) error {
 // agent answered.
 func TestClickToCallOrder(t *testing.T) {
 	t.Parallel()
-	answer, err := rtp.BuildSDP(rtp.SDPParams{SessionID: 1, Version: 1, Addr: netip.MustParseAddr("127.0.0.1"), Port: 9,
-		Codecs: []rtp.Codec{rtp.PCMU}, DTMFPT: rtp.DefaultDTMFPT, Direction: rtp.SendRecv})
-	if err != nil {
-		t.Fatal(err)
-	}
+	answer := fakeAnswer(t)
 	const alice, bob = "sip:alice@127.0.0.1:5", "sip:bob@127.0.0.1:7"
 	tests := []struct {
 		name        string

@@ -2,10 +2,8 @@ package pbx
 
 import (
 	"context"
-	"net/netip"
 	"testing"
 
-	"switchboard/rtp"
 	"switchboard/store"
 )
 
@@ -14,11 +12,7 @@ import (
 // it until max_attempts, an answered one is done.
 func TestDialerAttempts(t *testing.T) {
 	t.Parallel()
-	answer, err := rtp.BuildSDP(rtp.SDPParams{SessionID: 1, Version: 1, Addr: netip.MustParseAddr("127.0.0.1"), Port: 9,
-		Codecs: []rtp.Codec{rtp.PCMU}, DTMFPT: rtp.DefaultDTMFPT, Direction: rtp.SendRecv})
-	if err != nil {
-		t.Fatal(err)
-	}
+	answer := fakeAnswer(t)
 	const alice, bob = "sip:alice@127.0.0.1:5", "sip:bob@127.0.0.1:7"
 	tests := []struct {
 		name         string

@@ -107,3 +107,14 @@ func shortPrompts(t *testing.T, names ...string) string {
 	}
 	return dir
 }
+
+// fakeAnswer is the SDP a fake callee answers with: PCMU on a loopback port.
+func fakeAnswer(t *testing.T) []byte {
+	t.Helper()
+	sdp, err := rtp.BuildSDP(rtp.SDPParams{SessionID: 1, Version: 1, Addr: netip.MustParseAddr("127.0.0.1"), Port: 9,
+		Codecs: []rtp.Codec{rtp.PCMU}, DTMFPT: rtp.DefaultDTMFPT, Direction: rtp.SendRecv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sdp
+}

@@ -87,13 +87,19 @@ func (m *callMedia) callerMedia() (*rtp.Session, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m.leg.SetLocalSDP(answer)
+	m.setCaller(sess, answer, false)
+	return sess, answer, nil
+}
+
+// setCaller makes sess the caller's media, with local the SDP we send the caller.
+func (m *callMedia) setCaller(sess *rtp.Session, local []byte, lateOffer bool) {
+	m.leg.SetLocalSDP(local)
 	m.leg.OnOffer(m.p.ctl.offerHandler(sess, nil, nil))
 	m.callerSess.Store(sess)
 	m.mu.Lock()
 	m.caller = sess
+	m.lateOffer = lateOffer
 	m.mu.Unlock()
-	return sess, answer, nil
 }
 
 // plainAnswer opens an RTP session for the caller's plain offer and writes our
@@ -143,12 +149,6 @@ func (m *callMedia) lateOfferMedia() (*rtp.Session, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m.leg.SetLocalSDP(offer)
-	m.leg.OnOffer(m.p.ctl.offerHandler(sess, nil, nil))
-	m.callerSess.Store(sess)
-	m.mu.Lock()
-	m.caller = sess
-	m.lateOffer = true
-	m.mu.Unlock()
+	m.setCaller(sess, offer, true)
 	return sess, offer, nil
 }

@@ -2,7 +2,6 @@ package pbx
 
 import (
 	"context"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"switchboard/callinfo"
-	"switchboard/rtp"
 	"switchboard/sip"
 	"switchboard/store"
 )
@@ -90,11 +88,7 @@ func (f *fakeCallLog) AddCall(rec *store.CallRecord) error {
 // takes the call. A member who answers in time gets it.
 func TestQueueMaxWait(t *testing.T) {
 	t.Parallel()
-	sdp, err := rtp.BuildSDP(rtp.SDPParams{SessionID: 1, Version: 1, Addr: netip.MustParseAddr("127.0.0.1"), Port: 9,
-		Codecs: []rtp.Codec{rtp.PCMU}, DTMFPT: rtp.DefaultDTMFPT, Direction: rtp.SendRecv})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sdp := fakeAnswer(t)
 	const alice, over = "sip:alice@127.0.0.1:5", "sip:over@127.0.0.1:7"
 	tests := []struct {
 		name        string
