@@ -215,17 +215,13 @@ func awayFromProfileMenu(t *testing.T, s *server, browser context.Context) {
 func browserDialsPhone(t *testing.T, s *server, browser context.Context) {
 	bob := s.phone(t, "1002", "bob-pw")
 	p := newPage(t, browser, s)
-	p.login("1013", "dialer-pw")
-	p.loggedIn()
-	p.registered()
-	p.do("dial 1002", chromedp.SendKeys(chromedp.CSS("#dial-number"), "1002"), chromedp.Click(chromedp.CSS("#dial-button")))
+	p.loginPhone("1013", "dialer-pw")
+	p.dial("1002")
 	c := answerPhone(t, bob, "1002")
 	p.visible("incall")
 	phoneHears(t, c, "1002")
 	p.hears(phoneFreq)
-	p.click("#hangup")
-	waitPhoneDone(t, c, "1002")
-	p.hidden("incall")
+	p.hangUp(c, "1002")
 }
 
 // A test phone calls the agent: the popup appears without reload, Answer, audio
@@ -233,9 +229,7 @@ func browserDialsPhone(t *testing.T, s *server, browser context.Context) {
 func phoneCallsBrowser(t *testing.T, s *server, browser context.Context) {
 	dan := s.phone(t, "1004", "dan-pw")
 	p := newPage(t, browser, s)
-	p.login("1014", "taker-pw")
-	p.loggedIn()
-	p.registered()
+	p.loginPhone("1014", "taker-pw")
 
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
@@ -255,9 +249,7 @@ func phoneCallsBrowser(t *testing.T, s *server, browser context.Context) {
 	phoneHears(t, c, "1004")
 	p.hears(phoneFreq)
 	p.screenshot("incall")
-	p.click("#hangup")
-	waitPhoneDone(t, c, "1004")
-	p.hidden("incall")
+	p.hangUp(c, "1004")
 	p.waitJS("the call log to show the call from 1004",
 		`[...document.querySelectorAll('#calls tr[data-call-id]')].some(r => r.innerText.includes('1004'))`,
 		`document.getElementById('calls')?.innerText`)
@@ -268,10 +260,8 @@ func phoneCallsBrowser(t *testing.T, s *server, browser context.Context) {
 func ivrKeypadToTeam(t *testing.T, s *server, browser context.Context) {
 	carol := s.phone(t, "1003", "carol-pw")
 	p := newPage(t, browser, s)
-	p.login("1015", "ivrer-pw")
-	p.loggedIn()
-	p.registered()
-	p.do("dial 3000", chromedp.SendKeys(chromedp.CSS("#dial-number"), "3000"), chromedp.Click(chromedp.CSS("#dial-button")))
+	p.loginPhone("1015", "ivrer-pw")
+	p.dial("3000")
 	p.visible("incall")
 	// The menu prompt reaching the page proves the media path is up, so the
 	// digit is not sent into a transport that is still connecting.
@@ -291,7 +281,7 @@ func mobileClickToCallFails(t *testing.T, s *server, browser context.Context) {
 	p.loggedIn()
 	p.waitJS("the profile to say mobile routing", `(document.getElementById('routing')?.textContent ?? '').includes('mobile')`,
 		`document.getElementById('routing')?.textContent`)
-	p.do("dial +15550002", chromedp.SendKeys(chromedp.CSS("#dial-number"), "+15550002"), chromedp.Click(chromedp.CSS("#dial-button")))
+	p.dial("+15550002")
 	p.visible("call-progress")
 	p.waitJS("#call-progress to give the reason the call failed",
 		`/^Failed: .*no route/i.test(document.getElementById('call-progress')?.innerText ?? '')`,

@@ -346,21 +346,52 @@ func answerPhone(t *testing.T, ph *testphone.Phone, who string) *testphone.Call 
 // returns the RMS level it arrived at.
 func phoneHears(t *testing.T, c *testphone.Call, who string) float64 {
 	t.Helper()
+	f, rms, ok := pollPhone(c, func(f, rms float64) bool { return f > micFreq-15 && f < micFreq+15 && rms > 300 })
+	if !ok {
+		t.Fatalf("%s never heard the browser's %d Hz: last %.0f Hz at RMS %.0f", who, micFreq, f, rms)
+	}
+	return rms
+}
+
+// pollPhone measures half a second of what the phone receives at a time until
+// done holds for a measurement (ok) or guard passes; it returns the last one.
+func pollPhone(c *testphone.Call, done func(f, rms float64) bool) (f, rms float64, ok bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
-	var f, rms float64
 	for ctx.Err() == nil {
 		var err error
 		f, rms, err = c.ReceivedFrequency(ctx, 500*time.Millisecond)
 		if err != nil {
 			break
 		}
-		if f > micFreq-15 && f < micFreq+15 && rms > 300 {
-			return rms
+		if done(f, rms) {
+			return f, rms, true
 		}
 	}
-	t.Fatalf("%s never heard the browser's %d Hz: last %.0f Hz at RMS %.0f", who, micFreq, f, rms)
-	return 0
+	return f, rms, false
+}
+
+// loginPhone logs in through the form and waits for the browser phone to register.
+func (p *page) loginPhone(user, password string) {
+	p.t.Helper()
+	p.login(user, password)
+	p.loggedIn()
+	p.registered()
+}
+
+// dial types number into the number box and presses Call.
+func (p *page) dial(number string) {
+	p.t.Helper()
+	p.do("dial "+number, chromedp.SendKeys(chromedp.CSS("#dial-number"), number), chromedp.Click(chromedp.CSS("#dial-button")))
+}
+
+// hangUp presses Hang up and waits until the phone's call ended and the in-call
+// panel is gone.
+func (p *page) hangUp(c *testphone.Call, who string) {
+	p.t.Helper()
+	p.click("#hangup")
+	waitPhoneDone(p.t, c, who)
+	p.hidden("incall")
 }
 
 // waitPhoneDone waits until the phone's call ended.

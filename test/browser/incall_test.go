@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"switchboard/internal/testphone"
 )
 
@@ -22,10 +20,8 @@ const memberFreq = 1400
 func inCallControls(t *testing.T, s *server, browser context.Context) {
 	erin := s.phone(t, "1005", "erin-pw")
 	p := newPage(t, browser, s)
-	p.login("1017", "keys-pw")
-	p.loggedIn()
-	p.registered()
-	p.do("dial 1005", chromedp.SendKeys(chromedp.CSS("#dial-number"), "1005"), chromedp.Click(chromedp.CSS("#dial-button")))
+	p.loginPhone("1017", "keys-pw")
+	p.dial("1005")
 	c := answerPhone(t, erin, "1005")
 	p.visible("incall")
 	level := phoneHears(t, c, "1005")
@@ -74,9 +70,7 @@ func inCallControls(t *testing.T, s *server, browser context.Context) {
 		fmt.Sprintf(`(() => { const s = t => { const m = /^(\d+):(\d\d)$/.exec(t); return m ? 60 * +m[1] + +m[2] : -1 };
 			return s(document.getElementById('incall-timer')?.innerText ?? '') > s(%q) })()`, timer0),
 		`document.getElementById('incall-timer')?.innerText`)
-	p.click("#hangup")
-	waitPhoneDone(t, c, "1005")
-	p.hidden("incall")
+	p.hangUp(c, "1005")
 }
 
 // A caller waits in a team's queue while its only member, the browser agent, is
@@ -84,9 +78,7 @@ func inCallControls(t *testing.T, s *server, browser context.Context) {
 func queuedCallToBrowser(t *testing.T, s *server, browser context.Context) {
 	fay := s.phone(t, "1006", "fay-pw")
 	p := newPage(t, browser, s)
-	p.login("1018", "queuer-pw")
-	p.loggedIn()
-	p.registered()
+	p.loginPhone("1018", "queuer-pw")
 	p.setStatus("away")
 
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
@@ -127,9 +119,7 @@ func queuedCallToBrowser(t *testing.T, s *server, browser context.Context) {
 	// an A at 440 Hz) has stopped: only then is the phone's 440 Hz the browser.
 	p.hears(phoneFreq)
 	phoneHears(t, c, "1006")
-	p.click("#hangup")
-	waitPhoneDone(t, c, "1006")
-	p.hidden("incall")
+	p.hangUp(c, "1006")
 }
 
 // The browser calls a team whose member lets it ring: the page hears the hold
@@ -137,10 +127,8 @@ func queuedCallToBrowser(t *testing.T, s *server, browser context.Context) {
 func browserWaitsInQueue(t *testing.T, s *server, browser context.Context) {
 	gus := s.phone(t, "1007", "gus-pw")
 	p := newPage(t, browser, s)
-	p.login("1019", "waiter-pw")
-	p.loggedIn()
-	p.registered()
-	p.do("dial 2002", chromedp.SendKeys(chromedp.CSS("#dial-number"), "2002"), chromedp.Click(chromedp.CSS("#dial-button")))
+	p.loginPhone("1019", "waiter-pw")
+	p.dial("2002")
 	var in *testphone.Incoming
 	select {
 	case in = <-gus.Incoming():
@@ -160,9 +148,7 @@ func browserWaitsInQueue(t *testing.T, s *server, browser context.Context) {
 	c.StartTone(memberFreq)
 	phoneHears(t, c, "1007")
 	p.hears(memberFreq)
-	p.click("#hangup")
-	waitPhoneDone(t, c, "1007")
-	p.hidden("incall")
+	p.hangUp(c, "1007")
 }
 
 // setStatus picks status in the profile menu and waits for the top bar to show it.
@@ -204,21 +190,11 @@ func (p *page) stopsHearing(freq float64) {
 // RMS level limit: silence, or a tone much weaker than before.
 func phoneQuiet(t *testing.T, c *testphone.Call, who string, limit float64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), guard)
-	defer cancel()
-	var f, rms float64
-	for ctx.Err() == nil {
-		var err error
-		f, rms, err = c.ReceivedFrequency(ctx, 500*time.Millisecond)
-		if err != nil {
-			break
-		}
-		if rms < limit {
-			t.Logf("%s: hears %.0f Hz at RMS %.0f (limit %.0f)", who, f, rms, limit)
-			return
-		}
+	f, rms, ok := pollPhone(c, func(_, rms float64) bool { return rms < limit })
+	if !ok {
+		t.Fatalf("%s: still hears %.0f Hz at RMS %.0f, want below %.0f", who, f, rms, limit)
 	}
-	t.Fatalf("%s: still hears %.0f Hz at RMS %.0f, want below %.0f", who, f, rms, limit)
+	t.Logf("%s: hears %.0f Hz at RMS %.0f (limit %.0f)", who, f, rms, limit)
 }
 
 // waitDirection waits until the direction the phone announced last is one of want.
