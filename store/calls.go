@@ -28,6 +28,22 @@ type CallRecord struct {
 	TalkTime    time.Duration
 	Cause       string // SIP cause as callinfo.Cause writes it, e.g. "486 Busy Here"
 	CallID      string
+	// Transfers is the call's chain of transfers, oldest first; Agent is then the
+	// agent who finished the call.
+	Transfers []Transfer
+	// HoldTime is how long the call was on hold in all.
+	HoldTime time.Duration
+	// WrapUp is the wrap-up time the agent got after the call (a team's wrap_up,
+	// cut short when the agent said ready).
+	WrapUp time.Duration
+}
+
+// Transfer is one hand-over of a call: By (an agent id, or "admin") sent it To a
+// target (an agent id, "team:ID", "ivr:ID" or a number) At a time.
+type Transfer struct {
+	By string
+	To string
+	At time.Time
 }
 
 // CallQuery filters and pages ListCalls. Zero fields do not filter.

@@ -56,23 +56,32 @@ type callbackDisk struct {
 }
 
 type callDisk struct {
-	V           int       `json:"v"`
-	ID          string    `json:"id"`
-	Firm        string    `json:"firm"`
-	Start       time.Time `json:"start"`
-	Answer      time.Time `json:"answer"`
-	End         time.Time `json:"end"`
-	Direction   string    `json:"direction,omitempty"`
-	From        string    `json:"from,omitempty"`
-	To          string    `json:"to,omitempty"`
-	Agent       string    `json:"agent,omitempty"`
-	CallerAgent string    `json:"caller_agent,omitempty"`
-	Team        string    `json:"team,omitempty"`
-	Outcome     string    `json:"outcome,omitempty"`
-	QueueWaitNS int64     `json:"queue_wait_ns,omitempty"`
-	TalkTimeNS  int64     `json:"talk_time_ns,omitempty"`
-	Cause       string    `json:"cause,omitempty"`
-	CallID      string    `json:"call_id,omitempty"`
+	V           int            `json:"v"`
+	ID          string         `json:"id"`
+	Firm        string         `json:"firm"`
+	Start       time.Time      `json:"start"`
+	Answer      time.Time      `json:"answer"`
+	End         time.Time      `json:"end"`
+	Direction   string         `json:"direction,omitempty"`
+	From        string         `json:"from,omitempty"`
+	To          string         `json:"to,omitempty"`
+	Agent       string         `json:"agent,omitempty"`
+	CallerAgent string         `json:"caller_agent,omitempty"`
+	Team        string         `json:"team,omitempty"`
+	Outcome     string         `json:"outcome,omitempty"`
+	QueueWaitNS int64          `json:"queue_wait_ns,omitempty"`
+	TalkTimeNS  int64          `json:"talk_time_ns,omitempty"`
+	Cause       string         `json:"cause,omitempty"`
+	CallID      string         `json:"call_id,omitempty"`
+	Transfers   []transferDisk `json:"transfers,omitempty"`
+	HoldTimeNS  int64          `json:"hold_time_ns,omitempty"`
+	WrapUpNS    int64          `json:"wrap_up_ns,omitempty"`
+}
+
+type transferDisk struct {
+	By string    `json:"by"`
+	To string    `json:"to"`
+	At time.Time `json:"at"`
 }
 
 type voicemailDisk struct {
@@ -182,7 +191,19 @@ func encodeCall(r CallRecord) ([]byte, error) {
 		V: formatVersion, ID: r.ID, Firm: r.Firm, Start: r.Start, Answer: r.Answer, End: r.End,
 		Direction: string(r.Direction), From: r.From, To: r.To, Agent: r.Agent, CallerAgent: r.CallerAgent, Team: r.Team, Outcome: string(r.Outcome),
 		QueueWaitNS: int64(r.QueueWait), TalkTimeNS: int64(r.TalkTime), Cause: r.Cause, CallID: r.CallID,
+		Transfers: transfersDisk(r.Transfers), HoldTimeNS: int64(r.HoldTime), WrapUpNS: int64(r.WrapUp),
 	})
+}
+
+func transfersDisk(ts []Transfer) []transferDisk {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]transferDisk, len(ts))
+	for i, t := range ts {
+		out[i] = transferDisk(t)
+	}
+	return out
 }
 
 func decodeCall(data []byte) (CallRecord, error) {
@@ -194,7 +215,19 @@ func decodeCall(data []byte) (CallRecord, error) {
 		ID: d.ID, Firm: d.Firm, Start: d.Start, Answer: d.Answer, End: d.End, Direction: callinfo.Direction(d.Direction),
 		From: d.From, To: d.To, Agent: d.Agent, CallerAgent: d.CallerAgent, Team: d.Team, Outcome: callinfo.Outcome(d.Outcome),
 		QueueWait: time.Duration(d.QueueWaitNS), TalkTime: time.Duration(d.TalkTimeNS), Cause: d.Cause, CallID: d.CallID,
+		Transfers: transfersFromDisk(d.Transfers), HoldTime: time.Duration(d.HoldTimeNS), WrapUp: time.Duration(d.WrapUpNS),
 	}, nil
+}
+
+func transfersFromDisk(ts []transferDisk) []Transfer {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]Transfer, len(ts))
+	for i, t := range ts {
+		out[i] = Transfer(t)
+	}
+	return out
 }
 
 func encodeVoicemail(v Voicemail) ([]byte, error) {
