@@ -133,6 +133,8 @@ type StatusEvent struct {
 	Agent  string          `json:"agent"`
 	Firm   string          `json:"firm"`
 	Status callinfo.Status `json:"status"`
+	// WrapUpUntil is set while the agent is in wrap-up after a team call.
+	WrapUpUntil *time.Time `json:"wrap_up_until,omitempty"`
 }
 
 // CallbackEvent is the payload of a "callback" event; State is the stored
