@@ -432,3 +432,79 @@ func TestReferOnOutboundLeg(t *testing.T) {
 	}
 	checkNotify(t, recv(t, p.notifies, "NOTIFY 603"), "terminated;reason=noresource", "SIP/2.0 603 Declined\r\n")
 }
+
+// LegByReplaces finds answered legs, inbound and outbound, by call-id and both
+// tags in either order, and nothing for a wrong tag or an ended leg.
+func TestLegByReplaces(t *testing.T) {
+	t.Parallel()
+	s, legs := referServer(t, nil)
+	p := newSIPPeer(t)
+	ctx := ctxFor(t)
+	d := p.call(ctx, s)
+	in := recv(t, legs, "inbound leg")
+
+	out, err := s.Dial(ctx, DialSpec{URI: "sip:peer@" + p.addr, FromUser: "1000", SDP: []byte(testSDP)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Wait(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	od := recv(t, p.answered, "answered dialog")
+
+	tags := func(req *gosip.Request, res *gosip.Response) (callID, from, to string) {
+		from, _ = req.From().Params.Get("tag")
+		to, _ = res.To().Params.Get("tag")
+		return req.CallID().Value(), from, to
+	}
+	inCall, inFrom, inTo := tags(d.InviteRequest, d.InviteResponse)
+	outCall, outFrom, outTo := tags(od.InviteRequest, od.InviteResponse)
+	tests := []struct {
+		name    string
+		r       Replaces
+		wantIn  *InboundLeg
+		wantOut *OutboundLeg
+	}{
+		{"inbound as the caller names it", Replaces{CallID: inCall, ToTag: inTo, FromTag: inFrom}, in, nil},
+		{"inbound tags swapped", Replaces{CallID: inCall, ToTag: inFrom, FromTag: inTo}, in, nil},
+		{"outbound as the callee names it", Replaces{CallID: outCall, ToTag: outFrom, FromTag: outTo}, nil, out},
+		{"outbound tags swapped", Replaces{CallID: outCall, ToTag: outTo, FromTag: outFrom}, nil, out},
+		{"wrong tag", Replaces{CallID: inCall, ToTag: inTo, FromTag: "nope"}, nil, nil},
+		{"wrong call", Replaces{CallID: "nope", ToTag: inTo, FromTag: inFrom}, nil, nil},
+	}
+	for _, tc := range tests {
+		gotIn, gotOut := s.LegByReplaces(tc.r)
+		if gotIn != tc.wantIn || gotOut != tc.wantOut {
+			t.Errorf("%s: LegByReplaces = %p, %p; want %p, %p", tc.name, gotIn, gotOut, tc.wantIn, tc.wantOut)
+		}
+	}
+
+	if err := out.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if gotIn, gotOut := s.LegByReplaces(Replaces{CallID: outCall, ToTag: outTo, FromTag: outFrom}); gotIn != nil || gotOut != nil {
+		t.Errorf("ended outbound leg found: %p, %p", gotIn, gotOut)
+	}
+}
+
+// Reject on an answered leg cannot send a response any more: it hangs up with
+// BYE and says why in a Reason header.
+func TestRejectAnsweredLegSendsBye(t *testing.T) {
+	t.Parallel()
+	s, legs := referServer(t, nil)
+	p := newSIPPeer(t)
+	ctx := ctxFor(t)
+	p.call(ctx, s)
+	in := recv(t, legs, "inbound leg")
+	if err := in.Reject(404, "Not Found"); err != nil {
+		t.Fatalf("Reject: %v", err)
+	}
+	bye := recv(t, p.byes, "BYE")
+	if h := bye.GetHeader("Reason"); h == nil || h.Value() != `SIP;cause=404;text="Not Found"` {
+		t.Errorf("BYE Reason %v", h)
+	}
+	<-in.Done()
+	if in.Cause() != "404 Not Found" {
+		t.Errorf("Cause %q", in.Cause())
+	}
+}
