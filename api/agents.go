@@ -12,12 +12,15 @@ import (
 )
 
 type agentJSON struct {
-	ID            string             `json:"id"`
-	Name          string             `json:"name"`
-	Extension     string             `json:"extension"`
-	Firm          string             `json:"firm"`
-	Routing       string             `json:"routing"`
-	Status        callinfo.Status    `json:"status"`
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Extension string          `json:"extension"`
+	Firm      string          `json:"firm"`
+	Routing   string          `json:"routing"`
+	Status    callinfo.Status `json:"status"`
+	// WrapUpUntil is when the agent's wrap-up after a team call ends; absent
+	// when the agent is not in wrap-up (status stays online|away|offline).
+	WrapUpUntil   *time.Time         `json:"wrap_up_until,omitempty"`
 	Registrations []registrationJSON `json:"registrations"`
 }
 
@@ -41,6 +44,16 @@ func (s *Server) status(firm string, a *dialplan.Agent) callinfo.Status {
 	return callinfo.Online
 }
 
+// wrapUpUntil is the end of the agent's wrap-up, nil when not in one (or it
+// is already over: the PBX may not have noticed yet).
+func (s *Server) wrapUpUntil(firm, agent string) *time.Time {
+	t := s.d.PBX.WrapUpUntil(firm, agent)
+	if t.IsZero() || !t.After(s.now()) {
+		return nil
+	}
+	return &t
+}
+
 // agentView renders an agent; withRegs is false when an agent looks at a
 // colleague, whose phones' addresses are none of their business.
 func (s *Server) agentView(f *dialplan.Firm, a *dialplan.Agent, withRegs bool) agentJSON {
@@ -50,7 +63,7 @@ func (s *Server) agentView(f *dialplan.Firm, a *dialplan.Agent, withRegs bool) a
 	}
 	out := agentJSON{
 		ID: a.ID, Name: a.Name, Extension: a.Extension, Firm: f.ID, Routing: routing,
-		Status: s.status(f.ID, a), Registrations: []registrationJSON{},
+		Status: s.status(f.ID, a), WrapUpUntil: s.wrapUpUntil(f.ID, a.ID), Registrations: []registrationJSON{},
 	}
 	if withRegs {
 		for _, b := range s.d.PBX.Registrations(f.ID, a) {

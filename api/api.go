@@ -107,11 +107,13 @@ func New(d Deps) *Server {
 	m.HandleFunc("GET /api/agents", s.auth(s.handleAgents))
 	m.HandleFunc("GET /api/agents/{id}", s.auth(s.handleAgent))
 	m.HandleFunc("PUT /api/agents/{id}/status", s.auth(s.handleSetStatus))
+	m.HandleFunc("POST /api/agents/{id}/ready", s.auth(s.handleReady))
 
 	m.HandleFunc("GET /api/trunks", s.auth(s.handleTrunks))
 	m.HandleFunc("GET /api/calls", s.auth(s.handleCalls))
 	m.HandleFunc("GET /api/calls/live", s.auth(s.handleLiveCalls))
 	m.HandleFunc("POST /api/calls", s.auth(s.handleDial))
+	m.HandleFunc("POST /api/calls/{id}/transfer", s.auth(s.handleTransfer))
 
 	m.HandleFunc("GET /api/callbacks", s.auth(s.handleCallbacks))
 	m.HandleFunc("POST /api/callbacks/{id}/{action}", s.auth(s.handleCallbackAction))

@@ -154,10 +154,22 @@ type meJSON struct {
 	Extension string          `json:"extension,omitempty"`
 	Firm      string          `json:"firm,omitempty"`
 	Status    callinfo.Status `json:"status,omitempty"`
-	Routing   string          `json:"routing,omitempty"` // computer or mobile
-	Mailbox   string          `json:"mailbox,omitempty"` // the agent's own mailbox
-	Firms     []firmRef       `json:"firms,omitempty"`
-	Expires   time.Time       `json:"expires,omitzero"`
+	// WrapUpUntil: see agentJSON.
+	WrapUpUntil *time.Time `json:"wrap_up_until,omitempty"`
+	Routing     string     `json:"routing,omitempty"` // computer or mobile
+	Mailbox     string     `json:"mailbox,omitempty"` // the agent's own mailbox
+	Firms       []firmRef  `json:"firms,omitempty"`
+	Expires     time.Time  `json:"expires,omitzero"`
+	// Teams lists the teams of the agent's firm (all of them, not only the
+	// agent's own): the console offers them as transfer targets.
+	Teams []teamRef `json:"teams,omitempty"`
+}
+
+// teamRef names a team the way a transfer target and a person need it.
+type teamRef struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Extension string `json:"extension,omitempty"`
 }
 
 // handleLogin checks an agent's SIP credentials and starts a session in the
@@ -237,8 +249,11 @@ func (s *Server) me(p principal) meJSON {
 	}
 	me := meJSON{
 		Role: "agent", Agent: p.agent.ID, Name: p.agent.Name, Extension: p.agent.Extension,
-		Firm: p.firm.ID, Status: s.status(p.firm.ID, p.agent), Routing: p.agent.Routing,
-		Firms: p.sess.firms, Expires: p.sess.expires,
+		Firm: p.firm.ID, Status: s.status(p.firm.ID, p.agent), WrapUpUntil: s.wrapUpUntil(p.firm.ID, p.agent.ID),
+		Routing: p.agent.Routing, Firms: p.sess.firms, Expires: p.sess.expires,
+	}
+	for _, t := range p.firm.Teams {
+		me.Teams = append(me.Teams, teamRef{ID: t.ID, Name: t.Name, Extension: t.Extension})
 	}
 	if box := p.firm.Mailbox(p.agent.ID); box != nil {
 		me.Mailbox = box.ID

@@ -32,6 +32,19 @@ type callJSON struct {
 	QueueWait   float64            `json:"queue_wait"`
 	TalkTime    float64            `json:"talk_time"`
 	Cause       string             `json:"cause"`
+	// Transfers is the call's chain of hand-overs, oldest first; always an
+	// array, empty for a call nobody transferred.
+	Transfers     []transferJSON `json:"transfers"`
+	HoldSeconds   float64        `json:"hold_seconds"`
+	WrapUpSeconds float64        `json:"wrap_up_seconds"`
+}
+
+// transferJSON is one hand-over of a call: by an agent id (or "admin"), to a
+// target as it was asked (extension, team:ID, ivr:ID or a number).
+type transferJSON struct {
+	By string    `json:"by"`
+	To string    `json:"to"`
+	At time.Time `json:"at"`
 }
 
 // timeOrNil gives null in JSON for a time that never happened.
@@ -49,7 +62,16 @@ func callView(c store.CallRecord) callJSON {
 		ID: c.ID, Firm: c.Firm, Start: c.Start, Answer: timeOrNil(c.Answer), End: timeOrNil(c.End), Direction: c.Direction,
 		From: c.From, To: c.To, Agent: c.Agent, CallerAgent: c.CallerAgent, Team: c.Team, Outcome: c.Outcome,
 		QueueWait: seconds(c.QueueWait), TalkTime: seconds(c.TalkTime), Cause: c.Cause,
+		Transfers: transfersView(c.Transfers), HoldSeconds: seconds(c.HoldTime), WrapUpSeconds: seconds(c.WrapUp),
 	}
+}
+
+func transfersView(ts []store.Transfer) []transferJSON {
+	out := make([]transferJSON, len(ts))
+	for i, t := range ts {
+		out[i] = transferJSON(t)
+	}
+	return out
 }
 
 // parseCallQuery reads limit, before, agent, outcome, since and until. Times are
@@ -167,7 +189,10 @@ func (s *Server) handleCalls(w http.ResponseWriter, r *http.Request, p principal
 	writeJSON(w, http.StatusOK, out)
 }
 
-var csvHeader = []string{"id", "firm", "start", "answer", "end", "direction", "from", "to", "agent", "team", "outcome", "queue_wait", "talk_time", "cause", "caller_agent"}
+// csvHeader: new columns go at the end, so that spreadsheets and scripts
+// reading the older columns by position keep working.
+var csvHeader = []string{"id", "firm", "start", "answer", "end", "direction", "from", "to", "agent", "team", "outcome", "queue_wait", "talk_time", "cause", "caller_agent",
+	"transfers", "hold_seconds", "wrap_up_seconds"}
 
 func writeCallsCSV(w http.ResponseWriter, recs []store.CallRecord) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -185,9 +210,20 @@ func writeCallsCSV(w http.ResponseWriter, recs []store.CallRecord) {
 		cw.Write([]string{ //nolint:errcheck // Flush reports write errors
 			c.ID, csvSafe(c.Firm), ts(c.Start), ts(c.Answer), ts(c.End), string(c.Direction), csvSafe(c.From), csvSafe(c.To),
 			csvSafe(c.Agent), csvSafe(c.Team), string(c.Outcome), num(c.QueueWait), num(c.TalkTime), csvSafe(c.Cause), csvSafe(c.CallerAgent),
+			csvSafe(transfersCSV(c.Transfers)), num(c.HoldTime), num(c.WrapUp),
 		})
 	}
 	cw.Flush()
+}
+
+// transfersCSV writes a transfer chain in one cell: "by>to@time" per
+// hand-over, separated by spaces ("alice>1002@2025-03-01T10:00:00Z").
+func transfersCSV(ts []store.Transfer) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = t.By + ">" + t.To + "@" + t.At.UTC().Format(time.RFC3339)
+	}
+	return strings.Join(parts, " ")
 }
 
 // csvSafe defuses cells a spreadsheet would run as a formula: caller numbers come

@@ -1,10 +1,15 @@
 package api
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
+
+	"switchboard/pbx"
 )
 
 type fakeClock struct{ t time.Time }
@@ -146,4 +151,32 @@ func FuzzParseCallQuery(f *testing.F) {
 			t.Fatalf("since %v not before until %v", q.Since, q.Until)
 		}
 	})
+}
+
+// Each refusal of pbx.Transfer has its own status (SPEC section 7, issue 11);
+// the wrapped error keeps its status, and anything else stays a 500.
+func TestTransferError(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		code int // 0: not an httpError
+	}{
+		{pbx.ErrNoCall, http.StatusNotFound},
+		{pbx.ErrNotYourCall, http.StatusForbidden},
+		{pbx.ErrNotAnswered, http.StatusConflict},
+		{pbx.ErrBadTarget, http.StatusBadRequest},
+		{fmt.Errorf("pbx: transfer to %q: %w", "9x", pbx.ErrBadTarget), http.StatusBadRequest},
+		{fmt.Errorf("pbx: call c1: %w", pbx.ErrNotYourCall), http.StatusForbidden},
+		{errors.New("disk on fire"), 0},
+	}
+	for _, tc := range tests {
+		err := transferError(tc.err, "c1", "9x")
+		var he *httpError
+		switch {
+		case tc.code == 0 && errors.As(err, &he):
+			t.Errorf("%v: mapped to %d, want it passed on", tc.err, he.code)
+		case tc.code != 0 && (!errors.As(err, &he) || he.code != tc.code || he.msg == ""):
+			t.Errorf("%v: %v, want status %d", tc.err, err, tc.code)
+		}
+	}
 }

@@ -29,6 +29,10 @@ type Config struct {
 	// SMTP is the mail server that voicemail-to-email goes through. The zero
 	// value (no smtp: block, or one without addr) sends no mail.
 	SMTP SMTPSettings
+	// HoldMusic is the top-level hold_music: the prompt a held party hears in
+	// every firm that names none of its own; "" leaves it to the built-in
+	// DefaultHoldMusic. Firm.HoldMusic applies the whole order.
+	HoldMusic string
 	// Warnings are problems that do not stop the PBX but that an admin should
 	// see (check prints them, serve logs them): a mailbox email with no smtp:
 	// block to send it through.
@@ -112,6 +116,14 @@ type Firm struct {
 	Inbound   []InboundRoute
 	Outbound  []OutboundRoute
 
+	// holdMusic is the firm's own hold_music (for the default firm, the main
+	// file's top-level one); mainHoldMusic the main file's, which a firm file
+	// falls back to. Unexported so that HoldMusic is the one place that
+	// applies the order team, firm, top level, built-in.
+	holdMusic, mainHoldMusic string
+	// holdMusicLine is the line of hold_music: in File, for CheckPrompts.
+	holdMusicLine int
+
 	// agentIndex serves Agent and AgentByExtension, asked on every REGISTER and
 	// INVITE: a scan would cost O(agents) each time. Built on first use (a Firm is
 	// read-only once loaded).
@@ -174,6 +186,17 @@ type Team struct {
 	MaxAttempts int
 	// RetryDelay separates callback attempts. Default 60s.
 	RetryDelay time.Duration
+	// WrapUp is how long a member gets no team offers after leaving an
+	// answered call of this team (hang-up or transfer). Default 0: none.
+	WrapUp time.Duration
+	// HoldMusic is the prompt a party of this team's calls hears on hold (and
+	// a caller waiting in its queue); "" falls back to the firm's, see
+	// Firm.HoldMusic.
+	HoldMusic string
+
+	// holdMusicLine is the line of hold_music: in the firm's file, for
+	// CheckPrompts.
+	holdMusicLine int
 }
 
 // IVR is a voice menu: a prompt, then one DTMF digit picks an option.
@@ -247,6 +270,28 @@ func (c *Config) DefaultFirm() *Firm {
 		return nil
 	}
 	return c.Firms[0]
+}
+
+// DefaultHoldMusic is the built-in prompt played on hold when no hold_music
+// is configured.
+const DefaultHoldMusic = "hold"
+
+// HoldMusic returns the name of the prompt a held party of a call of team t
+// (nil: a call of no team) hears: t's hold_music, else the firm's, else the
+// main file's top-level one, else DefaultHoldMusic. The name is looked up like
+// an IVR prompt (SoundPaths, the main sounds_dir, the built-in prompts).
+func (f *Firm) HoldMusic(t *Team) string {
+	switch {
+	case t != nil && t.HoldMusic != "":
+		return t.HoldMusic
+	case f == nil:
+		return DefaultHoldMusic
+	case f.holdMusic != "":
+		return f.holdMusic
+	case f.mainHoldMusic != "":
+		return f.mainHoldMusic
+	}
+	return DefaultHoldMusic
 }
 
 // SoundPaths returns the places to look for a prompt file, in order: the

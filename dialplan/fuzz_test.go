@@ -28,6 +28,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &a [*a]\nagents: *a\n"))
 	f.Add([]byte("agents:\n  - &x {<<: *x}\n"))
 	f.Add([]byte("firms: [acme.yaml, acme.yaml]\n"))
+	f.Add([]byte("hold_music: jazz.wav\nagents: [{id: a, extension: '1', password: p}]\nteams: [{id: t, members: [a], wrap_up: 3s, hold_music: hold}]\nfirms: [acme.yaml]\n"))
 	firm := []byte("domain: acme.example\nagents: [{id: a, extension: '1', password: p}]\n")
 	read := func(path string) ([]byte, error) {
 		if filepath.Base(path) == "acme.yaml" {
@@ -45,6 +46,14 @@ func FuzzParse(f *testing.F) {
 			for _, fm := range cfg.Firms {
 				for _, a := range fm.Agents {
 					fm.Resolve(Source{Agent: a}, a.Extension)
+				}
+				if fm.HoldMusic(nil) == "" {
+					t.Fatalf("firm %s: empty hold music", fm.ID)
+				}
+				for _, tm := range fm.Teams {
+					if fm.HoldMusic(tm) == "" || tm.WrapUp < 0 {
+						t.Fatalf("team %s: hold music %q, wrap_up %v", tm.ID, fm.HoldMusic(tm), tm.WrapUp)
+					}
 				}
 				for _, tr := range fm.Trunks {
 					fm.Resolve(Source{Trunk: tr}, "+15550100")

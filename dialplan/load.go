@@ -269,6 +269,10 @@ func (l *loader) loadMain(path string, data []byte) *Config {
 	ms.firm.ID = ms.firm.Domain
 	cfg.Domain = ms.firm.Domain
 	cfg.SoundsDir = ms.firm.SoundsDir
+	// The main file's hold_music is both the default firm's and the top-level
+	// fallback of the firm files, which are read below, after it is known.
+	cfg.HoldMusic = ms.firm.holdMusic
+	ms.firm.mainHoldMusic = cfg.HoldMusic
 	cfg.Firms = append(cfg.Firms, ms.firm)
 	srcs := []*firmSrc{ms}
 
@@ -347,6 +351,7 @@ func (l *loader) loadFirm(path string, data []byte, cfg *Config) *firmSrc {
 	root := f.document(data)
 	s := newFirmSrc(f, root)
 	s.firm.SoundsDir = cfg.SoundsDir
+	s.firm.mainHoldMusic = cfg.HoldMusic
 	h := s.firmHandlers(cfg)
 	for _, k := range []string{"listen", "data_dir", "digest_algorithms", "voicemail", "silence_timeout", "max_length", "smtp", "firms"} {
 		h[k] = func(p string, v *yaml.Node) {

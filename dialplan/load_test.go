@@ -58,6 +58,10 @@ func TestLoadBad(t *testing.T) {
 		{"ambiguous_callback.yaml", "ambiguous_callback.yaml:8", `callback:help is ambiguous`},
 		{"bad_duration.yaml", "bad_duration.yaml:9", `agents[1].ring_timeout: invalid duration "20x"`},
 		{"negative_duration.yaml", "negative_duration.yaml:4", `teams[0].max_wait: duration "-5m" out of range`},
+		{"bad_wrap_up.yaml", "bad_wrap_up.yaml:6", `teams[0].wrap_up: invalid duration "30 seconds"`},
+		{"negative_wrap_up.yaml", "negative_wrap_up.yaml:6", `teams[0].wrap_up: duration "-3s" out of range (0s to 1h0m0s)`},
+		{"bad_hold_music.yaml", "bad_hold_music.yaml:2", `hold_music: expected a string, got a list`},
+		{"bad_team_hold_music.yaml", "bad_team_hold_music.yaml:6", `teams[0].hold_music: "jazz\a.wav" contains a control character`},
 		{"bad_cidr.yaml", "bad_cidr.yaml:6", `trunks[0].allow_from[1]: invalid CIDR "10.0.0.0/33"`},
 		{"bad_pattern.yaml", "bad_pattern.yaml:5", `routes.outbound[0].match: invalid pattern`},
 		{"bad_pattern_wildcard.yaml", "bad_pattern_wildcard.yaml:5", `must be the last character`},
@@ -230,6 +234,9 @@ func TestLoadFull(t *testing.T) {
 		t.Errorf("Voicemail = %+v", cfg.Voicemail)
 	}
 	f := cfg.DefaultFirm()
+	if cfg.HoldMusic != "hold" || f.HoldMusic(f.Team("support")) != "beep.wav" || f.HoldMusic(f.Team("sales")) != "hold" {
+		t.Errorf("HoldMusic = %q, support %q, sales %q", cfg.HoldMusic, f.HoldMusic(f.Team("support")), f.HoldMusic(f.Team("sales")))
+	}
 	alice := f.Agent("alice")
 	wantAlice := Agent{
 		ID: "alice", Name: "Alice Smith", Extension: "1001", Password: "s3cret", Routing: "computer",
@@ -246,11 +253,11 @@ func TestLoadFull(t *testing.T) {
 	}
 	sup := f.Team("support")
 	if sup == nil || sup.OnTimeout != (Target{Kind: "callback", ID: "support"}) || sup.RetryDelay != 2*time.Minute ||
-		!slices.Equal(sup.Members, []string{"alice", "bob"}) || !sup.AutoCallback {
+		!slices.Equal(sup.Members, []string{"alice", "bob"}) || !sup.AutoCallback || sup.WrapUp != 30*time.Second || sup.HoldMusic != "beep.wav" {
 		t.Errorf("support = %+v", sup)
 	}
 	if sales := f.TeamByExtension("2001"); sales == nil || sales.Strategy != "linear" || sales.MaxWait != 5*time.Minute ||
-		sales.RingTimeout != 20*time.Second || sales.OnTimeout.String() != "voicemail:general" {
+		sales.RingTimeout != 20*time.Second || sales.OnTimeout.String() != "voicemail:general" || sales.WrapUp != 0 || sales.HoldMusic != "" {
 		t.Errorf("sales = %+v", sales)
 	}
 	ivr := f.IVRByExtension("3000")
@@ -358,6 +365,12 @@ func TestLoadMultiFirm(t *testing.T) {
 	}
 	if a := cfg.Firm("pbx.example.com").AgentByExtension("1001"); a == nil || a.Password != "pw" {
 		t.Errorf("default 1001 = %+v", a)
+	}
+	if got, team := acme.HoldMusic(nil), acme.HoldMusic(acme.Team("support")); got != "beep" || team != "hold.wav" {
+		t.Errorf("acme hold music = %q, team %q", got, team)
+	}
+	if got := cfg.DefaultFirm().HoldMusic(nil); got != DefaultHoldMusic {
+		t.Errorf("default firm hold music = %q", got)
 	}
 	if got := acme.TeamsOf("wile"); len(got) != 1 || got[0].ID != "support" {
 		t.Errorf("TeamsOf(wile) = %v", got)

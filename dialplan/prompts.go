@@ -8,33 +8,56 @@ import (
 	"strings"
 )
 
-// CheckPrompts reports IVR prompts that name no file the PBX could play, as
-// a *ValidationError with one "file:line: ivrs[N].prompt: ..." problem each
-// (nil when all are found). It looks where the PBX looks at call time: the
-// firm's SoundPaths (its sounds_dir, then next to its file; or the absolute
-// path), then, for a plain file name, NAME.wav in the main sounds_dir and the
-// built-in prompts. builtin lists the built-in prompt names without ".wav"
-// (sounds.Names). An empty prompt plays the built-in main menu.
+// CheckPrompts reports IVR prompts and hold_music settings that name no file
+// the PBX could play, as a *ValidationError with one "file:line:
+// ivrs[N].prompt: ..." (or "hold_music: ...", "teams[N].hold_music: ...")
+// problem each (nil when all are found). It looks where the PBX looks at call
+// time: the firm's SoundPaths (its sounds_dir, then next to its file; or the
+// absolute path), then, for a plain file name, NAME.wav in the main sounds_dir
+// and the built-in prompts. builtin lists the built-in prompt names without
+// ".wav" (sounds.Names). An empty prompt plays the built-in main menu; an
+// empty hold_music the next one in the order of Firm.HoldMusic.
+//
+// A top-level hold_music is checked again for each firm file that falls back
+// to it, because each firm looks it up in its own sounds_dir and directory
+// first.
 //
 // Unlike Load it looks at the disk beyond the configuration files, so it is a
 // separate step: `switchboard check` fails on its problems, while serve only
 // logs them (a missing prompt leaves the menu silent, not the PBX down).
 func (c *Config) CheckPrompts(builtin []string) error {
 	var problems []Problem
-	for _, f := range c.Firms {
-		for i, r := range f.IVRs {
-			if r.Prompt == "" {
-				continue
-			}
-			looked, ok := c.findPrompt(f, r.Prompt, builtin)
-			if ok {
-				continue
-			}
-			msg := fmt.Sprintf("%s: prompt file %q not found", index("ivrs", i)+".prompt", r.Prompt)
-			if !filepath.IsAbs(r.Prompt) {
-				msg += fmt.Sprintf(" (looked for %s; not a built-in prompt either)", strings.Join(looked, ", "))
-			}
-			problems = append(problems, Problem{File: f.File, Line: r.promptLine, Msg: msg})
+	check := func(f *Firm, file string, line int, path, name, what string) bool {
+		if name == "" {
+			return true
+		}
+		looked, ok := c.findPrompt(f, name, builtin)
+		if ok {
+			return true
+		}
+		msg := fmt.Sprintf("%s: prompt file %q not found%s", path, name, what)
+		if !filepath.IsAbs(name) {
+			msg += fmt.Sprintf(" (looked for %s; not a built-in prompt either)", strings.Join(looked, ", "))
+		}
+		problems = append(problems, Problem{File: file, Line: line, Msg: msg})
+		return false
+	}
+	mainFound := true
+	for i, f := range c.Firms {
+		found := check(f, f.File, f.holdMusicLine, "hold_music", f.holdMusic, "")
+		if i == 0 {
+			mainFound = found
+		} else if f.holdMusic == "" && mainFound {
+			// The main file's value, as the firm file's firm looks it up;
+			// when the default firm cannot find it either, one problem says so.
+			main := c.Firms[0]
+			check(f, main.File, main.holdMusicLine, "hold_music", f.mainHoldMusic, " for firm "+f.ID)
+		}
+		for j, t := range f.Teams {
+			check(f, f.File, t.holdMusicLine, index("teams", j)+".hold_music", t.HoldMusic, "")
+		}
+		for j, r := range f.IVRs {
+			check(f, f.File, r.promptLine, index("ivrs", j)+".prompt", r.Prompt, "")
 		}
 	}
 	if len(problems) == 0 {

@@ -92,6 +92,10 @@ func (s *firmSrc) firmHandlers(cfg *Config) handlers {
 				s.firm.SoundsDir = relTo(dir, d)
 			}
 		},
+		"hold_music": func(p string, v *yaml.Node) {
+			s.firm.holdMusic = s.check(p, v, checkText)
+			s.firm.holdMusicLine = v.Line
+		},
 		"agents":    func(p string, v *yaml.Node) { s.readAgents(p, v) },
 		"teams":     func(p string, v *yaml.Node) { s.readTeams(p, v) },
 		"ivrs":      func(p string, v *yaml.Node) { s.readIVRs(p, v) },
@@ -258,6 +262,11 @@ func (s *firmSrc) readTeams(p string, v *yaml.Node) {
 			"auto_callback": func(p string, v *yaml.Node) { t.AutoCallback = s.boolean(p, v) },
 			"max_attempts":  func(p string, v *yaml.Node) { s.intTo(p, v, &t.MaxAttempts, 1, 100) },
 			"retry_delay":   func(p string, v *yaml.Node) { s.dur(p, v, &t.RetryDelay, time.Second, 24*time.Hour) },
+			"wrap_up":       func(p string, v *yaml.Node) { s.dur(p, v, &t.WrapUp, 0, time.Hour) },
+			"hold_music": func(p string, v *yaml.Node) {
+				t.HoldMusic = s.check(p, v, checkText)
+				t.holdMusicLine = v.Line
+			},
 		})
 		if t.Name == "" {
 			t.Name = t.ID

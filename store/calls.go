@@ -152,3 +152,36 @@ func (s *Store) ListCalls(firm string, q CallQuery) ([]CallRecord, error) {
 	}
 	return out, nil
 }
+
+// SetCallWrapUp records the wrap-up d an agent got after call id. The record
+// is written when the call ends, but the wrap-up ends later (its full length,
+// or earlier when the agent says ready), so it is filled in afterwards. An
+// unknown id gives ErrNotFound; a malformed id or a negative d, ErrInvalid.
+func (s *Store) SetCallWrapUp(id string, d time.Duration) error {
+	if !ValidID(id) {
+		return fmt.Errorf("set wrap-up of call %q: malformed id: %w", id, ErrInvalid)
+	}
+	if d < 0 {
+		return fmt.Errorf("set wrap-up of call %s to %v: %w", id, d, ErrInvalid)
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCalls)
+		v := b.Get([]byte(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		r, err := decodeCall(v)
+		if err != nil {
+			return err
+		}
+		r.WrapUp = d
+		if v, err = encodeCall(r); err != nil {
+			return err
+		}
+		return b.Put([]byte(id), v)
+	})
+	if err != nil {
+		return fmt.Errorf("set wrap-up of call %s: %w", id, err)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"switchboard/callinfo"
@@ -141,5 +142,66 @@ func TestListCalls(t *testing.T) {
 		if !reflect.DeepEqual(callIDs(paged), want) {
 			t.Errorf("%s paged: got %v\nwant %v", tt.name, callIDs(paged), want)
 		}
+	}
+}
+
+// The wrap-up is filled in after the record is written; the rest of the
+// record, transfers and hold time included, stays as it was, on disk.
+func TestSetCallWrapUp(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &CallRecord{
+		Firm: "acme.example", Start: t0, Answer: t0.Add(time.Second), End: t0.Add(time.Minute), Direction: "inbound",
+		From: "+493012345", To: "2000", Agent: "bob", Team: "support", Outcome: "answered", HoldTime: 7 * time.Second,
+		Transfers: []Transfer{{By: "alice", To: "1002", At: t0.Add(30 * time.Second)}},
+	}
+	if err := s.AddCall(in); err != nil {
+		t.Fatal(err)
+	}
+	other := &CallRecord{Firm: "acme.example", Start: t0.Add(time.Hour)}
+	if err := s.AddCall(other); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		id   string
+		d    time.Duration
+		err  error
+	}{
+		{"set", in.ID, 30 * time.Second, nil},
+		{"cut short (ready) overwrites", in.ID, 12 * time.Second, nil},
+		{"unknown id", CallID(t0.Add(2*time.Hour), 1), time.Second, ErrNotFound},
+		{"malformed id", "not-an-id", time.Second, ErrInvalid},
+		{"negative", in.ID, -time.Second, ErrInvalid},
+	}
+	for _, tc := range tests {
+		if err := s.SetCallWrapUp(tc.id, tc.d); !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+			t.Errorf("%s: SetCallWrapUp(%q, %v) = %v, want %v", tc.name, tc.id, tc.d, err, tc.err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopen: the change must be on disk, not only in a cache.
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.ListCalls("acme.example", CallQuery{})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("ListCalls = %+v, %v", got, err)
+	}
+	want := *in
+	want.WrapUp = 12 * time.Second
+	if g := got[1]; !reflect.DeepEqual(norm(g), norm(want)) {
+		t.Errorf("record after SetCallWrapUp = %+v\nwant %+v", g, want)
+	}
+	if got[0].WrapUp != 0 {
+		t.Errorf("other record's WrapUp = %v", got[0].WrapUp)
 	}
 }

@@ -1,0 +1,185 @@
+package api_test
+
+import (
+	"context"
+	"encoding/csv"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/internal/testphone"
+	"switchboard/store"
+)
+
+// liveCallID waits for the one live call of the firm and returns its id.
+func liveCallID(t *testing.T, c *client, firm string) string {
+	t.Helper()
+	var live []struct{ ID, State string }
+	c.mustDo("GET", "/api/calls/live?firm="+firm, nil, http.StatusOK, &live)
+	if len(live) != 1 {
+		t.Fatalf("live calls of %s: %+v, want one", firm, live)
+	}
+	return live[0].ID
+}
+
+// The API's own checks of a transfer: who may ask, the body, and which calls
+// exist; the call's own state is the PBX's answer (409 while it rings).
+func TestTransferRequests(t *testing.T) {
+	t.Parallel()
+	a := startApp(t)
+	admin := adminClient(t, a.HTTPAddr)
+	alice := agentClient(t, a.HTTPAddr, "1001", "alice-pw", "pbx.test")
+	carol := agentClient(t, a.HTTPAddr, "1003", "carol-pw", "acme.test")
+	anonClient(t, a.HTTPAddr).wantError("POST", "/api/calls/x/transfer", map[string]string{"target": "1002"}, http.StatusUnauthorized)
+	admin.wantError("GET", "/api/calls/x/transfer", nil, http.StatusMethodNotAllowed)
+
+	aPhone := registerPhone(t, a, testphone.Config{User: "1001", Password: "alice-pw", Domain: "pbx.test"})
+	bPhone := registerPhone(t, a, testphone.Config{User: "1002", Password: "bob-pw", Domain: "pbx.test"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pending := aPhone.DialAsync(ctx, "1002")
+	in := <-bPhone.Incoming()
+	id := liveCallID(t, admin, "pbx.test")
+	path := "/api/calls/" + id + "/transfer"
+
+	tests := []struct {
+		name string
+		c    *client
+		path string
+		body any
+		want int
+	}{
+		{"unknown call (admin)", admin, "/api/calls/0000000000000000deadbeef/transfer", map[string]string{"target": "1004"}, http.StatusNotFound},
+		{"unknown call (agent)", alice, "/api/calls/nope/transfer", map[string]string{"target": "1004"}, http.StatusNotFound},
+		{"another firm's call", carol, path, map[string]string{"target": "1001"}, http.StatusNotFound},
+		{"admin names the wrong firm", admin, path + "?firm=acme.test", map[string]string{"target": "1004"}, http.StatusNotFound},
+		{"admin names an unknown firm", admin, path + "?firm=nope.test", map[string]string{"target": "1004"}, http.StatusNotFound},
+		{"agent names another firm", alice, path + "?firm=acme.test", map[string]string{"target": "1004"}, http.StatusForbidden},
+		{"no body", admin, path, nil, http.StatusBadRequest},
+		{"no target", admin, path, map[string]string{}, http.StatusBadRequest},
+		{"empty target", admin, path, map[string]string{"target": " "}, http.StatusBadRequest},
+		{"target with a space", alice, path, map[string]string{"target": "10 04"}, http.StatusBadRequest},
+		{"target too long", alice, path, map[string]string{"target": strings.Repeat("1", 200)}, http.StatusBadRequest},
+		{"unknown field", admin, path, map[string]string{"target": "1004", "mode": "attended"}, http.StatusBadRequest},
+		{"ringing call (admin)", admin, path, map[string]string{"target": "1004"}, http.StatusConflict},
+		{"ringing call (admin, with firm)", admin, path + "?firm=pbx.test", map[string]string{"target": "team:sales"}, http.StatusConflict},
+	}
+	for _, tc := range tests {
+		if msg := tc.c.wantError("POST", tc.path, tc.body, tc.want); msg == "" {
+			t.Errorf("%s: empty error message", tc.name)
+		}
+	}
+	if _, err := in.Answer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pending.Result(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Ready answers the agent, who may only ready themself; the admin any agent.
+func TestReady(t *testing.T) {
+	t.Parallel()
+	a := startApp(t)
+	admin := adminClient(t, a.HTTPAddr)
+	alice := agentClient(t, a.HTTPAddr, "1001", "alice-pw", "pbx.test")
+	var out map[string]any
+	alice.mustDo("POST", "/api/agents/alice/ready", nil, http.StatusOK, &out)
+	if out["id"] != "alice" || out["firm"] != "pbx.test" || out["status"] != "online" {
+		t.Errorf("ready answer %v", out)
+	}
+	if _, ok := out["wrap_up_until"]; ok {
+		t.Errorf("wrap_up_until present outside wrap-up: %v", out)
+	}
+	alice.mustDo("POST", "/api/agents/1001/ready", map[string]any{}, http.StatusOK, &out)
+	alice.wantError("POST", "/api/agents/bob/ready", nil, http.StatusForbidden)
+	alice.wantError("POST", "/api/agents/alice/ready", map[string]string{"agent": "bob"}, http.StatusBadRequest)
+	admin.mustDo("POST", "/api/agents/bob/ready", nil, http.StatusOK, &out)
+	admin.mustDo("POST", "/api/agents/carol/ready", nil, http.StatusOK, &out)
+	if out["firm"] != "acme.test" {
+		t.Errorf("carol: %v", out)
+	}
+	admin.wantError("POST", "/api/agents/alice/ready", nil, http.StatusBadRequest) // in two firms
+	admin.mustDo("POST", "/api/agents/alice/ready?firm=acme.test", nil, http.StatusOK, &out)
+	admin.wantError("POST", "/api/agents/zed/ready", nil, http.StatusNotFound)
+	anonClient(t, a.HTTPAddr).wantError("POST", "/api/agents/alice/ready", nil, http.StatusUnauthorized)
+}
+
+// /api/me lists the firm's teams for the console's transfer picker.
+func TestMeTeams(t *testing.T) {
+	t.Parallel()
+	a := startApp(t)
+	var me struct {
+		Teams []struct{ ID, Name, Extension string }
+	}
+	agentClient(t, a.HTTPAddr, "1001", "alice-pw", "pbx.test").mustDo("GET", "/api/me", nil, http.StatusOK, &me)
+	if len(me.Teams) != 2 || me.Teams[0].ID != "support" || me.Teams[0].Extension != "2000" || me.Teams[1].ID != "sales" || me.Teams[1].Name != "sales" {
+		t.Errorf("alice's teams %+v", me.Teams)
+	}
+	agentClient(t, a.HTTPAddr, "1003", "carol-pw", "acme.test").mustDo("GET", "/api/me", nil, http.StatusOK, &me)
+	if len(me.Teams) != 1 || me.Teams[0].ID != "helpdesk" {
+		t.Errorf("carol's teams %+v", me.Teams)
+	}
+}
+
+// The call log carries transfers, hold and wrap-up time, in JSON and CSV.
+func TestCallLogTransfersHoldWrapUp(t *testing.T) {
+	t.Parallel()
+	a := startApp(t)
+	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	rec := &store.CallRecord{
+		Firm: "pbx.test", Start: t0, Answer: t0.Add(time.Second), End: t0.Add(time.Minute), Direction: "inbound",
+		From: "+15557770000", To: "2000", Agent: "bob", Team: "support", Outcome: "answered", HoldTime: 12500 * time.Millisecond,
+		Transfers: []store.Transfer{{By: "alice", To: "1002", At: t0.Add(20 * time.Second)}, {By: "admin", To: "team:sales", At: t0.Add(40 * time.Second)}},
+	}
+	if err := a.Store.AddCall(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store.SetCallWrapUp(rec.ID, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	plain := addCall(t, a.Store, "pbx.test", "dave", "answered", t0.Add(time.Hour))
+	admin := adminClient(t, a.HTTPAddr)
+	var calls []struct {
+		ID        string
+		Transfers []struct {
+			By, To string
+			At     time.Time
+		}
+		Hold   *float64 `json:"hold_seconds"`
+		WrapUp *float64 `json:"wrap_up_seconds"`
+	}
+	admin.mustDo("GET", "/api/calls?firm=pbx.test", nil, http.StatusOK, &calls)
+	if len(calls) != 2 || calls[1].ID != rec.ID || calls[0].ID != plain {
+		t.Fatalf("calls %+v", calls)
+	}
+	c := calls[1]
+	if len(c.Transfers) != 2 || c.Transfers[0].By != "alice" || c.Transfers[0].To != "1002" || !c.Transfers[1].At.Equal(t0.Add(40*time.Second)) ||
+		c.Hold == nil || *c.Hold != 12.5 || c.WrapUp == nil || *c.WrapUp != 3 {
+		t.Errorf("transferred call %+v", c)
+	}
+	var raw []map[string]any
+	admin.mustDo("GET", "/api/calls?firm=pbx.test&agent=dave", nil, http.StatusOK, &raw)
+	if tr, ok := raw[0]["transfers"].([]any); !ok || len(tr) != 0 || raw[0]["hold_seconds"] != 0.0 || raw[0]["wrap_up_seconds"] != 0.0 {
+		t.Errorf("plain call: transfers %#v, hold %v, wrap-up %v (want [], 0, 0)", raw[0]["transfers"], raw[0]["hold_seconds"], raw[0]["wrap_up_seconds"])
+	}
+
+	r := admin.mustDo("GET", "/api/calls?format=csv&firm=pbx.test", nil, http.StatusOK, nil)
+	rows, err := csv.NewReader(strings.NewReader(string(r.body))).ReadAll()
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("CSV %q (%v)", rows, err)
+	}
+	head := strings.Join(rows[0][len(rows[0])-3:], ",")
+	if head != "transfers,hold_seconds,wrap_up_seconds" || rows[0][14] != "caller_agent" {
+		t.Errorf("CSV header %q", rows[0])
+	}
+	got := rows[2][len(rows[2])-3:]
+	want := []string{"alice>1002@2025-03-01T10:00:20Z admin>team:sales@2025-03-01T10:00:40Z", "12.5", "3"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("CSV transferred call %q, want %q", got, want)
+	}
+	if got := rows[1][len(rows[1])-3:]; strings.Join(got, "|") != "|0|0" {
+		t.Errorf("CSV plain call %q", got)
+	}
+}
