@@ -37,7 +37,7 @@ func (ap *apps) voicemailApp(c *Call, mailbox string) {
 	}
 	vm, err := voicemail.Deposit(c.ctx, sess, p.store, p.sounds, voicemail.DepositOptions{
 		Logger: p.log,
-		Firm:   c.Firm.ID, Mailbox: mailbox, Caller: c.rec.From,
+		Firm:   c.Firm.ID, Mailbox: mailbox, Caller: c.callerNumber(),
 		Dir:            voicemail.MailboxDir(p.dataDir, c.Firm.ID, mailbox),
 		Greeting:       greeting,
 		SilenceTimeout: cfg.Voicemail.SilenceTimeout,
@@ -67,7 +67,7 @@ func (ap *apps) callbackApp(c *Call, kind, id string) {
 		return
 	}
 	c.setState(callinfo.StateCallback)
-	caller := c.rec.From
+	caller := c.callerNumber()
 	if !validNumber(caller) {
 		// Only dial-pad numbers are ever called back: the From of a call from a
 		// trunk is the caller's to choose.
@@ -220,18 +220,33 @@ func (ap *apps) runAnswered(c *Call, d dialplan.Decision) {
 	p.ctl.run(c, d)
 }
 
-// ivrPrompt finds an IVR's prompt: sounds_dir, next to the config file, absolute.
+// ivrPrompt finds an IVR's prompt.
 func (ap *apps) ivrPrompt(f *dialplan.Firm, ivr *dialplan.IVR) ([]int16, error) {
-	p := ap.p
 	if ivr.Prompt == "" {
-		return p.sounds.Get("main-menu")
+		return ap.p.sounds.Get("main-menu")
 	}
-	for _, path := range f.SoundPaths(ivr.Prompt) {
+	return ap.prompt(f, ivr.Prompt)
+}
+
+// holdMusic is what a held or queued caller hears: the hold_music of the call's
+// team, else of its firm or the top level, else the built-in hold prompt.
+func (ap *apps) holdMusic(c *Call) ([]int16, error) {
+	c.mu.Lock()
+	team := c.Firm.Team(c.rec.Team)
+	c.mu.Unlock()
+	return ap.prompt(c.Firm, c.Firm.HoldMusic(team))
+}
+
+// prompt finds a prompt the admin named: sounds_dir, next to the config file,
+// absolute, then the main sounds_dir and the built-in prompts.
+func (ap *apps) prompt(f *dialplan.Firm, name string) ([]int16, error) {
+	p := ap.p
+	for _, path := range f.SoundPaths(name) {
 		if pcm, err := p.sounds.Get(path); err == nil {
 			return pcm, nil
 		}
 	}
-	return p.sounds.Get(ivr.Prompt)
+	return p.sounds.Get(name)
 }
 
 // promptDigit plays pcm and waits up to timeout after it for one digit; a digit

@@ -19,9 +19,20 @@ import (
 type Call struct {
 	ID   string
 	Firm *dialplan.Firm
-	In   inLeg // the caller's leg (a *sip.InboundLeg); nil for calls the PBX places (click-to-call, callbacks)
+	// In is the caller's leg (a *sip.InboundLeg); nil for calls the PBX places
+	// (click-to-call, callbacks). After a transfer it is the party left in the call.
+	// Only the call's goroutine changes it, under mu.
+	In inLeg
 
-	callerAgent *dialplan.Agent // the authenticated agent who placed the call, if any
+	// callerAgent is the agent on whose behalf the call is routed (the one who
+	// placed it, or who transferred it): their permissions and caller ID apply.
+	callerAgent *dialplan.Agent
+	// inAgent is the agent on the In leg, if any.
+	inAgent *dialplan.Agent
+	// inSwapped is closed and replaced when In changes.
+	inSwapped chan struct{}
+	// cmds carries work for the call's bridge (bridge.go).
+	cmds chan command
 
 	p      *PBX
 	ctx    context.Context
@@ -36,6 +47,16 @@ type Call struct {
 	bridged  time.Time
 	held     atomic.Bool // a leg put the call on hold: no RTP is expected
 	finished bool
+	br       *bridging       // the running bridge, if any
+	parties  [2]party        // the parties of the last bridge, for Replaces and transfers
+	left     map[string]bool // agents who transferred the call away
+	ringback bool            // a transferee waits: ring plays them ringback
+	// callerNum is the caller's number as agents' phones, voicemail and callbacks
+	// see it: From, or after a transfer the transferee's number.
+	callerNum string
+	// teamAgents are the agents who took the call as members of a team (by
+	// agent id: the team's id), who get the team's wrap-up when they leave it.
+	teamAgents map[string]string
 
 	// Live events (events.go).
 	clickToCall atomic.Bool
@@ -98,34 +119,70 @@ func (k *control) newCall(firm *dialplan.Firm, in inLeg, direction callinfo.Dire
 	}
 	c.ctx, c.cancel = context.WithCancel(p.ctx)
 	c.media = callMedia{leg: in, p: p}
-	if in != nil {
-		// One goroutine per call follows the caller's leg: its end cancels the
-		// call, and digits it sends as SIP INFO reach menus and voicemail.
-		p.tasks.spawn(func(context.Context) {
-			for {
-				select {
-				case <-in.Done():
-					c.cancel()
-					return
-				case <-c.ctx.Done():
-					return
-				case d := <-in.InfoDTMF():
-					if s := c.media.callerSess.Load(); s != nil {
-						s.InjectDTMF(d)
-					}
-				}
-			}
-		})
-	}
+	c.inSwapped = make(chan struct{})
+	c.cmds = make(chan command, 8)
+	p.tasks.spawn(func(context.Context) { c.followCaller() })
 	c.rec = store.CallRecord{ID: c.ID, Firm: firm.ID, Start: start, Direction: direction, From: from, To: to}
 	if in != nil {
 		c.rec.CallID = in.CallID()
 	}
 	c.state = callinfo.StateRouting
+	c.callerNum = from
 	p.mu.Lock()
 	p.live[c.ID] = c
 	p.mu.Unlock()
 	return c
+}
+
+// followCaller follows the caller's leg, whichever it is: its end cancels the call,
+// and digits it sends as SIP INFO reach menus and voicemail.
+func (c *Call) followCaller() {
+	for {
+		c.mu.Lock()
+		in, swapped := c.In, c.inSwapped
+		c.mu.Unlock()
+		var done <-chan struct{}
+		var dtmf <-chan rune
+		if in != nil {
+			done, dtmf = in.Done(), in.InfoDTMF()
+		}
+		select {
+		case <-done:
+			c.mu.Lock()
+			same := c.In == in
+			c.mu.Unlock()
+			if same {
+				c.cancel()
+				return
+			}
+		case <-swapped:
+		case <-c.ctx.Done():
+			return
+		case d := <-dtmf:
+			if s := c.media.callerSess.Load(); s != nil {
+				s.InjectDTMF(d)
+			}
+		}
+	}
+}
+
+// setCaller makes leg (with its session and agent) the call's caller: the party
+// left in the call after a transfer. nil leaves the call without caller (its
+// party went to another call).
+func (c *Call) setCaller(leg inLeg, sess *rtp.Session, agent *dialplan.Agent) {
+	c.mu.Lock()
+	c.In, c.inAgent = leg, agent
+	close(c.inSwapped)
+	c.inSwapped = make(chan struct{})
+	c.mu.Unlock()
+	c.media.adopt(leg, sess)
+}
+
+// callerNumber is the number of the party the call is for.
+func (c *Call) callerNumber() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.callerNum
 }
 
 func (c *Call) setState(s callinfo.CallState) {
@@ -137,6 +194,7 @@ func (c *Call) setState(s callinfo.CallState) {
 func (c *Call) setAgent(id string) {
 	c.mu.Lock()
 	c.rec.Agent = id
+	delete(c.left, id) // transferred back to an agent who had passed it on
 	c.mu.Unlock()
 }
 
@@ -202,6 +260,8 @@ func (c *Call) finish() {
 		s.Close()
 	}
 	for _, a := range busy {
+		// Wrap-up first: the agent must not look free to a queue in between.
+		c.p.ctl.wrapUp(c, a)
 		c.p.ctl.adjustBusy(c.Firm.ID, a, -1, true)
 	}
 
@@ -303,27 +363,18 @@ func (k *control) sdp(sess *rtp.Session, codecs []rtp.Codec, dtmfPT int, directi
 	})
 }
 
-// reinviter is a leg that can send a mid-call offer.
-type reinviter interface {
-	Reinvite(ctx context.Context, sdp []byte) ([]byte, error)
-}
-
-// offerHandler answers a mid-call offer on one leg (hold, unhold, new address or
-// codec): it re-points the leg's media and, when the call is bridged, tells the other
-// leg about the new direction so that its phone shows the hold too.
-func (k *control) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.Session), onHold func(held bool)) sip.OfferHandler {
-	p := k.p
+// offerHandler answers a mid-call offer on one leg (hold, resume, new address or
+// codec) and re-points the leg's media; onHold, when set, hears whether the leg
+// now holds the call. The other leg is not re-offered: it hears hold music.
+func (k *control) offerHandler(sess *rtp.Session, onHold func(held bool)) sip.OfferHandler {
 	return func(body []byte) ([]byte, error) {
 		offer, err := rtp.ParseSDP(body)
 		if err != nil {
 			return nil, err
 		}
-		if onHold != nil {
-			onHold(offer.Direction != rtp.SendRecv)
-		}
 		var answer []byte
 		if sess.IsWebRTC() {
-			// A browser's renegotiation (hold, unhold) keeps its ICE and DTLS.
+			// A browser's renegotiation (hold, resume) keeps its ICE and DTLS.
 			answer, err = sess.AnswerWebRTC(body)
 		} else {
 			codec, ok := rtp.Negotiate(offer, rtp.Supported)
@@ -336,31 +387,8 @@ func (k *control) offerHandler(sess *rtp.Session, other func() (reinviter, *rtp.
 		if err != nil {
 			return nil, err
 		}
-		if other != nil {
-			// A browser on the other side is not re-offered: it keeps its
-			// stream and simply hears nothing while the call is held.
-			if leg, osess := other(); leg != nil && osess != nil && !osess.IsWebRTC() {
-				dir := offer.Direction
-				p.tasks.spawn(func(context.Context) {
-					// Room for a 491 and our retries (up to 4 s apart on outbound legs).
-					ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
-					defer cancel()
-					o, err := k.sdp(osess, []rtp.Codec{osess.Codec()}, rtp.DefaultDTMFPT, dir)
-					if err != nil {
-						p.log.Warn("relay re-INVITE: SDP", "err", err)
-						return
-					}
-					if ans, err := leg.Reinvite(ctx, o); err == nil {
-						if md, err := rtp.ParseSDP(ans); err == nil {
-							if c, ok := rtp.Negotiate(md, rtp.Supported); ok {
-								osess.SetRemote(md.AddrPort(), c, md.DTMFPT)
-							}
-						}
-					} else {
-						p.log.Warn("relay re-INVITE", "err", err)
-					}
-				})
-			}
+		if onHold != nil {
+			onHold(offer.OnHold())
 		}
 		return answer, nil
 	}

@@ -192,6 +192,10 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 	if cb != nil {
 		p.dialer.finish(c.Firm.ID, cb.ID, autoClaim+a.ID, store.StateDone, "answered by "+a.ID)
 	}
-	k.bridge(c, agentLeg, agentSess, rc.leg, rc.sess)
+	var customerAgent *dialplan.Agent // the "customer" may be a colleague's extension
+	if d.Kind == dialplan.RouteAgent {
+		customerAgent = d.Agent
+	}
+	k.bridge(c, party{leg: agentLeg, sess: agentSess, agent: a}, party{leg: rc.leg, sess: rc.sess, agent: customerAgent})
 	return true
 }

@@ -83,7 +83,7 @@ func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	defer c.finish()
 	if from.Agent != nil {
-		c.callerAgent = from.Agent
+		c.callerAgent, c.inAgent = from.Agent, from.Agent
 		c.rec.CallerAgent = from.Agent.ID
 		c.markBusy(from.Agent.ID)
 		if direction != callinfo.Internal {
@@ -105,6 +105,15 @@ func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			leg.Reject(488, "Not Acceptable Here")
 			return
 		}
+	}
+	if rep, ok, err := sip.ReplacesOf(req); err != nil || ok {
+		if err != nil {
+			c.outcome(callinfo.Failed, callinfo.Cause{Code: 400, Reason: "Bad Request"})
+			leg.Reject(400, "Bad Request")
+			return
+		}
+		k.takeOver(c, rep)
+		return
 	}
 	k.run(c, d)
 }
@@ -150,7 +159,7 @@ func (k *control) callAgent(c *Call, a *dialplan.Agent) {
 		k.unavailable(c, a, a.Away)
 		return
 	}
-	specs := k.agentTargets(c.Firm, a, c.rec.From, c.In.FromDisplay())
+	specs := k.agentTargets(c.Firm, a, c.callerNumber(), c.In.FromDisplay())
 	if len(specs) == 0 {
 		c.outcome(callinfo.NoAnswer, callinfo.CauseUnavailable)
 		k.unavailable(c, a, a.NoAnswer)
@@ -163,7 +172,7 @@ func (k *control) callAgent(c *Call, a *dialplan.Agent) {
 	switch r.outcome {
 	case callinfo.Answered:
 		c.markBusy(a.ID)
-		k.connect(c, r.leg, r.sess)
+		k.connect(c, r.leg, r.sess, a)
 		return
 	case callinfo.Abandoned:
 		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
@@ -288,7 +297,9 @@ func (k *control) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) rin
 			c.In.Ring()
 		})
 	}
+	stopRingback := k.ringbackWhileRinging(c)
 	fr := p.forker.fork(c.ctx, specs, timeout, onProgress)
+	stopRingback()
 	leg := fr.leg
 	if leg == nil {
 		release(nil)
@@ -358,21 +369,16 @@ func isWebSocket(transport string) bool {
 	return strings.EqualFold(transport, "ws") || strings.EqualFold(transport, "wss")
 }
 
-// legControl is what the bridge needs of either kind of leg.
-type legControl interface {
-	Done() <-chan struct{}
-	Hangup(ctx context.Context) error
-	Reinvite(ctx context.Context, sdp []byte) ([]byte, error)
-	OnOffer(h sip.OfferHandler)
-}
-
-// connect answers the caller and bridges them to the answered leg until either side
-// hangs up.
-func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session) {
+// connect answers the caller and bridges them to the answered leg (with agent on
+// it, if any) until either side hangs up.
+func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session, agent *dialplan.Agent) {
 	// The mid-call offer handlers go in before the 200: a phone may put the call on
 	// hold right after its ACK.
+	caller := party{leg: c.In, agent: c.inAgent}
 	if aSess, _, err := c.media.callerMedia(); err == nil {
-		k.linkOffers(c, c.In, aSess, b, bSess)
+		caller.sess = aSess
+		k.linkParty(c, caller)
+		k.linkParty(c, party{leg: b, sess: bSess, agent: agent})
 	}
 	aSess, err := c.answerCaller()
 	if err != nil {
@@ -382,69 +388,9 @@ func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session) {
 		}
 		return
 	}
+	caller.sess = aSess
 	c.outcome(callinfo.Answered, callinfo.CauseOK)
-	k.bridge(c, c.In, aSess, b, bSess)
-}
-
-// bridge relays media between two answered legs until one hangs up, then hangs up the
-// other.
-func (k *control) bridge(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
-	p := k.p
-	c.mu.Lock()
-	c.state = callinfo.StateTalking
-	c.bridged = time.Now()
-	c.mu.Unlock()
-	c.notifyAnswered()
-	k.linkOffers(c, a, aSess, b, bSess)
-	stop := rtp.Bridge(aSess, bSess)
-	defer stop()
-	ctx := context.Background()
-	watch := time.NewTicker(rtpCheckEvery)
-	defer watch.Stop()
-	lastIn, lastMove := uint64(0), time.Now()
-	for {
-		select {
-		case <-a.Done():
-			b.Hangup(ctx)
-			return
-		case <-b.Done():
-			a.Hangup(ctx)
-			return
-		case <-p.ctx.Done():
-			a.Hangup(ctx)
-			b.Hangup(ctx)
-			return
-		case <-watch.C:
-			// A phone that vanished without BYE must not hold the agent forever:
-			// no RTP from either side for rtpTimeout ends the call (not on hold).
-			in := aSess.Stats().PacketsIn + bSess.Stats().PacketsIn
-			if in != lastIn || c.held.Load() {
-				lastIn, lastMove = in, time.Now()
-				continue
-			}
-			if time.Since(lastMove) >= rtpTimeout {
-				p.log.Warn("no RTP from either leg, hanging up", "call", c.ID, "after", rtpTimeout)
-				c.outcome(callinfo.Answered, callinfo.Cause{Reason: "RTP timeout"})
-				a.Hangup(ctx)
-				b.Hangup(ctx)
-				return
-			}
-		}
-	}
-}
-
-// rtpTimeout ends a bridged call that carries no media at all (Asterisk's
-// rtptimeout); rtpCheckEvery is how often it is checked.
-const (
-	rtpTimeout    = 60 * time.Second
-	rtpCheckEvery = 5 * time.Second
-)
-
-// linkOffers makes each leg's mid-call offers re-point its media and reach the
-// other leg.
-func (k *control) linkOffers(c *Call, a legControl, aSess *rtp.Session, b legControl, bSess *rtp.Session) {
-	a.OnOffer(k.offerHandler(aSess, func() (reinviter, *rtp.Session) { return b, bSess }, c.setHeld))
-	b.OnOffer(k.offerHandler(bSess, func() (reinviter, *rtp.Session) { return a, aSess }, c.setHeld))
+	k.bridge(c, caller, party{leg: b, sess: bSess, agent: agent})
 }
 
 // callOutbound sends an agent's call out through a trunk.
@@ -463,7 +409,7 @@ func (k *control) callOutbound(c *Call, t *dialplan.Trunk, number string) {
 	r := k.ring(c, []sip.DialSpec{spec}, outboundRingLimit)
 	switch r.outcome {
 	case callinfo.Answered:
-		k.connect(c, r.leg, r.sess)
+		k.connect(c, r.leg, r.sess, nil)
 	case callinfo.Abandoned:
 		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 	default:

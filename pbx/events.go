@@ -377,10 +377,10 @@ func (c *Call) notifyEnded() {
 // placed it. Called with c.mu held.
 func (c *Call) partiesLocked() []string {
 	var out []string
-	if c.rec.Agent != "" {
+	if c.rec.Agent != "" && !c.left[c.rec.Agent] {
 		out = append(out, c.rec.Agent)
 	}
-	if c.rec.CallerAgent != "" && c.rec.CallerAgent != c.rec.Agent {
+	if c.rec.CallerAgent != "" && c.rec.CallerAgent != c.rec.Agent && !c.left[c.rec.CallerAgent] {
 		out = append(out, c.rec.CallerAgent)
 	}
 	return out

@@ -50,6 +50,7 @@ func (l *fakeLeg) Hangup(context.Context) error {
 }
 func (l *fakeLeg) Reinvite(context.Context, []byte) ([]byte, error) { return nil, nil }
 func (l *fakeLeg) OnOffer(sip.OfferHandler)                         {}
+func (l *fakeLeg) OnRefer(sip.ReferHandler)                         {}
 func (l *fakeLeg) RemoteSDP() []byte                                { return l.sdp }
 func (l *fakeLeg) URI() string                                      { return l.uri }
 

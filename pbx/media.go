@@ -46,6 +46,18 @@ func (m *callMedia) untrack(s *rtp.Session) {
 	s.Close()
 }
 
+// release forgets a session without closing it: another call took it over.
+func (m *callMedia) release(s *rtp.Session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, x := range m.sessions {
+		if x == s {
+			m.sessions = append(m.sessions[:i], m.sessions[i+1:]...)
+			return
+		}
+	}
+}
+
 // list returns the sessions open for the call.
 func (m *callMedia) list() []*rtp.Session {
 	m.mu.Lock()
@@ -94,12 +106,22 @@ func (m *callMedia) callerMedia() (*rtp.Session, []byte, error) {
 // setCaller makes sess the caller's media, with local the SDP we send the caller.
 func (m *callMedia) setCaller(sess *rtp.Session, local []byte, lateOffer bool) {
 	m.leg.SetLocalSDP(local)
-	m.leg.OnOffer(m.p.ctl.offerHandler(sess, nil, nil))
+	m.leg.OnOffer(m.p.ctl.offerHandler(sess, nil))
 	m.callerSess.Store(sess)
 	m.mu.Lock()
 	m.caller = sess
 	m.lateOffer = lateOffer
 	m.mu.Unlock()
+}
+
+// adopt makes leg and its answered session the caller's media (after a transfer).
+func (m *callMedia) adopt(leg inLeg, sess *rtp.Session) {
+	m.mu.Lock()
+	m.leg = leg
+	m.caller = sess
+	m.lateOffer = false
+	m.mu.Unlock()
+	m.callerSess.Store(sess)
 }
 
 // plainAnswer opens an RTP session for the caller's plain offer and writes our

@@ -19,12 +19,23 @@ type presence struct {
 	status   map[agentKey]callinfo.Status // live status cache, persisted in store
 	busy     map[agentKey]int             // calls an agent is in (queues offer only idle agents)
 	idleFrom map[agentKey]time.Time       // when the agent last became idle (longest-idle)
+	// wrapUntil is when an agent's wrap-up after a team call ends: until then
+	// queues and the callback dialer leave them alone.
+	wrapUntil map[agentKey]wrapUp
+}
+
+// wrapUp is an agent's time after a team call.
+type wrapUp struct {
+	until time.Time
+	start time.Time
+	call  string // the call it follows, whose log entry records it
 }
 
 type agentKey struct{ firm, agent string }
 
 func newPresence() *presence {
-	return &presence{status: map[agentKey]callinfo.Status{}, busy: map[agentKey]int{}, idleFrom: map[agentKey]time.Time{}}
+	return &presence{status: map[agentKey]callinfo.Status{}, busy: map[agentKey]int{}, idleFrom: map[agentKey]time.Time{},
+		wrapUntil: map[agentKey]wrapUp{}}
 }
 
 // load fills the status cache of every firm in cfg from the store and the file.
@@ -96,19 +107,60 @@ func (pr *presence) reserve(firm, agent string) bool {
 	k := agentKey{firm, agent}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	if pr.status[k] != callinfo.Online || pr.busy[k] != 0 {
+	if !pr.idleLocked(k) {
 		return false
 	}
 	pr.busy[k] = 1
 	return true
 }
 
-// idle reports whether an agent is online and in no call.
+// idle reports whether an agent is online, in no call and not in wrap-up: free
+// for queue offers and automatic callbacks.
 func (pr *presence) idle(firm, agent string) bool {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.idleLocked(agentKey{firm, agent})
+}
+
+func (pr *presence) idleLocked(k agentKey) bool {
+	return pr.status[k] == callinfo.Online && pr.busy[k] == 0 && !time.Now().Before(pr.wrapUntil[k].until)
+}
+
+// startWrapUp puts an agent in wrap-up until w.until and returns that time; a
+// wrap-up that runs longer already is kept (false).
+func (pr *presence) startWrapUp(firm, agent string, w wrapUp) (time.Time, bool) {
 	k := agentKey{firm, agent}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	return pr.status[k] == callinfo.Online && pr.busy[k] == 0
+	if cur := pr.wrapUntil[k]; !cur.until.Before(w.until) {
+		return cur.until, false
+	}
+	pr.wrapUntil[k] = w
+	return w.until, true
+}
+
+// endWrapUp ends an agent's wrap-up if it still ends at until (zero: whatever
+// its end), and reports whether one was still running.
+func (pr *presence) endWrapUp(firm, agent string, until time.Time) (wrapUp, bool) {
+	k := agentKey{firm, agent}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	cur, ok := pr.wrapUntil[k]
+	if !ok || (!until.IsZero() && !cur.until.Equal(until)) {
+		return wrapUp{}, false
+	}
+	delete(pr.wrapUntil, k)
+	return cur, !until.IsZero() || time.Now().Before(cur.until)
+}
+
+// wrapUpUntil is when an agent's wrap-up ends; zero when not in wrap-up.
+func (pr *presence) wrapUpUntil(firm, agent string) time.Time {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if u := pr.wrapUntil[agentKey{firm, agent}].until; time.Now().Before(u) {
+		return u
+	}
+	return time.Time{}
 }
 
 // longestIdle picks the agent of cand (not empty) idle for the longest time; the

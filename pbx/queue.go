@@ -72,6 +72,9 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 		return
 	}
 	c.setState(callinfo.StateQueued)
+	c.mu.Lock()
+	c.ringback = false // the queue plays hold music instead
+	c.mu.Unlock()
 	q := p.queues.get(c.Firm.ID, t.ID)
 	me := &queued{c: c}
 	q.mu.Lock()
@@ -94,8 +97,10 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 	holdDone := make(chan struct{})
 	p.tasks.spawn(func(context.Context) {
 		defer close(holdDone)
-		if pcm, err := p.sounds.Get("hold"); err == nil {
+		if pcm, err := p.apps.holdMusic(c); err == nil {
 			sess.PlayLoop(holdCtx, pcm)
+		} else {
+			p.log.Warn("hold music", "call", c.ID, "team", t.ID, "err", err)
 		}
 	})
 	stopMusic := func() { stopHold(); <-holdDone }
@@ -182,8 +187,9 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 					}
 				}
 				c.setAgent(r.agent)
+				c.tookForTeam(r.agent, t.ID)
 				c.outcome(callinfo.Answered, callinfo.CauseOK)
-				k.bridge(c, c.In, sess, r.leg, r.sess)
+				k.bridge(c, party{leg: c.In, sess: sess, agent: c.inAgent}, party{leg: r.leg, sess: r.sess, agent: c.Firm.Agent(r.agent)})
 				return
 			}
 			for _, a := range candidates {
@@ -305,7 +311,7 @@ func (k *control) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Du
 	var specs []sip.DialSpec
 	owner := map[string]string{}
 	for _, a := range agents {
-		for _, s := range k.agentTargets(c.Firm, a, c.rec.From, c.callerName()) {
+		for _, s := range k.agentTargets(c.Firm, a, c.callerNumber(), c.callerName()) {
 			specs = append(specs, s)
 			owner[s.URI] = a.ID
 		}
@@ -335,6 +341,13 @@ func (c *Call) adoptBusy(agent string) {
 	c.mu.Lock()
 	c.busy = append(c.busy, agent)
 	c.mu.Unlock()
+}
+
+// release frees an agent who left the call before its end (a transfer): their
+// wrap-up starts, then their busy mark goes.
+func (c *Call) release(agent string) {
+	c.p.ctl.wrapUp(c, agent)
+	c.unmarkBusy(agent)
 }
 
 // unmarkBusy releases one reservation made with markBusy.

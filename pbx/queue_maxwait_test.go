@@ -38,6 +38,7 @@ func (f *fakeCaller) Hangup(context.Context) error {
 }
 func (f *fakeCaller) Reinvite(context.Context, []byte) ([]byte, error) { return nil, nil }
 func (f *fakeCaller) OnOffer(sip.OfferHandler)                         {}
+func (f *fakeCaller) OnRefer(sip.ReferHandler)                         {}
 func (f *fakeCaller) CallID() string                                   { return "fake-call" }
 func (f *fakeCaller) FromDisplay() string                              { return "Caller" }
 func (f *fakeCaller) SDP() []byte                                      { return f.sdp }

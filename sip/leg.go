@@ -35,6 +35,7 @@ type legState struct {
 	cause    string
 	local    []byte
 	onOffer  atomic.Pointer[OfferHandler]
+	onRefer  atomic.Pointer[ReferHandler]
 	dtmf     chan rune
 	cleanup  func() // set before the leg is shared; runs once when it ends
 	// offering is set while our own re-INVITE waits for its answer: a re-INVITE
@@ -139,6 +140,15 @@ func (l *legState) end() {
 			l.cleanup()
 		}
 	})
+}
+
+func (l *legState) ended() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (l *legState) setCause(c string) {
@@ -322,7 +332,12 @@ func (l *InboundLeg) Progress(sdp []byte) error {
 // Answer sends 200 OK with sdp and waits for the ACK.
 func (l *InboundLeg) Answer(sdp []byte) error {
 	l.setLocalSDP(sdp)
-	hdrs := []Header{gosip.NewHeader("Content-Type", "application/sdp")}
+	hdrs := []Header{
+		gosip.NewHeader("Content-Type", "application/sdp"),
+		// Phones offer transfer only when the dialog allows REFER.
+		gosip.NewHeader("Allow", allowed),
+		gosip.NewHeader("Supported", supported),
+	}
 	if st := l.timer.Load(); st != nil {
 		hdrs = append(hdrs, st.headers()...)
 	}
@@ -357,9 +372,16 @@ func (l *InboundLeg) answeredSync() {
 // Answered reports whether Answer was called.
 func (l *InboundLeg) Answered() bool { return l.answered.Load() }
 
-// Reject sends a final failure answer.
+// Reject sends a final failure answer. On a leg already answered (a caller whose
+// transfer target turned out unroutable, say) no answer can be sent any more: it
+// hangs up with BYE instead, the code and reason going into a Reason header
+// (RFC 3326) so that the caller still learns why.
 func (l *InboundLeg) Reject(code int, reason string, hdrs ...Header) error {
 	l.setCause(fmt.Sprintf("%d %s", code, reason))
+	if l.answered.Load() {
+		text := strings.ReplaceAll(sanitize(reason), `\`, "")
+		return l.bye(context.Background(), gosip.NewHeader("Reason", fmt.Sprintf("SIP;cause=%d;text=\"%s\"", code, text)))
+	}
 	l.respMu.Lock()
 	err := l.d.Respond(code, reason, nil, hdrs...)
 	l.respMu.Unlock()
@@ -373,16 +395,24 @@ func (l *InboundLeg) Hangup(ctx context.Context) error {
 		return l.Reject(480, "Temporarily Unavailable")
 	}
 	l.setCause("local")
+	return l.bye(ctx)
+}
+
+// bye sends BYE with extra headers and ends the leg, whatever the answer.
+func (l *InboundLeg) bye(ctx context.Context, hdrs ...Header) error {
 	defer l.end()
-	select {
-	case <-l.done:
+	if l.ended() {
 		return nil
-	default:
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	l.answeredSync()
-	return l.d.Bye(ctx)
+	req := gosip.NewRequest(gosip.BYE, l.req.Contact().Address)
+	req.SetTransport(l.req.Transport())
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
+	return l.d.WriteBye(ctx, req)
 }
 
 // Reinvite sends an offer inside the dialog and returns the peer's answer.

@@ -135,9 +135,11 @@ func New(cfg Config) (*Server, error) {
 	srv.OnUpdate(s.guard(s.handleUpdate))
 	// sipgo's handler table is not safe to change once serving, so every method is
 	// routed here up front and OnRequest only fills our own table.
-	for _, m := range []gosip.RequestMethod{gosip.REGISTER, gosip.SUBSCRIBE, gosip.NOTIFY, gosip.MESSAGE, gosip.REFER, gosip.PUBLISH, gosip.PRACK} {
+	for _, m := range []gosip.RequestMethod{gosip.REGISTER, gosip.SUBSCRIBE, gosip.NOTIFY, gosip.MESSAGE, gosip.PUBLISH, gosip.PRACK} {
 		srv.OnRequest(m, s.guard(s.dispatch))
 	}
+	// REFER inside a dialog is ours (transfer); outside one it goes to the table.
+	srv.OnRequest(gosip.REFER, s.guard(s.handleRefer))
 	srv.OnNoRoute(s.guard(func(req *gosip.Request, tx gosip.ServerTransaction) {
 		s.count(req)
 		s.respond(tx, req, 405, "Method Not Allowed", gosip.NewHeader("Allow", allowed))
@@ -192,7 +194,12 @@ func (s *Server) ResponseCounts() map[string]uint64 {
 	return out
 }
 
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, SUBSCRIBE, NOTIFY"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, REGISTER, SUBSCRIBE, NOTIFY"
+
+// supported lists the extensions we take part in: Replaces (RFC 3891) in INVITE and
+// Refer-To, and REFER without subscription (RFC 4488). Phones look for these (and
+// REFER in Allow) before offering transfer.
+const supported = "replaces, norefersub"
 
 func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte, error) {
 	if s.cfg.Drop == nil || info.RemoteAddr == nil {
@@ -237,7 +244,13 @@ func (s *Server) Listen(ctx context.Context) error {
 	}
 	for _, b := range bound {
 		s.closers = append(s.closers, b.close)
-		s.serve(b.serve)
+		stopped := s.serve(b.serve)
+		if b.reading != nil {
+			select {
+			case <-b.reading:
+			case <-stopped:
+			}
+		}
 		s.listeners = append(s.listeners, b.listener)
 		if b.listener.Network == "udp" && s.udpLocal.IP == nil {
 			a := b.listener.Addr
@@ -277,6 +290,22 @@ type boundSocket struct {
 	listener Listener
 	serve    func() error
 	close    func() error
+	reading  chan struct{} // UDP: closed when sipgo starts reading the socket
+}
+
+// readingConn tells when sipgo starts reading a UDP socket. sipgo puts the socket
+// into its pool just before its first read; a request sent from it earlier (a
+// trunk REGISTER right at start, a Dial) makes sipgo bind the same port again,
+// which fails.
+type readingConn struct {
+	net.PacketConn
+	once    sync.Once
+	reading chan struct{}
+}
+
+func (c *readingConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.once.Do(func() { close(c.reading) })
+	return c.PacketConn.ReadFrom(b)
 }
 
 var errSharedPortTaken = errors.New("sip: the shared port is taken for another transport")
@@ -332,10 +361,12 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 				uc.SetReadBuffer(4 << 20)
 				uc.SetWriteBuffer(4 << 20)
 			}
+			rc := &readingConn{PacketConn: conn, reading: make(chan struct{})}
 			b = boundSocket{
 				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(conn.LocalAddr().String())},
-				serve:    func() error { return s.srv.ServeUDP(conn) },
+				serve:    func() error { return s.srv.ServeUDP(rc) },
 				close:    conn.Close,
+				reading:  rc.reading,
 			}
 		case "tcp", "tls", "ws", "wss":
 			if (network == "tls" || network == "wss") && s.cfg.TLS == nil {
@@ -378,14 +409,18 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 	return out, nil
 }
 
-func (s *Server) serve(fn func() error) {
+// serve runs fn until the server closes; the channel is closed when fn returns.
+func (s *Server) serve(fn func() error) <-chan struct{} {
+	stopped := make(chan struct{})
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(stopped)
 		if err := fn(); err != nil && !s.closed.Load() {
 			s.log.Error("sip listener stopped", "err", err)
 		}
 	}()
+	return stopped
 }
 
 // Listeners reports the bound transports.
@@ -608,6 +643,7 @@ func (s *Server) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 	s.respond(tx, req, 200, "OK",
 		gosip.NewHeader("Allow", allowed),
 		gosip.NewHeader("Accept", "application/sdp"),
+		gosip.NewHeader("Supported", supported),
 	)
 }
 
@@ -762,6 +798,32 @@ func (s *Server) dialogUA(contact *gosip.ContactHeader) *sipgo.DialogUA {
 	ua := *s.dua
 	ua.ContactHDR = *contact
 	return &ua
+}
+
+// LegByReplaces finds a confirmed leg by its dialog (call-id and both tags, matched in
+// either order of to-tag/from-tag). nil, nil when none.
+//
+// Either order, because the tags of a Replaces are as its sender sees the dialog:
+// the transferor names its own leg to us (our tag is its to-tag), a phone taking
+// over another's call names the other phone's leg (our tag is then the from-tag).
+func (s *Server) LegByReplaces(r Replaces) (*InboundLeg, *OutboundLeg) {
+	if r.CallID == "" || r.ToTag == "" || r.FromTag == "" {
+		return nil, nil
+	}
+	ids := []string{gosip.DialogIDMake(r.CallID, r.ToTag, r.FromTag), gosip.DialogIDMake(r.CallID, r.FromTag, r.ToTag)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		// An inbound leg is in the table from its INVITE on; only an answered
+		// one is a confirmed dialog. Outbound legs enter it once answered.
+		if l := s.inbound[id]; l != nil && l.Answered() && !l.ended() {
+			return l, nil
+		}
+		if l := s.outbound[id]; l != nil && !l.ended() {
+			return nil, l
+		}
+	}
+	return nil, nil
 }
 
 // LegCount returns the number of live dialogs, for leak checks and metrics.

@@ -32,6 +32,10 @@ type Call struct {
 	// ACK brings the answer.
 	ackOffer atomic.Pointer[pendingOffer]
 
+	// refers are the REFERs of ours whose final NOTIFY is still to come.
+	referMu sync.Mutex
+	refers  []*ReferStatus
+
 	done    chan struct{}
 	endOnce sync.Once
 }
@@ -319,6 +323,7 @@ func (c *Call) end() {
 	c.endOnce.Do(func() {
 		c.p.removeCall(c)
 		c.media.stop()
+		c.closeRefers()
 		close(c.done)
 	})
 }

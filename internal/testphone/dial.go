@@ -61,7 +61,7 @@ func (p *Phone) DialAsync(ctx context.Context, target string) *Pending {
 	return pd
 }
 
-func (p *Phone) dial(ctx context.Context, target string, onRinging func()) (*Call, error) {
+func (p *Phone) dial(ctx context.Context, target string, onRinging func(), hdrs ...sip.Header) (*Call, error) {
 	uri, err := parseTarget(target, p.domain)
 	if err != nil {
 		return nil, err
@@ -93,6 +93,9 @@ func (p *Phone) dial(ctx context.Context, target string, onRinging func()) (*Cal
 	req.AppendHeader(to)
 	req.AppendHeader(sip.HeaderClone(&p.contact))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
 	req.SetBody(offer)
 	p.prepare(req)
 

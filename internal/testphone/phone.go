@@ -670,6 +670,10 @@ func (p *Phone) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 func (p *Phone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	p.observe(req)
 	p.notifies.Add(1)
+	if c := p.lookupCall(req); c != nil && isReferEvent(req) {
+		c.referNotify(req, tx)
+		return
+	}
 	var s *subscription
 	if cid := req.CallID(); cid != nil {
 		p.mu.Lock()
@@ -682,6 +686,16 @@ func (p *Phone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	p.respond(req, tx, sip.StatusOK, "OK")
 	s.deliver(string(req.Body()))
+}
+
+// isReferEvent reports whether a NOTIFY is about a REFER (Event: refer).
+func isReferEvent(req *sip.Request) bool {
+	ev := req.GetHeader("Event")
+	if ev == nil {
+		return false
+	}
+	name, _, _ := strings.Cut(ev.Value(), ";")
+	return strings.EqualFold(strings.TrimSpace(name), "refer")
 }
 
 // dialContext derives a context that also ends, with sipgo's force-cancel cause,

@@ -126,6 +126,12 @@ type baresip struct {
 // baresip's SIP trace (-s) to the output a failing test prints.
 func startBaresip(t *testing.T, bin, pbx string) *baresip {
 	t.Helper()
+	return startBaresipWith(t, bin, pbx, "")
+}
+
+// startBaresipWith is startBaresip with extra lines for baresip's config file.
+func startBaresipWith(t *testing.T, bin, pbx, extraConfig string) *baresip {
+	t.Helper()
 	dir := t.TempDir()
 	b := &baresip{sndDir: filepath.Join(dir, "snd"), out: &syncBuffer{}, done: make(chan struct{})}
 	if err := os.Mkdir(b.sndDir, 0o700); err != nil {
@@ -150,7 +156,7 @@ func startBaresip(t *testing.T, bin, pbx string) *baresip {
 	}
 	port := freeSIPPort(t)
 	files := map[string]string{
-		"config":   fmt.Sprintf(baresipConfig, port, tone, modules, b.sndDir),
+		"config":   fmt.Sprintf(baresipConfig, port, tone, modules, b.sndDir) + extraConfig,
 		"accounts": fmt.Sprintf(baresipAccount, pbx),
 		"contacts": "",
 	}
