@@ -22,7 +22,7 @@ const app = {
   tick: null, // in-call timer interval
   transferredTo: "", // the target the current call was handed to, once the API took it
   liveCallId: "", // the PBX's id of the call this agent talks in, from SSE "call" events
-  transfer: null, // the open transfer picker: {agents, refresh (interval id), busy}
+  transfer: null, // the open transfer picker: {agents, refresh (interval id), busy, shown (list drawn)}
   wrapUntil: 0, // end of the agent's wrap-up (ms since the epoch); 0 when none
   wrapTick: null, // wrap-up countdown interval
 };
@@ -845,7 +845,7 @@ function agentState(a) {
 
 async function openTransfer() {
   if (!app.session || app.transfer) return;
-  app.transfer = { agents: [], refresh: null, busy: false };
+  app.transfer = { agents: [], refresh: null, busy: false, shown: "" };
   $("transfer-picker").hidden = false;
   $("transfer").setAttribute("aria-expanded", "true");
   transferError();
@@ -911,7 +911,11 @@ function transferButton(target, label, ...extra) {
 
 function renderTransferAgents() {
   const list = $("transfer-agents");
-  // Keep the focus on the same agent across a refresh.
+  // A refresh that changes nothing leaves the buttons alone: replacing them
+  // under the pointer or the focus would lose a click or the keyboard place.
+  const sig = JSON.stringify(app.transfer.agents.map((a) => [a.id, a.name, a.extension, agentState(a)]));
+  if (sig === app.transfer.shown) return;
+  app.transfer.shown = sig;
   const focused = list.contains(document.activeElement) ? document.activeElement.dataset.agent : "";
   clear(list);
   for (const a of app.transfer.agents) {
@@ -959,12 +963,16 @@ async function transferTo(target) {
   transferError();
   transferProgress(`Transferring to ${target}…`);
   for (const b of $("transfer-picker").querySelectorAll("button, input")) if (b.id !== "transfer-cancel") b.disabled = true;
+  const session = app.session;
+  // The PBX may end this leg before its answer to the request arrives: the
+  // target is noted first, so that the end of the call says where it went.
+  app.transferredTo = target;
   try {
     const id = await currentCallId();
     await api("POST", `/api/calls/${enc(id)}/transfer`, { target });
     if (app.transfer === t) transferProgress(`Transferred to ${target}`);
-    app.transferredTo = target;
   } catch (e) {
+    if (app.session === session) app.transferredTo = "";
     if (e instanceof APIError && e.status === 401) showError(e);
     if (app.transfer === t) {
       transferProgress("");
