@@ -267,16 +267,10 @@ func (cmd command) run(br *bridging) {
 // commandWait bounds how long a command waits for a call's bridge.
 const commandWait = 3 * time.Second
 
-// command runs fn on the call's bridge and returns its error; ErrNotAnswered when
-// the call is not bridged. A call just answered gets a moment for its bridge to
-// start.
+// command runs fn on the call's bridge and returns its error, or ErrNotAnswered
+// when no bridge takes it within commandWait. A call just answered gets that long
+// for its bridge to start: a phone may send REFER right after its 200.
 func (c *Call) command(fn func(br *bridging) error) error {
-	c.mu.Lock()
-	bridged := c.br != nil || c.state == callinfo.StateTalking
-	c.mu.Unlock()
-	if !bridged {
-		return ErrNotAnswered
-	}
 	cmd := command{fn: fn, reply: make(chan error, 1), until: time.Now().Add(commandWait)}
 	timer := time.NewTimer(commandWait)
 	defer timer.Stop()

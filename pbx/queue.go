@@ -344,10 +344,18 @@ func (c *Call) adoptBusy(agent string) {
 }
 
 // release frees an agent who left the call before its end (a transfer): their
-// wrap-up starts, then their busy mark goes.
+// wrap-up starts, then their busy mark goes, if the call holds one.
 func (c *Call) release(agent string) {
 	c.p.ctl.wrapUp(c, agent)
-	c.unmarkBusy(agent)
+	c.mu.Lock()
+	i := slices.Index(c.busy, agent)
+	if i >= 0 {
+		c.busy = slices.Delete(c.busy, i, i+1)
+	}
+	c.mu.Unlock()
+	if i >= 0 {
+		c.p.ctl.adjustBusy(c.Firm.ID, agent, -1, true)
+	}
 }
 
 // unmarkBusy releases one reservation made with markBusy.

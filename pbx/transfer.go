@@ -57,6 +57,12 @@ func (p *PBX) Transfer(firm, callID, byAgent, target string) error {
 	if strings.TrimSpace(target) == "" {
 		return fmt.Errorf("%w: empty", ErrBadTarget)
 	}
+	c.mu.Lock()
+	bridged := c.br != nil
+	c.mu.Unlock()
+	if !bridged {
+		return ErrNotAnswered
+	}
 	return c.command(func(br *bridging) error {
 		from := -1
 		for i, s := range br.sides {
@@ -122,6 +128,9 @@ func (br *bridging) blind(from int, target string, refer *sip.Refer, by string) 
 	d, to, err := transferDecision(br.c.Firm, x.agent, target)
 	if err != nil {
 		return err
+	}
+	if d.Kind == dialplan.RouteAgent && y.agent != nil && d.Agent.ID == y.agent.ID {
+		return fmt.Errorf("%w: %s is the party being transferred", ErrBadTarget, target)
 	}
 	if err := br.c.addTransfer(by, to); err != nil {
 		return err
