@@ -3,6 +3,7 @@ package pbx
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"switchboard/callinfo"
@@ -17,6 +18,9 @@ type party struct {
 	leg   legControl
 	sess  *rtp.Session
 	agent *dialplan.Agent
+	// viaTrunk: the agent is reached through a carrier (mobile routing); what
+	// comes in on the leg is the carrier's, so it may not transfer the call.
+	viaTrunk bool
 }
 
 func (pt party) agentID() string {
@@ -105,6 +109,7 @@ func (k *control) bridgeOnce(c *Call, sides [2]party) *afterBridge {
 		c.mu.Unlock()
 		br.stopAll()
 		br.endHold()
+		c.setHeld(false)
 	}()
 	c.notifyAnswered()
 	for i := range sides {
@@ -250,11 +255,21 @@ func (k *control) playHoldMusic(c *Call, sess *rtp.Session) (stop func()) {
 // A command is work for a call's bridge, run by the call's goroutine.
 type command struct {
 	fn    func(br *bridging) error
-	reply chan error // buffered; nil for posts nobody waits for
-	until time.Time  // a command found later than this is dropped: its sender gave up
+	reply chan error    // buffered; nil for posts nobody waits for
+	until time.Time     // a post found later than this is dropped
+	state *atomic.Int32 // cmdPending, then cmdRunning or cmdAbandoned (its sender gave up)
 }
 
+const (
+	cmdPending int32 = iota
+	cmdRunning
+	cmdAbandoned
+)
+
 func (cmd command) run(br *bridging) {
+	if cmd.state != nil && !cmd.state.CompareAndSwap(cmdPending, cmdRunning) {
+		return
+	}
 	if !cmd.until.IsZero() && time.Now().After(cmd.until) {
 		return
 	}
@@ -271,7 +286,7 @@ const commandWait = 3 * time.Second
 // when no bridge takes it within commandWait. A call just answered gets that long
 // for its bridge to start: a phone may send REFER right after its 200.
 func (c *Call) command(fn func(br *bridging) error) error {
-	cmd := command{fn: fn, reply: make(chan error, 1), until: time.Now().Add(commandWait)}
+	cmd := command{fn: fn, reply: make(chan error, 1), state: new(atomic.Int32)}
 	timer := time.NewTimer(commandWait)
 	defer timer.Stop()
 	select {
@@ -285,10 +300,14 @@ func (c *Call) command(fn func(br *bridging) error) error {
 	case err := <-cmd.reply:
 		return err
 	case <-c.ctx.Done():
-		return ErrNotAnswered
 	case <-timer.C:
+	}
+	// Given up, unless the bridge has begun to run it: then its answer counts,
+	// since what it did cannot be undone.
+	if cmd.state.CompareAndSwap(cmdPending, cmdAbandoned) {
 		return fmt.Errorf("%w: the call has no bridge", ErrNotAnswered)
 	}
+	return <-cmd.reply
 }
 
 // post hands fn to the call's bridge without waiting. A post made just before the

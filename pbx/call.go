@@ -27,8 +27,10 @@ type Call struct {
 	// callerAgent is the agent on whose behalf the call is routed (the one who
 	// placed it, or who transferred it): their permissions and caller ID apply.
 	callerAgent *dialplan.Agent
-	// inAgent is the agent on the In leg, if any.
+	// inAgent is the agent on the In leg, if any; trunk the carrier it came
+	// from, if any.
 	inAgent *dialplan.Agent
+	trunk   *dialplan.Trunk
 	// inSwapped is closed and replaced when In changes.
 	inSwapped chan struct{}
 	// cmds carries work for the call's bridge (bridge.go).
@@ -261,7 +263,7 @@ func (c *Call) finish() {
 	}
 	for _, a := range busy {
 		// Wrap-up first: the agent must not look free to a queue in between.
-		c.p.ctl.wrapUp(c, a)
+		c.p.ctl.wrapUp(c, a, true)
 		c.p.ctl.adjustBusy(c.Firm.ID, a, -1, true)
 	}
 

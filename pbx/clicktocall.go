@@ -192,10 +192,10 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 	if cb != nil {
 		p.dialer.finish(c.Firm.ID, cb.ID, autoClaim+a.ID, store.StateDone, "answered by "+a.ID)
 	}
-	var customerAgent *dialplan.Agent // the "customer" may be a colleague's extension
-	if d.Kind == dialplan.RouteAgent {
-		customerAgent = d.Agent
+	customer := party{leg: rc.leg, sess: rc.sess}
+	if d.Kind == dialplan.RouteAgent { // the "customer" is a colleague's extension
+		customer = agentParty(c.Firm, d.Agent, rc)
 	}
-	k.bridge(c, party{leg: agentLeg, sess: agentSess, agent: a}, party{leg: rc.leg, sess: rc.sess, agent: customerAgent})
+	k.bridge(c, agentParty(c.Firm, a, ra), customer)
 	return true
 }

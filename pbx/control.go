@@ -81,6 +81,9 @@ func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		leg.Reject(503, "Service Unavailable")
 		return
 	}
+	c.mu.Lock()
+	c.trunk = from.Trunk
+	c.mu.Unlock()
 	defer c.finish()
 	if from.Agent != nil {
 		c.callerAgent, c.inAgent = from.Agent, from.Agent
@@ -172,7 +175,7 @@ func (k *control) callAgent(c *Call, a *dialplan.Agent) {
 	switch r.outcome {
 	case callinfo.Answered:
 		c.markBusy(a.ID)
-		k.connect(c, r.leg, r.sess, a)
+		k.connect(c, agentParty(c.Firm, a, r))
 		return
 	case callinfo.Abandoned:
 		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
@@ -214,7 +217,7 @@ func (k *control) agentTargets(f *dialplan.Firm, a *dialplan.Agent, callerNum, c
 			specs = append(specs, sip.DialSpec{
 				URI: b.Contact, Destination: b.Source, Transport: b.Transport,
 				FromUser: callerNum, FromDisplay: callerName, FromHost: f.Domain,
-				ToURI: "sip:" + a.Extension + "@" + f.Domain,
+				ToURI: agentAOR(f, a),
 			})
 		}
 	}
@@ -250,7 +253,18 @@ type ringResult struct {
 	cause   callinfo.Cause
 	leg     outLeg
 	sess    *rtp.Session
+	spec    sip.DialSpec // the branch that answered
 }
+
+// agentParty is the answered leg of a ring for agent a: it counts as the agent's
+// own (it may transfer by REFER) only when it rang one of the agent's registered
+// phones, not their mobile through a carrier.
+func agentParty(f *dialplan.Firm, a *dialplan.Agent, r ringResult) party {
+	return party{leg: r.leg, sess: r.sess, agent: a, viaTrunk: r.spec.ToURI != agentAOR(f, a)}
+}
+
+// agentAOR is the address agentTargets puts in To when it rings an agent's phone.
+func agentAOR(f *dialplan.Firm, a *dialplan.Agent) string { return "sip:" + a.Extension + "@" + f.Domain }
 
 // ring offers media and rings all specs at once for up to timeout: the first to
 // answer wins and the others get CANCEL (parallel fork). The caller hears 180 when a
@@ -321,7 +335,7 @@ func (k *control) ring(c *Call, specs []sip.DialSpec, timeout time.Duration) rin
 		leg.Hangup(context.Background())
 		return ringResult{outcome: callinfo.Failed, cause: callinfo.CauseNotAcceptableHere}
 	}
-	return ringResult{outcome: callinfo.Answered, leg: leg, sess: sess}
+	return ringResult{outcome: callinfo.Answered, leg: leg, sess: sess, spec: specs[fr.idx]}
 }
 
 // offerMedia opens the media sessions for ring and puts each branch's offer in
@@ -369,20 +383,20 @@ func isWebSocket(transport string) bool {
 	return strings.EqualFold(transport, "ws") || strings.EqualFold(transport, "wss")
 }
 
-// connect answers the caller and bridges them to the answered leg (with agent on
-// it, if any) until either side hangs up.
-func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session, agent *dialplan.Agent) {
+// connect answers the caller and bridges them to the callee, the answered party,
+// until either side hangs up.
+func (k *control) connect(c *Call, callee party) {
 	// The mid-call offer handlers go in before the 200: a phone may put the call on
 	// hold right after its ACK.
 	caller := party{leg: c.In, agent: c.inAgent}
 	if aSess, _, err := c.media.callerMedia(); err == nil {
 		caller.sess = aSess
 		k.linkParty(c, caller)
-		k.linkParty(c, party{leg: b, sess: bSess, agent: agent})
+		k.linkParty(c, callee)
 	}
 	aSess, err := c.answerCaller()
 	if err != nil {
-		b.Hangup(context.Background())
+		callee.leg.Hangup(context.Background())
 		if c.ctx.Err() != nil {
 			c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 		}
@@ -390,7 +404,7 @@ func (k *control) connect(c *Call, b outLeg, bSess *rtp.Session, agent *dialplan
 	}
 	caller.sess = aSess
 	c.outcome(callinfo.Answered, callinfo.CauseOK)
-	k.bridge(c, caller, party{leg: b, sess: bSess, agent: agent})
+	k.bridge(c, caller, callee)
 }
 
 // callOutbound sends an agent's call out through a trunk.
@@ -409,7 +423,7 @@ func (k *control) callOutbound(c *Call, t *dialplan.Trunk, number string) {
 	r := k.ring(c, []sip.DialSpec{spec}, outboundRingLimit)
 	switch r.outcome {
 	case callinfo.Answered:
-		k.connect(c, r.leg, r.sess, nil)
+		k.connect(c, party{leg: r.leg, sess: r.sess})
 	case callinfo.Abandoned:
 		c.outcome(callinfo.Abandoned, callinfo.CauseRequestTerminated)
 	default:

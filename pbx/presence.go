@@ -28,7 +28,7 @@ type presence struct {
 type wrapUp struct {
 	until time.Time
 	start time.Time
-	call  string // the call it follows, whose log entry records it
+	call  string // the call whose log entry records it, if any
 }
 
 type agentKey struct{ firm, agent string }

@@ -189,7 +189,7 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 				c.setAgent(r.agent)
 				c.tookForTeam(r.agent, t.ID)
 				c.outcome(callinfo.Answered, callinfo.CauseOK)
-				k.bridge(c, party{leg: c.In, sess: sess, agent: c.inAgent}, party{leg: r.leg, sess: r.sess, agent: c.Firm.Agent(r.agent)})
+				k.bridge(c, party{leg: c.In, sess: sess, agent: c.inAgent}, agentParty(c.Firm, c.Firm.Agent(r.agent), r.ringResult))
 				return
 			}
 			for _, a := range candidates {
@@ -346,7 +346,7 @@ func (c *Call) adoptBusy(agent string) {
 // release frees an agent who left the call before its end (a transfer): their
 // wrap-up starts, then their busy mark goes, if the call holds one.
 func (c *Call) release(agent string) {
-	c.p.ctl.wrapUp(c, agent)
+	c.p.ctl.wrapUp(c, agent, false)
 	c.mu.Lock()
 	i := slices.Index(c.busy, agent)
 	if i >= 0 {

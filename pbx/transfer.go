@@ -118,7 +118,7 @@ func (c *Call) agentID() string {
 // the agent on from had dialled it. by names the transferor in the call log.
 func (br *bridging) blind(from int, target string, refer *sip.Refer, by string) error {
 	x, y := br.sides[from], br.sides[1-from]
-	if x.agent == nil {
+	if x.agent == nil || (refer != nil && x.viaTrunk) {
 		// A customer or a carrier cannot send our calls anywhere (toll fraud).
 		return ErrNotYourCall
 	}
@@ -136,6 +136,7 @@ func (br *bridging) blind(from int, target string, refer *sip.Refer, by string) 
 		return err
 	}
 	br.k.p.log.Info("blind transfer", "call", br.c.ID, "by", by, "to", to, "decision", d.Kind.String(), "why", d.Why)
+	br.c.keepParty(y)
 	br.next = &afterBridge{route: &blindTransfer{d: d, to: to, by: x, stay: y, refer: refer}}
 	return nil
 }
@@ -197,22 +198,6 @@ func (c *Call) addTransfer(by, to string) error {
 // transferee becomes the call's caller, the transferor leaves, and the call is
 // routed again under the transferor's permissions and caller ID.
 func (k *control) continueTransfer(c *Call, bt *blindTransfer) {
-	y := bt.stay
-	if leg, ok := y.leg.(inLeg); !ok || leg != c.In {
-		// The callee stays (the customer an agent had called): it is now the
-		// party the call is for.
-		c.mu.Lock()
-		c.callerNum = c.rec.To
-		if y.agent != nil {
-			c.callerNum = y.agent.Extension
-		}
-		c.mu.Unlock()
-		c.setCaller(asInLeg(y.leg), y.sess, y.agent)
-	} else {
-		c.mu.Lock()
-		c.inAgent = y.agent
-		c.mu.Unlock()
-	}
 	c.callerAgent = bt.by.agent
 	k.leave(c, bt.by, bt.refer)
 	c.mu.Lock()
@@ -220,6 +205,27 @@ func (k *control) continueTransfer(c *Call, bt *blindTransfer) {
 	c.ringback = true // the transferee hears ringback while the target rings
 	c.mu.Unlock()
 	k.run(c, bt.d)
+}
+
+// keepParty makes y, the party that stays when the transferor leaves, the call's
+// caller: its leg is followed, and its number is what agents, voicemail and
+// callbacks see from now on. Run on the call's goroutine before the transferor's
+// leg ends, so that its end is not taken for the caller's.
+func (c *Call) keepParty(y party) {
+	if leg, ok := y.leg.(inLeg); ok && leg == c.In {
+		c.mu.Lock()
+		c.inAgent = y.agent
+		c.mu.Unlock()
+		return
+	}
+	// The callee stays (the customer an agent had called, a colleague).
+	c.mu.Lock()
+	c.callerNum = c.rec.To
+	if y.agent != nil {
+		c.callerNum = y.agent.Extension
+	}
+	c.mu.Unlock()
+	c.setCaller(asInLeg(y.leg), y.sess, y.agent)
 }
 
 // leave takes the transferor out of the call: the agent is told the call ended for
@@ -231,7 +237,7 @@ func (k *control) leave(c *Call, x party, refer *sip.Refer) {
 		c.markLeft(x.agent.ID)
 		c.release(x.agent.ID)
 	}
-	p.tasks.spawn(func(ctx context.Context) {
+	if !p.tasks.spawn(func(ctx context.Context) {
 		if refer != nil {
 			nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := refer.Notify(nctx, 200, "OK"); err != nil {
@@ -240,7 +246,9 @@ func (k *control) leave(c *Call, x party, refer *sip.Refer) {
 			cancel()
 		}
 		x.leg.Hangup(context.WithoutCancel(ctx))
-	})
+	}) {
+		x.leg.Hangup(context.Background()) // the PBX is stopping: no NOTIFY
+	}
 	if x.sess != nil {
 		c.media.untrack(x.sess)
 	}
@@ -306,46 +314,78 @@ func referAnswer(err error) (int, string) {
 
 // attended joins the transferee (the party facing leg in c) to the other party of
 // the transferor's consult call, which Replaces names; both of the transferor's
-// legs end. c keeps its id; the consult call ends.
+// legs end. c keeps its id; the consult call ends. It runs on the REFER's goroutine
+// and asks each call in turn, so that no call waits on another.
 func (k *control) attended(c *Call, leg legControl, r *sip.Refer) error {
 	c2, m := k.p.partyOf(k.p.legByReplaces(*r.Replaces))
-	if c2 == nil {
+	if c2 == nil || c2.Firm.ID != c.Firm.ID {
 		return fmt.Errorf("%w: Replaces %s", ErrNoCall, r.Replaces)
 	}
 	if c2 == c {
 		return fmt.Errorf("%w: Replaces names this call", ErrBadTarget)
 	}
-	return c.command(func(br *bridging) error {
+	err := c.command(func(br *bridging) error {
+		i := br.side(leg)
+		if i < 0 {
+			return ErrNotAnswered
+		}
+		if x := br.sides[i]; x.agent == nil || x.viaTrunk || !sameAgent(m.agent, x.agent) {
+			// Only the agent on both calls may join them.
+			return ErrNotYourCall
+		}
+		return c.canTransfer()
+	})
+	if err != nil {
+		return err
+	}
+	z, err := c2.handOver(m.leg)
+	if err != nil {
+		return err
+	}
+	err = c.command(func(br *bridging) error {
 		i := br.side(leg)
 		if i < 0 {
 			return ErrNotAnswered
 		}
 		x, y := br.sides[i], br.sides[1-i]
-		if x.agent == nil || m.agent == nil || x.agent.ID != m.agent.ID {
-			// Only the agent on both calls may join them.
-			return ErrNotYourCall
-		}
-		z, err := c2.handOver(m.leg)
-		if err != nil {
-			return err
-		}
-		if err := c.adoptParty(z, x.agentID(), c2); err != nil {
-			z.leg.Hangup(context.Background())
-			return err
-		}
+		c.adoptParty(z, x.agentID(), c2)
 		k.p.log.Info("attended transfer", "call", c.ID, "by", x.agentID(), "consult", c2.ID, "to", z.agentID())
-		if leg, ok := x.leg.(inLeg); ok && leg == c.In {
-			c.setCaller(asInLeg(y.leg), y.sess, y.agent)
-		}
+		c.keepParty(y)
 		k.leave(c, x, r)
-		br.next = &afterBridge{rebridge: &[2]party{y, z}}
+		br.next = &afterBridge{rebridge: &[2]party{y, z.party}}
 		return nil
 	})
+	if err != nil {
+		// The call ended meanwhile: the colleague has nobody to talk to.
+		k.drop(c.Firm.ID, z)
+	}
+	return err
+}
+
+// canTransfer refuses a transfer past maxTransfers.
+func (c *Call) canTransfer() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.rec.Transfers) >= maxTransfers {
+		return fmt.Errorf("%w: the call was transferred %d times already", ErrBadTarget, maxTransfers)
+	}
+	return nil
+}
+
+// sameAgent compares agents by id: a reload gives the same agent a new value.
+// Both must be set; the caller checks the firm.
+func sameAgent(a, b *dialplan.Agent) bool { return a != nil && b != nil && a.ID == b.ID }
+
+// handedParty is a party given from one call to another, with what it carries
+// along: the team its agent took the call for (for wrap-up).
+type handedParty struct {
+	party
+	team string
 }
 
 // adoptParty makes a party taken from another call (from) part of c: its media
 // closes with c, its agent is busy with c and is now c's agent.
-func (c *Call) adoptParty(z party, by string, from *Call) error {
+func (c *Call) adoptParty(z handedParty, by string, from *Call) {
 	to := z.agentID()
 	if to == "" {
 		from.mu.Lock()
@@ -355,32 +395,47 @@ func (c *Call) adoptParty(z party, by string, from *Call) error {
 	if by == "" {
 		by = "admin"
 	}
-	if err := c.addTransfer(by, to); err != nil {
-		return err
-	}
+	c.mu.Lock()
+	c.rec.Transfers = append(c.rec.Transfers, store.Transfer{By: by, To: to, At: time.Now()})
+	c.mu.Unlock()
 	c.media.track(z.sess)
 	if z.agent != nil {
 		c.adoptBusy(z.agent.ID)
 		c.setAgent(z.agent.ID)
+		if z.team != "" {
+			c.tookForTeam(z.agent.ID, z.team)
+		}
 	}
-	return nil
+}
+
+// drop ends a handed party that no call could take after all.
+func (k *control) drop(firm string, z handedParty) {
+	z.leg.Hangup(context.Background())
+	z.sess.Close()
+	if z.agent != nil {
+		k.adjustBusy(firm, z.agent.ID, -1, true)
+	}
 }
 
 // handOver gives the party facing leg to another call: leg is hung up, this call
 // ends, and the other party (with its media and its agent's busy mark) is returned
 // still connected.
-func (c *Call) handOver(leg legControl) (party, error) {
-	var z party
+func (c *Call) handOver(leg legControl) (handedParty, error) {
+	var z handedParty
 	err := c.command(func(br *bridging) error {
 		i := br.side(leg)
 		if i < 0 {
 			return fmt.Errorf("%w: leg not in call %s", ErrNoCall, c.ID)
 		}
-		z = br.sides[1-i]
+		z.party = br.sides[1-i]
 		br.stopAll()
 		c.media.release(z.sess)
 		if z.agent != nil {
 			c.dropBusy(z.agent.ID)
+			c.mu.Lock()
+			z.team = c.teamAgents[z.agent.ID]
+			delete(c.teamAgents, z.agent.ID)
+			c.mu.Unlock()
 		}
 		if l, ok := z.leg.(inLeg); ok && l == c.In {
 			c.setCaller(nil, nil, nil)
@@ -408,24 +463,26 @@ func (c *Call) dropBusy(agent string) {
 // takeOver runs an INVITE with Replaces (RFC 3891): the new caller takes the place
 // of the leg it names and talks to that call's other party.
 func (k *control) takeOver(c *Call, rep sip.Replaces) {
+	refuse := func(code int, reason string, why string) {
+		k.p.log.Info("INVITE with Replaces refused", "call", c.ID, "replaces", rep.String(), "why", why)
+		c.outcome(callinfo.Failed, callinfo.Cause{Code: code, Reason: reason})
+		c.In.Reject(code, reason)
+	}
 	c2, m := k.p.partyOf(k.p.legByReplaces(rep))
 	if c2 == nil || c2.Firm.ID != c.Firm.ID {
-		c.outcome(callinfo.Failed, callinfo.Cause{Code: 481, Reason: "Call/Transaction Does Not Exist"})
-		c.In.Reject(481, "Call/Transaction Does Not Exist")
+		refuse(481, "Call/Transaction Does Not Exist", "no such dialog")
+		return
+	}
+	if !k.mayReplace(c, c2, m) {
+		refuse(403, "Forbidden", "the caller is neither the agent on that leg nor talking to them")
 		return
 	}
 	z, err := c2.handOver(m.leg)
 	if err != nil {
-		k.p.log.Info("INVITE with Replaces refused", "call", c.ID, "replaces", rep.String(), "err", err)
-		c.outcome(callinfo.Failed, callinfo.Cause{Code: 481, Reason: "Call/Transaction Does Not Exist"})
-		c.In.Reject(481, "Call/Transaction Does Not Exist")
+		refuse(481, "Call/Transaction Does Not Exist", err.Error())
 		return
 	}
-	if err := c.adoptParty(z, m.agentID(), c2); err != nil {
-		z.leg.Hangup(context.Background())
-		c.In.Reject(403, "Forbidden")
-		return
-	}
+	c.adoptParty(z, m.agentID(), c2)
 	k.p.log.Info("INVITE with Replaces", "call", c.ID, "replaces", c2.ID, "talks to", z.agentID())
 	sess, err := c.answerCaller()
 	if err != nil {
@@ -433,7 +490,53 @@ func (k *control) takeOver(c *Call, rep sip.Replaces) {
 		return
 	}
 	c.outcome(callinfo.Answered, callinfo.CauseOK)
-	k.bridge(c, party{leg: c.In, sess: sess, agent: c.inAgent}, z)
+	k.bridge(c, party{leg: c.In, sess: sess, agent: c.inAgent}, z.party)
+}
+
+// mayReplace decides whether the caller of c may take the place of party m of c2
+// (RFC 3891 section 6 leaves the policy to us): m must be an agent's leg, and the
+// caller that same agent on another phone, or someone that agent is talking to in
+// another call (the transferee of an attended transfer). Knowing the dialog's tags
+// alone is not enough.
+func (k *control) mayReplace(c, c2 *Call, m party) bool {
+	if m.agent == nil {
+		return false
+	}
+	c.mu.Lock()
+	inAgent, trunk := c.inAgent, c.trunk
+	c.mu.Unlock()
+	if sameAgent(inAgent, m.agent) {
+		return true
+	}
+	k.p.mu.Lock()
+	calls := make([]*Call, 0, len(k.p.live))
+	for _, x := range k.p.live {
+		if x != c && x != c2 && x.Firm.ID == c.Firm.ID {
+			calls = append(calls, x)
+		}
+	}
+	k.p.mu.Unlock()
+	for _, x := range calls {
+		x.mu.Lock()
+		bridged, sides, xTrunk := x.br != nil, x.parties, x.trunk
+		x.mu.Unlock()
+		if !bridged {
+			continue
+		}
+		for i, s := range sides {
+			if !sameAgent(s.agent, m.agent) {
+				continue
+			}
+			other := sides[1-i]
+			switch {
+			case sameAgent(other.agent, inAgent):
+				return true
+			case inAgent == nil && trunk != nil && other.agent == nil && xTrunk == trunk:
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // legByReplaces finds the leg a Replaces names; nil when none.

@@ -19,8 +19,10 @@ func (c *Call) tookForTeam(agent, team string) {
 
 // wrapUp starts the wrap-up of an agent leaving the call, when they took it for a
 // team with a wrap_up time: no team offers and no automatic callbacks until it
-// ends or they say ready. Direct calls still reach them.
-func (k *control) wrapUp(c *Call, agent string) {
+// ends or they say ready. Direct calls still reach them. atEnd is set when the
+// call itself ends: the call log then records the wrap-up of the agent who
+// finished it (an agent who transferred it away has theirs, but not in this entry).
+func (k *control) wrapUp(c *Call, agent string, atEnd bool) {
 	p := k.p
 	c.mu.Lock()
 	teamID, ok := c.teamAgents[agent]
@@ -33,15 +35,22 @@ func (k *control) wrapUp(c *Call, agent string) {
 	if t == nil || t.WrapUp <= 0 {
 		return
 	}
-	until, started := p.presence.startWrapUp(c.Firm.ID, agent, wrapUp{until: time.Now().Add(t.WrapUp), start: time.Now(), call: c.ID})
+	c.mu.Lock()
+	logged := atEnd && c.rec.Agent == agent
+	c.mu.Unlock()
+	w := wrapUp{until: time.Now().Add(t.WrapUp), start: time.Now()}
+	if logged {
+		w.call = c.ID
+	}
+	until, started := p.presence.startWrapUp(c.Firm.ID, agent, w)
 	if !started {
 		return
 	}
-	c.mu.Lock()
-	if c.rec.Agent == agent {
+	if logged {
+		c.mu.Lock()
 		c.rec.WrapUp = t.WrapUp
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	p.log.Info("wrap-up", "firm", c.Firm.ID, "agent", agent, "team", t.ID, "until", until.Format(time.RFC3339))
 	k.publishStatus(c.Firm.ID, agent)
 	firm := c.Firm.ID
@@ -83,7 +92,17 @@ func (p *PBX) Ready(firm, agent string) error {
 		return nil
 	}
 	if w.call != "" {
-		if err := p.store.SetCallWrapUp(w.call, time.Since(w.start)); err != nil {
+		took := time.Since(w.start)
+		p.mu.Lock()
+		c := p.live[w.call]
+		p.mu.Unlock()
+		if c != nil {
+			// Still being written: its entry takes the shorter time.
+			c.mu.Lock()
+			c.rec.WrapUp = took
+			c.mu.Unlock()
+		}
+		if err := p.store.SetCallWrapUp(w.call, took); err != nil && c == nil {
 			p.log.Warn("wrap-up: update call log", "call", w.call, "err", err)
 		}
 	}
