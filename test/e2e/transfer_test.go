@@ -41,12 +41,16 @@ const (
 	teamMusicHz = 600
 	firmMusicHz = 700
 	sndHoldHz   = 200
+	menuHz      = 500
 )
 
-// musicPrompts is shortPrompts plus team-music.wav and firm-music.wav.
+// musicPrompts is shortPrompts plus team-music.wav and firm-music.wav, and a
+// main-menu.wav (500 Hz) long enough to be heard after a transfer: a menu prompt
+// plays once.
 func musicPrompts(t *testing.T) string {
 	t.Helper()
 	dir := shortPrompts(t)
+	writePrompt(t, dir, "main-menu.wav", menuHz, 3*time.Second)
 	writePrompt(t, dir, "team-music.wav", teamMusicHz, time.Second)
 	writePrompt(t, dir, "firm-music.wav", firmMusicHz, time.Second)
 	return dir
@@ -251,7 +255,8 @@ func (c *apiClient) do(method, path string, body any) (int, []byte) {
 
 // transferConfig: cust (1009) calls alice (1001), who transfers. bob answers,
 // carol is away with voicemail, dave away with callback; the team sales (2000) has
-// bob and its own hold music; numbers starting with + go to the carrier trunk.
+// bob and its own hold music; the menu 3000 offers bob on 1; numbers starting with +
+// go to the carrier trunk.
 const transferConfig = `
 sounds_dir: %s
 agents:
@@ -262,6 +267,9 @@ agents:
   - {id: cust, extension: "1009", password: cust-pw}
 teams:
   - {id: sales, extension: "2000", members: [bob], ring_timeout: 10s, max_wait: 60s, hold_music: team-music.wav}
+ivrs:
+  - {id: main, extension: "3000", prompt: main-menu.wav, timeout: 10s, options: {"1": "agent:bob"}, default: "voicemail:general"}
+mailboxes: [{id: general}]
 trunks:
   - {id: carrier, uri: "sip:%s", caller_id: "+15550999"}
 routes:
@@ -324,6 +332,17 @@ func TestTransferBlindByREFER(t *testing.T) {
 			tonesBothWays(t, "customer", k, "bob", b)
 			b.Hangup(ctxT(t, 5*time.Second))
 			waitDone(t, "customer", k)
+		}},
+		{"ivr", "3000", "ivr:main", "answered", "bob", func(t *testing.T, e *transferEnv, k *testphone.Call) {
+			k.StartTone(0)
+			expectFreq(t, "customer hearing the menu", k, menuHz)
+			if err := k.SendDTMF('1'); err != nil {
+				t.Fatal(err)
+			}
+			b := answerNext(t, e.bob)
+			tonesBothWays(t, "customer", k, "bob", b)
+			k.Hangup(ctxT(t, 5*time.Second))
+			waitDone(t, "bob", b)
 		}},
 		{"external", "+15551230001", "+15551230001", "answered", "", func(t *testing.T, e *transferEnv, k *testphone.Call) {
 			var in *testphone.Incoming
