@@ -3,11 +3,14 @@ package browser
 import (
 	"context"
 	"fmt"
-	"strings"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
+	"switchboard/internal/audio"
 	"switchboard/internal/testphone"
+	"switchboard/sounds"
 )
 
 // memberFreq is the tone of the team member in browserWaitsInQueue: unlike
@@ -40,15 +43,19 @@ func inCallControls(t *testing.T, s *server, browser context.Context) {
 		`document.getElementById('mute').outerHTML`)
 	phoneHears(t, c, "1005 after unmute")
 
-	// Hold: the PBX relays the browser's re-INVITE, so the phone shows the call
-	// held (it answers recvonly) and the browser no longer hears it.
+	// Hold: the PBX answers the browser's re-INVITE itself and plays the hold
+	// music to the phone (no re-INVITE reaches it, its call stays sendrecv); the
+	// browser no longer hears the phone.
+	reinvites := erin.Stats().ReInvitesReceived
 	p.click("#hold")
-	waitDirection(t, c, "1005 with the call on hold", "recvonly", "inactive")
 	p.waitJS("#hold to show the call is held", `document.getElementById('hold').getAttribute('aria-pressed') === 'true'`,
 		`document.getElementById('hold').outerHTML`)
+	phoneHearsHoldMusic(t, c, "1005 with the call on hold")
 	p.stopsHearing(phoneFreq)
 	p.click("#hold")
-	waitDirection(t, c, "1005 after resume", "sendrecv")
+	if n := erin.Stats().ReInvitesReceived; n != reinvites || c.Direction() != "sendrecv" {
+		t.Fatalf("hold relayed to 1005: %d re-INVITEs (was %d), direction %s", n, reinvites, c.Direction())
+	}
 	p.waitJS("#hold to show the call resumed", `document.getElementById('hold').getAttribute('aria-pressed') === 'false'`,
 		`document.getElementById('hold').outerHTML`)
 	phoneHears(t, c, "1005 after resume")
@@ -197,26 +204,27 @@ func phoneQuiet(t *testing.T, c *testphone.Call, who string, limit float64) {
 	t.Logf("%s: hears %.0f Hz at RMS %.0f (limit %.0f)", who, f, rms, limit)
 }
 
-// waitDirection waits until the direction the phone announced last is one of want.
-func waitDirection(t *testing.T, c *testphone.Call, who string, want ...string) {
+// phoneHearsHoldMusic waits until the phone hears the built-in hold music: a
+// frequency that some stretch of the prompt has and that is not the browser's
+// microphone (440 Hz is a note of one of its chords).
+func phoneHearsHoldMusic(t *testing.T, c *testphone.Call, who string) {
 	t.Helper()
-	deadline := time.After(guard)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		got := c.Direction()
-		for _, w := range want {
-			if got == w {
-				return
-			}
+	pcm, err := sounds.New("").Get("hold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []float64
+	for i := 0; i+4000 <= len(pcm); i += 800 {
+		notes = append(notes, audio.DominantFrequency(pcm[i:i+4000]))
+	}
+	f, rms, ok := pollPhone(c, func(f, rms float64) bool {
+		if rms < 300 || math.Abs(f-micFreq) <= 15 {
+			return false
 		}
-		select {
-		case <-tick.C:
-		case <-c.Done():
-			t.Fatalf("%s: the call ended while the phone said %s, want %s", who, got, strings.Join(want, " or "))
-		case <-deadline:
-			t.Fatalf("%s: the phone says %s, want %s", who, got, strings.Join(want, " or "))
-		}
+		return slices.ContainsFunc(notes, func(n float64) bool { return math.Abs(f-n) <= 15 })
+	})
+	if !ok {
+		t.Fatalf("%s never heard the hold music (its notes %v): last %.0f Hz at RMS %.0f", who, notes, f, rms)
 	}
 }
 
