@@ -39,8 +39,8 @@ type callJSON struct {
 	WrapUpSeconds float64        `json:"wrap_up_seconds"`
 }
 
-// transferJSON is one hand-over of a call: by an agent id (or "admin"), to a
-// target as it was asked (extension, team:ID, ivr:ID or a number).
+// transferJSON is one hand-over of a call: by an agent id (or "admin"), to
+// what the target reached (an agent id, team:ID, ivr:ID or a number).
 type transferJSON struct {
 	By string    `json:"by"`
 	To string    `json:"to"`

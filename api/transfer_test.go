@@ -183,3 +183,137 @@ func TestCallLogTransfersHoldWrapUp(t *testing.T) {
 		t.Errorf("CSV plain call %q", got)
 	}
 }
+
+// In an answered call only its agents may transfer it; the transfer answers 202
+// with the call's own id, the transferring leg ends and the call goes on under
+// the same id.
+func TestTransferAnswered(t *testing.T) {
+	t.Parallel()
+	a := startApp(t)
+	admin := adminClient(t, a.HTTPAddr)
+	alice := agentClient(t, a.HTTPAddr, "1001", "alice-pw", "pbx.test")
+	dave := agentClient(t, a.HTTPAddr, "1004", "dave-pw", "pbx.test")
+	aPhone := registerPhone(t, a, testphone.Config{User: "1001", Password: "alice-pw", Domain: "pbx.test"})
+	bPhone := registerPhone(t, a, testphone.Config{User: "1002", Password: "bob-pw", Domain: "pbx.test"})
+	dPhone := registerPhone(t, a, testphone.Config{User: "1004", Password: "dave-pw", Domain: "pbx.test"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pending := aPhone.DialAsync(ctx, "1002")
+	in := <-bPhone.Incoming()
+	bobLeg, err := in.Answer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceLeg, err := pending.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer aliceLeg.Hangup(ctx) //nolint:errcheck // the call may be over already
+	id := liveCallID(t, admin, "pbx.test")
+	path := "/api/calls/" + id + "/transfer"
+
+	dave.wantError("POST", path, map[string]string{"target": "1004"}, http.StatusForbidden)
+	alice.wantError("POST", path, map[string]string{"target": "1999"}, http.StatusBadRequest)
+	admin.wantError("POST", path, map[string]string{"target": "team:nope"}, http.StatusBadRequest)
+
+	// bob, the agent alice called, hands her over to dave.
+	bob := agentClient(t, a.HTTPAddr, "1002", "bob-pw", "pbx.test")
+	var res map[string]string
+	bob.mustDo("POST", path, map[string]string{"target": "1004"}, http.StatusAccepted, &res)
+	if res["id"] != id {
+		t.Errorf("transfer answer %v, want id %s", res, id)
+	}
+	select {
+	case <-bobLeg.Done():
+	case <-ctx.Done():
+		t.Fatal("bob's leg not ended after his transfer")
+	}
+	in = <-dPhone.Incoming()
+	if _, err := in.Answer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveCallID(t, admin, "pbx.test"); got != id {
+		t.Errorf("live call after the transfer %s, want the same id %s", got, id)
+	}
+	// bob has left the call: it is not his to transfer any more.
+	bob.wantError("POST", path, map[string]string{"target": "1002"}, http.StatusForbidden)
+}
+
+// wrapYAML gives the support team a wrap-up.
+const wrapYAML = `
+domain: pbx.test
+listen:
+  sip: [udp://127.0.0.1:0]
+  http: 127.0.0.1:0
+  rtp_ports: %s
+firms: [acme.yaml]
+agents:
+  - {id: alice, name: Alice, extension: "1001", password: alice-pw}
+  - {id: bob, name: Bob, extension: "1002", password: bob-pw}
+teams:
+  - {id: support, extension: "2000", members: [alice], wrap_up: 10m}
+`
+
+// After a team call the member's wrap-up shows as wrap_up_until on /api/me and
+// /api/agents, and ready ends it.
+func TestWrapUpUntil(t *testing.T) {
+	t.Parallel()
+	a := startAppYAML(t, wrapYAML)
+	alice := agentClient(t, a.HTTPAddr, "1001", "alice-pw", "pbx.test")
+	aPhone := registerPhone(t, a, testphone.Config{User: "1001", Password: "alice-pw", Domain: "pbx.test"})
+	bPhone := registerPhone(t, a, testphone.Config{User: "1002", Password: "bob-pw", Domain: "pbx.test"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pending := bPhone.DialAsync(ctx, "2000")
+	in := <-aPhone.Incoming()
+	aliceLeg, err := in.Answer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobLeg, err := pending.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if err := bobLeg.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-aliceLeg.Done()
+
+	type view struct {
+		Status      string
+		WrapUpUntil *time.Time `json:"wrap_up_until"`
+	}
+	var me view
+	for me.WrapUpUntil == nil { // the wrap-up starts as the PBX handles the hang-up
+		alice.mustDo("GET", "/api/me", nil, http.StatusOK, &me)
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no wrap_up_until on /api/me after a team call: %+v", me)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if me.Status != "online" || me.WrapUpUntil.Before(before.Add(9*time.Minute)) {
+		t.Errorf("/api/me in wrap-up: %+v, want online until about 10m from now", me)
+	}
+	var agents []struct {
+		ID          string
+		WrapUpUntil *time.Time `json:"wrap_up_until"`
+	}
+	alice.mustDo("GET", "/api/agents", nil, http.StatusOK, &agents)
+	for _, x := range agents {
+		if (x.ID == "alice") != (x.WrapUpUntil != nil) {
+			t.Errorf("/api/agents: %s wrap_up_until %v", x.ID, x.WrapUpUntil)
+		}
+	}
+	var out map[string]any
+	alice.mustDo("POST", "/api/agents/alice/ready", nil, http.StatusOK, &out)
+	if _, ok := out["wrap_up_until"]; ok {
+		t.Errorf("ready answer still in wrap-up: %v", out)
+	}
+	var after map[string]any
+	alice.mustDo("GET", "/api/me", nil, http.StatusOK, &after)
+	if _, ok := after["wrap_up_until"]; ok {
+		t.Errorf("/api/me after ready: %v", after)
+	}
+}

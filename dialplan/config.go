@@ -189,9 +189,8 @@ type Team struct {
 	// WrapUp is how long a member gets no team offers after leaving an
 	// answered call of this team (hang-up or transfer). Default 0: none.
 	WrapUp time.Duration
-	// HoldMusic is the prompt a party of this team's calls hears on hold (and
-	// a caller waiting in its queue); "" falls back to the firm's, see
-	// Firm.HoldMusic.
+	// HoldMusic is the prompt a party of this team's calls hears on hold; ""
+	// falls back to the firm's, see Firm.HoldMusic.
 	HoldMusic string
 
 	// holdMusicLine is the line of hold_music: in the firm's file, for

@@ -20,6 +20,11 @@ const app = {
   lastVisit: null, // ISO time of the previous visit, for the missed count
   timers: new Map(), // name -> timeout id, for coalesced refreshes
   tick: null, // in-call timer interval
+  transferredTo: "", // the target the current call was handed to, once the API took it
+  liveCallId: "", // the PBX's id of the call this agent talks in, from SSE "call" events
+  transfer: null, // the open transfer picker: {agents, refresh (interval id), busy, shown (list drawn)}
+  wrapUntil: 0, // end of the agent's wrap-up (ms since the epoch); 0 when none
+  wrapTick: null, // wrap-up countdown interval
 };
 window.switchboardReady = false;
 
@@ -121,6 +126,7 @@ function loggedOut(message) {
   stopPhone();
   endCallUI();
   hideIncoming();
+  setWrapUp(null);
   for (const id of ["calls", "voicemail", "callbacks", "menu-firm-list", "firm-picker-list"]) clear($(id));
   $("firm").textContent = "";
   show("login");
@@ -160,6 +166,7 @@ function renderMe() {
   $("menu-name").textContent = me.name || me.agent;
   $("menu-ext").textContent = `Extension ${me.extension} · ${me.firm}`;
   renderStatus(me.status);
+  setWrapUp(me.wrap_up_until);
   $("routing").textContent = me.routing || "computer";
   $("dial-hint").textContent = me.routing === "mobile"
     ? "Calls ring your mobile first, then the number you dial."
@@ -457,7 +464,14 @@ function startEvents() {
     try { data = JSON.parse(ev.data); } catch { return; }
     fn(data);
   });
-  on("status", (d) => { if (d.agent === app.me.agent) renderStatus(d.status); });
+  on("status", (d) => {
+    if (d.agent === app.me.agent) {
+      renderStatus(d.status);
+      // An event without wrap_up_until says the wrap-up is over (or never was).
+      setWrapUp(d.wrap_up_until);
+    }
+    if (app.transfer) updateTransferAgent(d);
+  });
   on("call", onCallEvent);
   on("callback", () => later("callbacks", loadCallbacks));
   on("voicemail", () => later("voicemail", loadVoicemail));
@@ -490,6 +504,11 @@ function stopEvents() {
 
 function onCallEvent(d) {
   if (d.id) app.callEvents.set(d.id, d);
+  // The agent's events name the call they talk in: its id is what a transfer
+  // through the API needs (the browser's SIP leg does not carry it).
+  if (d.id && (d.state === "answered" || d.state === "held") && !d.click_to_call) app.liveCallId = d.id;
+  if (d.id && d.state === "answered" && d.click_to_call && d.phase === "customer") app.liveCallId = d.id;
+  if (d.state === "ended" && d.id === app.liveCallId) app.liveCallId = "";
   if (app.callEvents.size > 200) app.callEvents.delete(app.callEvents.keys().next().value);
   if (d.state === "ringing" && !d.click_to_call) {
     app.ringing.push({ at: Date.now(), ev: d });
@@ -704,6 +723,9 @@ const remoteAudio = $("remote-audio");
 
 function attachSession(s, number, dir) {
   app.session = s;
+  app.transferredTo = "";
+  // A new call: its id comes with its "answered" event (or from the live list).
+  app.liveCallId = "";
   $("incall").hidden = false;
   $("dialer").hidden = true;
   $("incall-number").textContent = number;
@@ -729,7 +751,13 @@ function attachSession(s, number, dir) {
   });
   s.on("hold", (e) => { if (app.session === s && e.originator === "local") setPressed($("hold"), true, "Hold", "Resume"); });
   s.on("unhold", (e) => { if (app.session === s && e.originator === "local") setPressed($("hold"), false, "Hold", "Resume"); });
-  s.on("ended", () => { if (app.session === s) { endCallUI(); setProgress("Call ended"); } });
+  s.on("ended", () => {
+    if (app.session !== s) return;
+    // After a transfer the PBX ends this leg: say where the call went.
+    const to = app.transferredTo;
+    endCallUI();
+    setProgress(to ? `Transferred to ${to}` : "Call ended", to ? "connected" : "");
+  });
   s.on("failed", (e) => {
     if (app.session !== s) return;
     endCallUI();
@@ -743,6 +771,7 @@ function attachSession(s, number, dir) {
 function setCallButtons(up) {
   $("mute").disabled = !up;
   $("hold").disabled = !up;
+  $("transfer").disabled = !up;
   for (const b of document.querySelectorAll("#incall-keypad button")) b.disabled = !up;
 }
 
@@ -761,6 +790,7 @@ function endCallUI() {
   clearInterval(app.tick);
   app.tick = null;
   app.session = null;
+  closeTransfer();
   remoteAudio.srcObject = null;
   $("incall").hidden = true;
   $("dialer").hidden = false;
@@ -789,6 +819,229 @@ $("hold").addEventListener("click", () => {
   const ok = held ? s.unhold() : s.hold();
   if (!ok) showError(new Error("The call cannot be put on hold right now; try again."));
 });
+
+// ---------- transfer ----------
+
+/**
+ * currentCallId finds the PBX's id of the call in the in-call panel: from the
+ * SSE "call" events, else from the live calls the server lists for this agent
+ * (calls the browser placed send it no events).
+ */
+async function currentCallId() {
+  if (app.liveCallId) return app.liveCallId;
+  const live = await api("GET", "/api/calls/live");
+  const talking = (live || []).filter((c) => c.state === "talking");
+  const pick = talking.length === 1 ? talking[0] : (live || []).length === 1 ? live[0] : null;
+  if (!pick) throw new Error("The server does not list this call, so it cannot be transferred from here.");
+  return pick.id;
+}
+
+/** agentState is what the picker says about a colleague. */
+function agentState(a) {
+  const until = a.wrap_up_until ? Date.parse(a.wrap_up_until) : 0;
+  if (until > Date.now() && a.status === "online") return "wrap-up";
+  return a.status || "offline";
+}
+
+async function openTransfer() {
+  if (!app.session || app.transfer) return;
+  app.transfer = { agents: [], refresh: null, busy: false, shown: "" };
+  $("transfer-picker").hidden = false;
+  $("transfer").setAttribute("aria-expanded", "true");
+  transferError();
+  transferProgress("");
+  renderTransferTeams();
+  await loadTransferAgents();
+  // Colleagues' status events are theirs, not this agent's: while the picker
+  // is open the list is fetched again now and then to stay current.
+  if (app.transfer) app.transfer.refresh = setInterval(loadTransferAgents, 3000);
+  const first = $("transfer-picker").querySelector(".transfer-list button");
+  (first || $("transfer-number")).focus();
+}
+
+function closeTransfer() {
+  const t = app.transfer;
+  app.transfer = null;
+  if (t) clearInterval(t.refresh);
+  $("transfer-picker").hidden = true;
+  $("transfer").setAttribute("aria-expanded", "false");
+  $("transfer-number").value = "";
+  transferError();
+  transferProgress("");
+}
+
+function transferError(e) {
+  const box = $("transfer-error");
+  box.textContent = e ? String(e.message || e) : "";
+  box.hidden = !e;
+}
+
+function transferProgress(text) {
+  $("transfer-progress").textContent = text;
+  $("transfer-progress").hidden = !text;
+}
+
+async function loadTransferAgents() {
+  const t = app.transfer;
+  if (!t) return;
+  try {
+    const list = await api("GET", "/api/agents");
+    if (app.transfer !== t) return;
+    t.agents = (list || []).filter((a) => a.id !== app.me.agent);
+    renderTransferAgents();
+  } catch (e) {
+    if (app.transfer === t) transferError(e);
+  }
+}
+
+/** updateTransferAgent applies a "status" event to the picker's list. */
+function updateTransferAgent(d) {
+  const a = app.transfer.agents.find((x) => x.id === d.agent);
+  if (!a) return;
+  a.status = d.status;
+  a.wrap_up_until = d.wrap_up_until || "";
+  renderTransferAgents();
+}
+
+function transferButton(target, label, ...extra) {
+  const b = el("button", { type: "button", "data-target": target, title: `Transfer to ${target}` }, ...label, ...extra);
+  b.addEventListener("click", () => transferTo(target));
+  return el("li", {}, b);
+}
+
+function renderTransferAgents() {
+  const list = $("transfer-agents");
+  // A refresh that changes nothing leaves the buttons alone: replacing them
+  // under the pointer or the focus would lose a click or the keyboard place.
+  const sig = JSON.stringify(app.transfer.agents.map((a) => [a.id, a.name, a.extension, agentState(a)]));
+  if (sig === app.transfer.shown) return;
+  app.transfer.shown = sig;
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.agent : "";
+  clear(list);
+  for (const a of app.transfer.agents) {
+    const state = agentState(a);
+    const li = transferButton(a.extension, [
+      el("span", { class: `dot ${state}`, "aria-hidden": "true" }),
+      el("span", { class: "transfer-name" }, a.name || a.id),
+      el("span", { class: "transfer-ext" }, a.extension),
+    ], el("span", { class: "transfer-status" }, state));
+    const b = li.querySelector("button");
+    b.dataset.agent = a.id;
+    b.dataset.status = state;
+    list.append(li);
+    if (a.id === focused) b.focus();
+  }
+  $("transfer-agents-empty").hidden = app.transfer.agents.length > 0;
+}
+
+function renderTransferTeams() {
+  const list = $("transfer-teams");
+  clear(list);
+  const teams = app.me.teams || [];
+  for (const t of teams) {
+    const li = transferButton(`team:${t.id}`, [
+      el("span", { class: "transfer-name" }, t.name || t.id),
+      el("span", { class: "transfer-ext" }, t.extension || ""),
+    ]);
+    li.querySelector("button").dataset.team = t.id;
+    list.append(li);
+  }
+  $("transfer-teams-empty").hidden = teams.length > 0;
+}
+
+/** transferTo asks the PBX to hand the call over; the PBX then ends this leg. */
+async function transferTo(target) {
+  const t = app.transfer;
+  target = String(target || "").trim();
+  if (!t || t.busy) return;
+  if (!target) {
+    transferError(new Error("Choose an agent or a team, or enter a number."));
+    $("transfer-number").focus();
+    return;
+  }
+  t.busy = true;
+  transferError();
+  transferProgress(`Transferring to ${target}…`);
+  for (const b of $("transfer-picker").querySelectorAll("button, input")) if (b.id !== "transfer-cancel") b.disabled = true;
+  const session = app.session;
+  // The PBX may end this leg before its answer to the request arrives: the
+  // target is noted first, so that the end of the call says where it went.
+  app.transferredTo = target;
+  try {
+    const id = await currentCallId();
+    await api("POST", `/api/calls/${enc(id)}/transfer`, { target });
+    if (app.transfer === t) transferProgress(`Transferred to ${target}`);
+  } catch (e) {
+    if (app.session === session) app.transferredTo = "";
+    if (e instanceof APIError && e.status === 401) showError(e);
+    if (app.transfer === t) {
+      transferProgress("");
+      transferError(e);
+    }
+  } finally {
+    t.busy = false;
+    for (const b of $("transfer-picker").querySelectorAll("button, input")) b.disabled = false;
+  }
+}
+
+$("transfer").addEventListener("click", () => (app.transfer ? closeTransfer() : openTransfer()));
+$("transfer-cancel").addEventListener("click", () => { closeTransfer(); $("transfer").focus(); });
+$("transfer-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  transferTo($("transfer-number").value.replace(/[\s().-]/g, ""));
+});
+$("transfer-picker").addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape") {
+    ev.preventDefault();
+    closeTransfer();
+    $("transfer").focus();
+  }
+});
+
+// ---------- wrap-up ----------
+
+/**
+ * setWrapUp shows the wrap-up that ends at until (RFC 3339) with a countdown,
+ * or hides it (until empty or past).
+ */
+function setWrapUp(until) {
+  const end = until ? Date.parse(until) : 0;
+  app.wrapUntil = end > Date.now() ? end : 0;
+  clearInterval(app.wrapTick);
+  app.wrapTick = null;
+  if (!app.wrapUntil) {
+    $("wrapup").hidden = true;
+    return;
+  }
+  const draw = () => {
+    const left = (app.wrapUntil - Date.now()) / 1000;
+    if (left <= 0) {
+      setWrapUp(null);
+      return;
+    }
+    $("wrapup-left").textContent = fmtClock(Math.ceil(left));
+  };
+  draw();
+  $("wrapup").hidden = false;
+  app.wrapTick = setInterval(draw, 250);
+}
+
+$("wrapup-ready").addEventListener("click", async () => {
+  if (!app.me) return;
+  $("wrapup-ready").disabled = true;
+  try {
+    const a = await api("POST", `/api/agents/${enc(app.me.agent)}/ready`);
+    showError();
+    setWrapUp(a && a.wrap_up_until);
+    if (a && a.status) renderStatus(a.status);
+  } catch (e) {
+    showError(e);
+  } finally {
+    $("wrapup-ready").disabled = false;
+  }
+});
+
+// ---------- keypad ----------
 
 function dtmf(key) {
   const s = app.session;
