@@ -72,6 +72,10 @@ func TestSIPpTransferBlind(t *testing.T) {
 		}},
 		{"away agent's voicemail", "1004", "dave", func(t *testing.T, s *server, _, _ *testphone.Phone, b *testphone.Call) {
 			leaveMessage(t, b, 1500*time.Millisecond)
+			waitFor(t, "dave's voicemail saved", func() bool {
+				msgs, _ := s.Store.ListVoicemail("test.local", "dave")
+				return len(msgs) > 0
+			})
 			msgs, err := s.Store.ListVoicemail("test.local", "dave")
 			if err != nil || len(msgs) != 1 || msgs[0].Caller != "1002" {
 				t.Fatalf("dave's voicemail %+v %v, want one message from bob (1002)", msgs, err)

@@ -371,6 +371,10 @@ func TestTransferBlindByREFER(t *testing.T) {
 		}},
 		{"away-voicemail", "1003", "carol", "voicemail", "carol", false, func(t *testing.T, e *transferEnv, k *testphone.Call) {
 			leaveMessage(t, k, 1500*time.Millisecond)
+			waitFor(t, "carol's voicemail saved", func() bool {
+				msgs, _ := e.s.Store.ListVoicemail("test.local", "carol")
+				return len(msgs) > 0
+			})
 			msgs, err := e.s.Store.ListVoicemail("test.local", "carol")
 			if err != nil || len(msgs) != 1 || msgs[0].Caller != "1009" {
 				t.Fatalf("carol's voicemail %+v %v, want one message from 1009", msgs, err)
