@@ -101,7 +101,7 @@ agents:
 	expectFreq(t, "customer (baresip's aufile)", k, 1000)
 	id := liveCallID(t, s)
 
-	baresipCommand(t, fmt.Sprintf("127.0.0.1:%d", ctrl), "transfer", "sip:1003@test.local")
+	baresipCommand(t, fmt.Sprintf("127.0.0.1:%d", ctrl), "transfer", "1003")
 	c := answerNext(t, carol)
 	tonesBothWays(t, "customer", k, "carol", c)
 	// baresip's leg ended: the customer's and carol's are the only dialogs left.

@@ -41,12 +41,16 @@ const (
 	teamMusicHz = 600
 	firmMusicHz = 700
 	sndHoldHz   = 200
+	menuHz      = 500
 )
 
-// musicPrompts is shortPrompts plus team-music.wav and firm-music.wav.
+// musicPrompts is shortPrompts plus team-music.wav and firm-music.wav, and a
+// main-menu.wav (500 Hz) long enough to be heard after a transfer: a menu prompt
+// plays once.
 func musicPrompts(t *testing.T) string {
 	t.Helper()
 	dir := shortPrompts(t)
+	writePrompt(t, dir, "main-menu.wav", menuHz, 3*time.Second)
 	writePrompt(t, dir, "team-music.wav", teamMusicHz, time.Second)
 	writePrompt(t, dir, "firm-music.wav", firmMusicHz, time.Second)
 	return dir
@@ -251,7 +255,8 @@ func (c *apiClient) do(method, path string, body any) (int, []byte) {
 
 // transferConfig: cust (1009) calls alice (1001), who transfers. bob answers,
 // carol is away with voicemail, dave away with callback; the team sales (2000) has
-// bob and its own hold music; numbers starting with + go to the carrier trunk.
+// bob and its own hold music; the menu 3000 offers bob on 1; numbers starting with +
+// go to the carrier trunk.
 const transferConfig = `
 sounds_dir: %s
 agents:
@@ -262,6 +267,9 @@ agents:
   - {id: cust, extension: "1009", password: cust-pw}
 teams:
   - {id: sales, extension: "2000", members: [bob], ring_timeout: 10s, max_wait: 60s, hold_music: team-music.wav}
+ivrs:
+  - {id: main, extension: "3000", prompt: main-menu.wav, timeout: 10s, options: {"1": "agent:bob"}, default: "voicemail:general"}
+mailboxes: [{id: general}]
 trunks:
   - {id: carrier, uri: "sip:%s", caller_id: "+15550999"}
 routes:
@@ -297,17 +305,24 @@ func TestTransferBlindByREFER(t *testing.T) {
 	for _, tc := range []struct {
 		name, target, to string
 		outcome, agent   string
+		holdFirst        bool // alice holds the customer before the REFER, as many phones do
 		// reach plays the target's side once the transfer is accepted; k is the
 		// customer's call.
 		reach func(t *testing.T, e *transferEnv, k *testphone.Call)
 	}{
-		{"agent", "1002", "bob", "answered", "bob", func(t *testing.T, e *transferEnv, k *testphone.Call) {
+		{"agent", "1002", "bob", "answered", "bob", false, func(t *testing.T, e *transferEnv, k *testphone.Call) {
 			b := answerNext(t, e.bob)
 			tonesBothWays(t, "customer", k, "bob", b)
 			k.Hangup(ctxT(t, 5*time.Second))
 			waitDone(t, "bob", b)
 		}},
-		{"team", "2000", "team:sales", "answered", "bob", func(t *testing.T, e *transferEnv, k *testphone.Call) {
+		{"agent after hold", "1002", "bob", "answered", "bob", true, func(t *testing.T, e *transferEnv, k *testphone.Call) {
+			b := answerNext(t, e.bob)
+			tonesBothWays(t, "customer", k, "bob", b)
+			k.Hangup(ctxT(t, 5*time.Second))
+			waitDone(t, "bob", b)
+		}},
+		{"team", "2000", "team:sales", "answered", "bob", false, func(t *testing.T, e *transferEnv, k *testphone.Call) {
 			var in *testphone.Incoming
 			select {
 			case in = <-e.bob.Incoming():
@@ -325,7 +340,18 @@ func TestTransferBlindByREFER(t *testing.T) {
 			b.Hangup(ctxT(t, 5*time.Second))
 			waitDone(t, "customer", k)
 		}},
-		{"external", "+15551230001", "+15551230001", "answered", "", func(t *testing.T, e *transferEnv, k *testphone.Call) {
+		{"ivr", "3000", "ivr:main", "answered", "bob", false, func(t *testing.T, e *transferEnv, k *testphone.Call) {
+			k.StartTone(0)
+			expectFreq(t, "customer hearing the menu", k, menuHz)
+			if err := k.SendDTMF('1'); err != nil {
+				t.Fatal(err)
+			}
+			b := answerNext(t, e.bob)
+			tonesBothWays(t, "customer", k, "bob", b)
+			k.Hangup(ctxT(t, 5*time.Second))
+			waitDone(t, "bob", b)
+		}},
+		{"external", "+15551230001", "+15551230001", "answered", "", false, func(t *testing.T, e *transferEnv, k *testphone.Call) {
 			var in *testphone.Incoming
 			select {
 			case in = <-e.carry.Incoming():
@@ -343,8 +369,12 @@ func TestTransferBlindByREFER(t *testing.T) {
 			m.Hangup(ctxT(t, 5*time.Second))
 			waitDone(t, "customer", k)
 		}},
-		{"away-voicemail", "1003", "carol", "voicemail", "carol", func(t *testing.T, e *transferEnv, k *testphone.Call) {
+		{"away-voicemail", "1003", "carol", "voicemail", "carol", false, func(t *testing.T, e *transferEnv, k *testphone.Call) {
 			leaveMessage(t, k, 1500*time.Millisecond)
+			waitFor(t, "carol's voicemail saved", func() bool {
+				msgs, _ := e.s.Store.ListVoicemail("test.local", "carol")
+				return len(msgs) > 0
+			})
 			msgs, err := e.s.Store.ListVoicemail("test.local", "carol")
 			if err != nil || len(msgs) != 1 || msgs[0].Caller != "1009" {
 				t.Fatalf("carol's voicemail %+v %v, want one message from 1009", msgs, err)
@@ -353,7 +383,7 @@ func TestTransferBlindByREFER(t *testing.T) {
 				t.Errorf("away agent's phone rang %d times", n)
 			}
 		}},
-		{"away-callback", "1004", "dave", "callback", "dave", func(t *testing.T, e *transferEnv, k *testphone.Call) {
+		{"away-callback", "1004", "dave", "callback", "dave", false, func(t *testing.T, e *transferEnv, k *testphone.Call) {
 			waitDone(t, "customer after the callback prompt", k)
 			cbs, err := e.s.Store.ListCallbacks("test.local", store.StatePending, store.Page{})
 			if err != nil || len(cbs) != 1 || cbs[0].Caller != "1009" || cbs[0].TargetKind != "agent" || cbs[0].TargetID != "dave" {
@@ -369,6 +399,12 @@ func TestTransferBlindByREFER(t *testing.T) {
 			e := newTransferEnv(t)
 			k, a := connect(t, e.cust, e.alice, "1001")
 			id := liveCallID(t, e.s)
+			if tc.holdFirst {
+				if err := a.Hold(ctxT(t, 10*time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				expectFreq(t, "customer on hold", k, sndHoldHz)
+			}
 			st, err := a.Refer(ctxT(t, 10*time.Second), tc.target)
 			if err != nil {
 				t.Fatalf("REFER to %s: %v", tc.target, err)
@@ -409,5 +445,39 @@ func TestTransferREFERUnknownTarget(t *testing.T) {
 	settle(t, e.s, 0)
 	if r := waitCalls(t, e.s, 1)[0]; len(r.Transfers) != 0 || r.Agent != "alice" {
 		t.Fatalf("call log after a refused REFER %+v", r)
+	}
+}
+
+// The customer hangs up while the transfer target rings: the target's phone is
+// cancelled, the call is logged once with its hop, and nothing is left over.
+func TestTransferCallerHangsUpWhileTargetRings(t *testing.T) {
+	t.Parallel()
+	e := newTransferEnv(t)
+	k, a := connect(t, e.cust, e.alice, "1001")
+	id := liveCallID(t, e.s)
+	st, err := a.Refer(ctxT(t, 10*time.Second), "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notifies := collectNotifies(t, st)
+	in := ringNext(t, "bob", e.bob)
+	if err := k.Hangup(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-in.Cancelled():
+	case <-time.After(10 * time.Second):
+		t.Fatal("transfer target not cancelled after the customer hung up")
+	}
+	waitDone(t, "alice", a)
+	if got := notifies(); len(got) < 2 || got[0] != 100 || got[len(got)-1] == -1 {
+		t.Errorf("NOTIFY codes %v, want 100 then a final one", got)
+	}
+	settle(t, e.s, 0)
+	waitFor(t, "no dialog left in the SIP layer", func() bool { return e.s.SIP.LegCount() == 0 })
+	r := callRecord(t, e.s, id, 1)
+	expectTransfers(t, r, [2]string{"alice", "bob"})
+	if r.Outcome == "answered" && r.Agent == "bob" {
+		t.Errorf("call log %+v: bob never answered", r)
 	}
 }
