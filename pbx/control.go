@@ -264,7 +264,9 @@ func agentParty(f *dialplan.Firm, a *dialplan.Agent, r ringResult) party {
 }
 
 // agentAOR is the address agentTargets puts in To when it rings an agent's phone.
-func agentAOR(f *dialplan.Firm, a *dialplan.Agent) string { return "sip:" + a.Extension + "@" + f.Domain }
+func agentAOR(f *dialplan.Firm, a *dialplan.Agent) string {
+	return "sip:" + a.Extension + "@" + f.Domain
+}
 
 // ring offers media and rings all specs at once for up to timeout: the first to
 // answer wins and the others get CANCEL (parallel fork). The caller hears 180 when a
