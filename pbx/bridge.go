@@ -102,6 +102,7 @@ func (k *control) bridgeOnce(c *Call, sides [2]party) *afterBridge {
 	c.br = br
 	c.parties = sides
 	c.ringback = false
+	c.connecting = false
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()

@@ -49,10 +49,12 @@ type Call struct {
 	bridged  time.Time
 	held     atomic.Bool // a leg put the call on hold: no RTP is expected
 	finished bool
-	br       *bridging       // the running bridge, if any
-	parties  [2]party        // the parties of the last bridge, for Replaces and transfers
-	left     map[string]bool // agents who transferred the call away
-	ringback bool            // a transferee waits: ring plays them ringback
+	br       *bridging // the running bridge, if any
+	// connecting: the callee answered and the bridge is about to start.
+	connecting bool
+	parties    [2]party        // the parties of the last bridge, for Replaces and transfers
+	left       map[string]bool // agents who transferred the call away
+	ringback   bool            // a transferee waits: ring plays them ringback
 	// callerNum is the caller's number as agents' phones, voicemail and callbacks
 	// see it: From, or after a transfer the transferee's number.
 	callerNum string

@@ -391,6 +391,9 @@ func (k *control) connect(c *Call, callee party) {
 	// The mid-call offer handlers go in before the 200: a phone may put the call on
 	// hold right after its ACK.
 	caller := party{leg: c.In, agent: c.inAgent}
+	c.mu.Lock()
+	c.connecting = true // a transfer asked for now waits for the bridge
+	c.mu.Unlock()
 	if aSess, _, err := c.media.callerMedia(); err == nil {
 		caller.sess = aSess
 		k.linkParty(c, caller)

@@ -58,7 +58,7 @@ func (p *PBX) Transfer(firm, callID, byAgent, target string) error {
 		return fmt.Errorf("%w: empty", ErrBadTarget)
 	}
 	c.mu.Lock()
-	bridged := c.br != nil
+	bridged := c.br != nil || c.connecting
 	c.mu.Unlock()
 	if !bridged {
 		return ErrNotAnswered
