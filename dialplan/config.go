@@ -186,6 +186,12 @@ type Team struct {
 	MaxAttempts int
 	// RetryDelay separates callback attempts. Default 60s.
 	RetryDelay time.Duration
+	// Supervisors are agent ids who may listen to, whisper to and barge into the
+	// members' calls, see the team on the wallboard and fetch its recordings.
+	Supervisors []string
+	// ServiceLevel is the wait within which an answered call counts toward the
+	// team's service level. Default 20s.
+	ServiceLevel time.Duration
 	// WrapUp is how long a member gets no team offers after leaving an
 	// answered call of this team (hang-up or transfer). Default 0: none.
 	WrapUp time.Duration

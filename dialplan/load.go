@@ -43,6 +43,7 @@ const (
 	DefaultRingTimeout    = 20 * time.Second
 	DefaultMaxWait        = 5 * time.Minute
 	DefaultRetryDelay     = 60 * time.Second
+	DefaultServiceLevel   = 20 * time.Second
 	DefaultIVRTimeout     = 5 * time.Second
 	DefaultSilenceTimeout = 5 * time.Second
 	DefaultMaxLength      = 120 * time.Second

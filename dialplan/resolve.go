@@ -2,6 +2,7 @@ package dialplan
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -358,4 +359,25 @@ func (f *Firm) TeamsOf(agentID string) []*Team {
 		}
 	}
 	return out
+}
+
+// SupervisedBy returns the teams agentID supervises, in file order.
+func (f *Firm) SupervisedBy(agentID string) []*Team {
+	var out []*Team
+	for _, t := range f.Teams {
+		if slices.Contains(t.Supervisors, agentID) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Supervises reports whether supervisor supervises a team that agent is a member of.
+func (f *Firm) Supervises(supervisor, agent string) bool {
+	for _, t := range f.SupervisedBy(supervisor) {
+		if slices.Contains(t.Members, agent) {
+			return true
+		}
+	}
+	return false
 }

@@ -243,6 +243,7 @@ func (s *firmSrc) readTeams(p string, v *yaml.Node) {
 		t := &Team{
 			Strategy: "ring-all", RingTimeout: DefaultRingTimeout, MaxWait: DefaultMaxWait,
 			OnTimeout: Target{Kind: TargetCallback}, MaxAttempts: DefaultMaxAttempts, RetryDelay: DefaultRetryDelay,
+			ServiceLevel: DefaultServiceLevel,
 		}
 		keys := s.fields(ip, item, handlers{
 			"id":        func(p string, v *yaml.Node) { t.ID = s.id(p, v) },
@@ -263,6 +264,12 @@ func (s *firmSrc) readTeams(p string, v *yaml.Node) {
 			"max_attempts":  func(p string, v *yaml.Node) { s.intTo(p, v, &t.MaxAttempts, 1, 100) },
 			"retry_delay":   func(p string, v *yaml.Node) { s.dur(p, v, &t.RetryDelay, time.Second, 24*time.Hour) },
 			"wrap_up":       func(p string, v *yaml.Node) { s.dur(p, v, &t.WrapUp, 0, time.Hour) },
+			"service_level": func(p string, v *yaml.Node) { s.dur(p, v, &t.ServiceLevel, time.Second, time.Hour) },
+			"supervisors": func(p string, v *yaml.Node) {
+				for j, m := range s.list(p, v) {
+					t.Supervisors = append(t.Supervisors, s.id(index(p, j), m))
+				}
+			},
 			"hold_music": func(p string, v *yaml.Node) {
 				t.HoldMusic = s.check(p, v, checkText)
 				t.holdMusicLine = v.Line

@@ -105,6 +105,24 @@ func (s *firmSrc) validate(cfg *Config) {
 				s.errf(members[j], mp, "unknown agent %q", m)
 			}
 		}
+		var sups []*yaml.Node
+		if m := deref(e.keys["supervisors"]); m != nil && m.Kind == yaml.SequenceNode {
+			sups = m.Content
+		}
+		seenSup := map[string]bool{}
+		for j, m := range t.Supervisors {
+			if m == "" || j >= len(sups) {
+				continue
+			}
+			mp := index(join(e.path, "supervisors"), j)
+			if seenSup[m] {
+				s.errf(sups[j], mp, "agent %q listed twice", m)
+			}
+			seenSup[m] = true
+			if f.Agent(m) == nil {
+				s.errf(sups[j], mp, "unknown agent %q", m)
+			}
+		}
 		if t.OnTimeout == (Target{Kind: TargetTeam, ID: t.ID}) && t.ID != "" {
 			s.errf(e.at("on_timeout"), join(e.path, "on_timeout"), "a team cannot overflow to itself")
 		}

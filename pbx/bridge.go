@@ -116,6 +116,20 @@ func (k *control) bridgeOnce(c *Call, sides [2]party) *afterBridge {
 	for i := range sides {
 		k.linkParty(c, sides[i])
 	}
+	agentSide := c.agentSide(sides)
+	for i, s := range sides {
+		r := roleCustomer
+		if i == agentSide {
+			r = roleAgent
+		}
+		s.sess.OnAudio(func(pcm []int16) { c.taps.deliver(r, pcm) })
+	}
+	defer func() {
+		// A party handed to another call must stop feeding this one.
+		for _, s := range br.sides {
+			s.sess.OnAudio(nil)
+		}
+	}()
 	br.relay = rtp.Bridge(sides[0].sess, sides[1].sess)
 
 	ctx := context.Background()
@@ -157,6 +171,22 @@ func (k *control) bridgeOnce(c *Call, sides [2]party) *afterBridge {
 			}
 		}
 	}
+}
+
+// agentSide says which side of a bridge is the agent's for recordings and
+// supervisors: the call's agent, else the side with an agent (the callee when
+// both have one).
+func (c *Call) agentSide(sides [2]party) int {
+	agent := c.agentID()
+	for i, s := range sides {
+		if s.agentID() == agent && agent != "" {
+			return i
+		}
+	}
+	if sides[0].agent != nil && sides[1].agent == nil {
+		return 0
+	}
+	return 1
 }
 
 // rtpTimeout ends a bridged call that carries no media at all (Asterisk's

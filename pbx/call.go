@@ -35,6 +35,8 @@ type Call struct {
 	inSwapped chan struct{}
 	// cmds carries work for the call's bridge (bridge.go).
 	cmds chan command
+	// taps hears the parties of the call's bridges (taps.go).
+	taps audioTaps
 
 	p      *PBX
 	ctx    context.Context
