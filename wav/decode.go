@@ -30,6 +30,21 @@ const sizeUnknown = 0xFFFFFFFF
 // returns an error wrapping ErrNotWAV or ErrUnsupported, with Info filled as far as
 // it was read; Decode never panics on malformed input.
 func Decode(r io.Reader) (Info, []int16, error) {
+	info, chans, err := decode(r, 1)
+	if err != nil {
+		return info, nil, err
+	}
+	return info, chans[0], nil
+}
+
+// DecodeChannels is Decode for mono or stereo files (call recordings): it
+// returns one slice of samples per channel, left first. A stereo frame cut short
+// by the end of input is dropped.
+func DecodeChannels(r io.Reader) (Info, [][]int16, error) {
+	return decode(r, 2)
+}
+
+func decode(r io.Reader, maxChannels int) (Info, [][]int16, error) {
 	var info Info
 	br := bufio.NewReader(r)
 	var hdr [12]byte
@@ -69,7 +84,7 @@ func Decode(r io.Reader) (Info, []int16, error) {
 				}
 			}
 			var err error
-			info, err = parseFmt(body[:size])
+			info, err = parseFmt(body[:size], maxChannels)
 			if err != nil {
 				return info, nil, err
 			}
@@ -90,8 +105,9 @@ func Decode(r io.Reader) (Info, []int16, error) {
 			}
 			samples := decodeSamples(info.Format, data)
 			info.DataBytes = len(data)
-			info.Duration = samplesDuration(int64(len(samples)))
-			return info, samples, nil
+			chans := deinterleave(samples, info.Channels)
+			info.Duration = samplesDuration(int64(len(chans[0])))
+			return info, chans, nil
 		default:
 			if _, err := io.CopyN(io.Discard, br, int64(size)+int64(size&1)); err != nil {
 				return info, nil, fmt.Errorf("%w: chunk %q cut short: %w", ErrNotWAV, sanitizeID(ch[0:4]), err)
@@ -101,7 +117,7 @@ func Decode(r io.Reader) (Info, []int16, error) {
 }
 
 // parseFmt interprets a fmt chunk body and checks it describes audio we can play.
-func parseFmt(b []byte) (Info, error) {
+func parseFmt(b []byte, maxChannels int) (Info, error) {
 	format := int(binary.LittleEndian.Uint16(b[0:2]))
 	info := Info{
 		Format:        format,
@@ -119,7 +135,7 @@ func parseFmt(b []byte) (Info, error) {
 	if err := checkFormat(info.Format); err != nil {
 		return info, err
 	}
-	if info.Channels != 1 {
+	if info.Channels < 1 || info.Channels > maxChannels {
 		return info, fmt.Errorf("%w: %d channels (only mono is supported; convert with: sox in.wav -c 1 -r 8000 out.wav)",
 			ErrUnsupported, info.Channels)
 	}
@@ -159,6 +175,23 @@ func decodeSamples(format int, data []byte) []int16 {
 	}
 }
 
+// deinterleave splits interleaved samples into n channels, dropping a last
+// incomplete frame.
+func deinterleave(samples []int16, n int) [][]int16 {
+	if n == 1 {
+		return [][]int16{samples}
+	}
+	frames := len(samples) / n
+	out := make([][]int16, n)
+	for c := range out {
+		out[c] = make([]int16, frames)
+		for i := range frames {
+			out[c][i] = samples[i*n+c]
+		}
+	}
+	return out
+}
+
 // sanitizeID makes a chunk ID from untrusted input safe to put in an error message.
 func sanitizeID(id []byte) string {
 	out := make([]byte, len(id))
@@ -169,6 +202,21 @@ func sanitizeID(id []byte) string {
 		out[i] = c
 	}
 	return string(out)
+}
+
+// DecodeChannelsFile decodes the mono or stereo WAV file at path; see
+// DecodeChannels.
+func DecodeChannelsFile(path string) (Info, [][]int16, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Info{}, nil, fmt.Errorf("wav: %w", err)
+	}
+	defer f.Close()
+	info, chans, err := DecodeChannels(f)
+	if err != nil {
+		return info, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return info, chans, nil
 }
 
 // DecodeFile decodes the WAV file at path; see Decode.

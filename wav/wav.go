@@ -1,7 +1,9 @@
 // Package wav owns the on-disk audio format of the PBX: it reads and writes RIFF/WAVE
 // files holding 8 kHz mono narrowband audio as G.711 µ-law, G.711 A-law or 16-bit
 // linear PCM. Voicemail recordings are written with it and prompts (built-in or
-// supplied by the admin) are read with it.
+// supplied by the admin) are read with it. Call recordings are 8 kHz stereo
+// 16-bit PCM (NewStereoWriter, DecodeChannels), and Repair fixes the header of a
+// file whose writer died before patching it.
 //
 // Only 8 kHz mono is accepted on input: the PBX never resamples, so a prompt at any
 // other rate is reported as an error instead of being played at the wrong speed.
@@ -43,7 +45,7 @@ var ErrTooLarge = errors.New("wav: file would exceed the 4 GiB RIFF limit")
 // Info describes the audio of a decoded file.
 type Info struct {
 	Format        int           // FormatPCM, FormatALaw or FormatULaw
-	Channels      int           // always 1 for a successfully decoded file
+	Channels      int           // 1; 2 only from DecodeChannels (stereo call recordings)
 	SampleRate    int           // always 8000 for a successfully decoded file
 	BitsPerSample int           // 16 for PCM, 8 for G.711
 	DataBytes     int           // bytes of audio actually read from the data chunk

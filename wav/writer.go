@@ -27,6 +27,7 @@ const (
 type Writer struct {
 	w         io.WriteSeeker
 	format    int
+	channels  int   // 1, or 2 for a stereo PCM recording (interleaved left, right)
 	start     int64 // offset of "RIFF" in w: the file need not start at offset 0
 	hdrLen    int64
 	dataBytes int64
@@ -39,6 +40,16 @@ type Writer struct {
 // FormatALaw or FormatULaw) at the current position of w and returns a Writer for
 // the audio that follows.
 func NewWriter(w io.WriteSeeker, format int) (*Writer, error) {
+	return newWriter(w, format, 1)
+}
+
+// NewStereoWriter writes a WAV header for 8 kHz stereo 16-bit PCM (call
+// recordings: one party per channel) and returns a Writer for WriteStereo.
+func NewStereoWriter(w io.WriteSeeker) (*Writer, error) {
+	return newWriter(w, FormatPCM, 2)
+}
+
+func newWriter(w io.WriteSeeker, format, channels int) (*Writer, error) {
 	if err := checkFormat(format); err != nil {
 		return nil, err
 	}
@@ -46,7 +57,7 @@ func NewWriter(w io.WriteSeeker, format int) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wav: find header position: %w", err)
 	}
-	wr := &Writer{w: w, format: format, start: start}
+	wr := &Writer{w: w, format: format, channels: channels, start: start}
 	hdr := wr.header(false)
 	wr.hdrLen = int64(len(hdr))
 	if _, err := w.Write(hdr); err != nil {
@@ -60,6 +71,7 @@ func NewWriter(w io.WriteSeeker, format int) (*Writer, error) {
 // still opens in players (and in Decode) with all the audio that reached the disk.
 func (wr *Writer) header(final bool) []byte {
 	bps := bytesPerSample(wr.format)
+	block := bps * wr.channels
 	dataLen := uint32(wr.dataBytes)
 	pad := uint32(wr.dataBytes & 1)
 	var b []byte
@@ -78,16 +90,16 @@ func (wr *Writer) header(final bool) []byte {
 		b = binary.LittleEndian.AppendUint32(b, 18)
 	}
 	b = binary.LittleEndian.AppendUint16(b, uint16(wr.format))
-	b = binary.LittleEndian.AppendUint16(b, 1) // channels
+	b = binary.LittleEndian.AppendUint16(b, uint16(wr.channels))
 	b = binary.LittleEndian.AppendUint32(b, SampleRate)
-	b = binary.LittleEndian.AppendUint32(b, uint32(SampleRate*bps)) // byte rate
-	b = binary.LittleEndian.AppendUint16(b, uint16(bps))            // block align
-	b = binary.LittleEndian.AppendUint16(b, uint16(8*bps))          // bits per sample
+	b = binary.LittleEndian.AppendUint32(b, uint32(SampleRate*block)) // byte rate
+	b = binary.LittleEndian.AppendUint16(b, uint16(block))            // block align
+	b = binary.LittleEndian.AppendUint16(b, uint16(8*bps))            // bits per sample
 	if wr.format != FormatPCM {
 		b = binary.LittleEndian.AppendUint16(b, 0) // cbSize: no extra format bytes
 		b = append(b, "fact"...)
 		b = binary.LittleEndian.AppendUint32(b, 4)
-		b = binary.LittleEndian.AppendUint32(b, dataLen/uint32(bps)) // sample count
+		b = binary.LittleEndian.AppendUint32(b, dataLen/uint32(block)) // sample count
 	}
 	b = append(b, "data"...)
 	if !final {
@@ -100,18 +112,23 @@ func (wr *Writer) header(final bool) []byte {
 	return b
 }
 
+// DataBytes returns the bytes of audio written so far (the file holds the header
+// besides).
+func (wr *Writer) DataBytes() int64 { return wr.dataBytes }
+
 // Format returns the format tag the Writer writes.
 func (wr *Writer) Format() int { return wr.format }
 
 // Write appends raw audio already encoded in the Writer's format: one byte per
 // sample for G.711, little-endian 16-bit samples for PCM (so len(samples) must be
-// even). It returns the number of bytes written.
+// even; a multiple of 4 for stereo, left sample first). It returns the number of
+// bytes written.
 func (wr *Writer) Write(samples []byte) (int, error) {
 	if err := wr.ready(); err != nil {
 		return 0, err
 	}
-	if wr.format == FormatPCM && len(samples)%2 != 0 {
-		return 0, fmt.Errorf("wav: PCM write of %d bytes: 16-bit samples need an even length", len(samples))
+	if block := bytesPerSample(wr.format) * wr.channels; len(samples)%block != 0 {
+		return 0, fmt.Errorf("wav: write of %d bytes: whole frames of %d bytes needed", len(samples), block)
 	}
 	if wr.dataBytes+int64(len(samples)) > maxDataBytes {
 		return 0, ErrTooLarge
@@ -126,9 +143,13 @@ func (wr *Writer) Write(samples []byte) (int, error) {
 }
 
 // WritePCM encodes 16-bit linear samples into the Writer's format and appends them.
+// On a stereo Writer the samples are interleaved already (left, right, ...).
 func (wr *Writer) WritePCM(pcm []int16) error {
 	if err := wr.ready(); err != nil {
 		return err
+	}
+	if len(pcm)%wr.channels != 0 {
+		return fmt.Errorf("wav: %d samples for %d channels", len(pcm), wr.channels)
 	}
 	need := len(pcm) * bytesPerSample(wr.format)
 	if cap(wr.buf) < need {
@@ -153,6 +174,27 @@ func (wr *Writer) WritePCM(pcm []int16) error {
 	return err
 }
 
+// WriteStereo interleaves left and right (of equal length) into a stereo Writer.
+func (wr *Writer) WriteStereo(left, right []int16) error {
+	if err := wr.ready(); err != nil {
+		return err
+	}
+	if wr.channels != 2 || len(left) != len(right) {
+		return fmt.Errorf("wav: stereo write of %d and %d samples to a %d-channel file", len(left), len(right), wr.channels)
+	}
+	need := 4 * len(left)
+	if cap(wr.buf) < need {
+		wr.buf = make([]byte, need)
+	}
+	b := wr.buf[:need]
+	for i := range left {
+		binary.LittleEndian.PutUint16(b[4*i:], uint16(left[i]))
+		binary.LittleEndian.PutUint16(b[4*i+2:], uint16(right[i]))
+	}
+	_, err := wr.Write(b)
+	return err
+}
+
 // ready reports why the Writer cannot take more audio, if it cannot.
 func (wr *Writer) ready() error {
 	if wr.closed {
@@ -163,7 +205,7 @@ func (wr *Writer) ready() error {
 
 // Duration returns the length of the audio written so far.
 func (wr *Writer) Duration() time.Duration {
-	return samplesDuration(wr.dataBytes / int64(bytesPerSample(wr.format)))
+	return samplesDuration(wr.dataBytes / int64(bytesPerSample(wr.format)*wr.channels))
 }
 
 // Close pads the data chunk to an even length, as RIFF requires, patches the size
@@ -215,6 +257,21 @@ func Create(path string, format int) (*FileWriter, error) {
 		return nil, fmt.Errorf("wav: create %s: %w", path, err)
 	}
 	w, err := NewWriter(f, format)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("wav: create %s: %w", path, err)
+	}
+	return &FileWriter{Writer: w, f: f}, nil
+}
+
+// CreateStereo creates (or truncates) the file at path and starts a stereo
+// 16-bit PCM WAV file in it (mode 0600), for WriteStereo.
+func CreateStereo(path string) (*FileWriter, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("wav: create %s: %w", path, err)
+	}
+	w, err := NewStereoWriter(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("wav: create %s: %w", path, err)
