@@ -133,7 +133,9 @@ func TestRepairRefusesNonWAV(t *testing.T) {
 	}
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 // memFile is an in-memory repairFile for the fuzz target.
 type memFile struct{ b []byte }
