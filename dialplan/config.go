@@ -33,6 +33,8 @@ type Config struct {
 	// every firm that names none of its own; "" leaves it to the built-in
 	// DefaultHoldMusic. Firm.HoldMusic applies the whole order.
 	HoldMusic string
+	// Recordings holds the retention of call recordings (recordings:).
+	Recordings RecordingSettings
 	// Warnings are problems that do not stop the PBX but that an admin should
 	// see (check prints them, serve logs them): a mailbox email with no smtp:
 	// block to send it through.
@@ -64,6 +66,13 @@ type VoicemailSettings struct {
 	SilenceTimeout time.Duration
 	// MaxLength ends a recording after this long. Default 120s.
 	MaxLength time.Duration
+}
+
+// RecordingSettings holds the recordings: section of the main file.
+type RecordingSettings struct {
+	// Keep is how long a call recording is kept; 0 (the default) keeps
+	// recordings until they are deleted through the API.
+	Keep time.Duration
 }
 
 // SMTP TLS modes (smtp.tls).
@@ -124,6 +133,14 @@ type Firm struct {
 	// holdMusicLine is the line of hold_music: in File, for CheckPrompts.
 	holdMusicLine int
 
+	// record and recordNotice are the firm's own record and record_notice
+	// (for the default firm, the main file's); a firm file that sets neither
+	// falls back to the main file's (mainRecord, mainRecordNotice), as with
+	// hold_music. RecordsAll and RecordNotice apply the order.
+	record, recordSet, mainRecord  bool
+	recordNotice, mainRecordNotice string
+	recordNoticeLine               int
+
 	// agentIndex serves Agent and AgentByExtension, asked on every REGISTER and
 	// INVITE: a scan would cost O(agents) each time. Built on first use (a Firm is
 	// read-only once loaded).
@@ -165,6 +182,8 @@ type Agent struct {
 	AutoCallback bool
 	// MaxAttempts bounds callback attempts. Default 3.
 	MaxAttempts int
+	// Record records every call the agent takes or places.
+	Record bool
 }
 
 // Team is a group of agents sharing a call queue.
@@ -198,6 +217,8 @@ type Team struct {
 	// HoldMusic is the prompt a party of this team's calls hears on hold; ""
 	// falls back to the firm's, see Firm.HoldMusic.
 	HoldMusic string
+	// Record records every call of the team (answered by a member for it).
+	Record bool
 
 	// holdMusicLine is the line of hold_music: in the firm's file, for
 	// CheckPrompts.
@@ -257,6 +278,8 @@ type InboundRoute struct {
 	To    Target
 	// Trunk, when set, limits the route to calls from that trunk.
 	Trunk string
+	// Record records the calls that match this route.
+	Record bool
 }
 
 // OutboundRoute sends a number dialled by an agent out through a trunk.
@@ -297,6 +320,31 @@ func (f *Firm) HoldMusic(t *Team) string {
 		return f.mainHoldMusic
 	}
 	return DefaultHoldMusic
+}
+
+// RecordsAll reports whether every call of the firm is recorded: the firm's
+// record, else (a firm file that says nothing) the main file's.
+func (f *Firm) RecordsAll() bool {
+	if f == nil {
+		return false
+	}
+	if f.recordSet {
+		return f.record
+	}
+	return f.mainRecord
+}
+
+// RecordNotice returns the prompt played to a caller before the bridge of a
+// recorded call ("" for none): the firm's record_notice, else the main
+// file's. It is looked up like an IVR prompt.
+func (f *Firm) RecordNotice() string {
+	switch {
+	case f == nil:
+		return ""
+	case f.recordNotice != "":
+		return f.recordNotice
+	}
+	return f.mainRecordNotice
 }
 
 // SoundPaths returns the places to look for a prompt file, in order: the

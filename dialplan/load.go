@@ -237,6 +237,7 @@ func (l *loader) loadMain(path string, data []byte) *Config {
 		}
 	}
 	h["digest_algorithms"] = func(p string, v *yaml.Node) { cfg.DigestAlgorithms = main.digestAlgorithms(p, v) }
+	h["recordings"] = func(p string, v *yaml.Node) { main.recordings(p, v, &cfg.Recordings) }
 	// silence_timeout and max_length may also stand at the top level, as SPEC
 	// §1 names them; either place sets the same global limits, and giving one
 	// limit in both places is an error whatever their order.
@@ -274,6 +275,7 @@ func (l *loader) loadMain(path string, data []byte) *Config {
 	// fallback of the firm files, which are read below, after it is known.
 	cfg.HoldMusic = ms.firm.holdMusic
 	ms.firm.mainHoldMusic = cfg.HoldMusic
+	ms.firm.mainRecord, ms.firm.mainRecordNotice = ms.firm.record, ms.firm.recordNotice
 	cfg.Firms = append(cfg.Firms, ms.firm)
 	srcs := []*firmSrc{ms}
 
@@ -353,8 +355,10 @@ func (l *loader) loadFirm(path string, data []byte, cfg *Config) *firmSrc {
 	s := newFirmSrc(f, root)
 	s.firm.SoundsDir = cfg.SoundsDir
 	s.firm.mainHoldMusic = cfg.HoldMusic
+	main := cfg.DefaultFirm()
+	s.firm.mainRecord, s.firm.mainRecordNotice = main.record, main.recordNotice
 	h := s.firmHandlers(cfg)
-	for _, k := range []string{"listen", "data_dir", "digest_algorithms", "voicemail", "silence_timeout", "max_length", "smtp", "firms"} {
+	for _, k := range []string{"listen", "data_dir", "digest_algorithms", "voicemail", "silence_timeout", "max_length", "smtp", "recordings", "firms"} {
 		h[k] = func(p string, v *yaml.Node) {
 			f.errf(v, p, "only allowed in the main file (%s)", cfg.File)
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// CheckPrompts reports IVR prompts and hold_music settings that name no file
+// CheckPrompts reports IVR prompts and hold_music and record_notice settings that name no file
 // the PBX could play, as a *ValidationError with one "file:line:
 // ivrs[N].prompt: ..." (or "hold_music: ...", "teams[N].hold_music: ...")
 // problem each (nil when all are found). It looks where the PBX looks at call
@@ -42,7 +42,7 @@ func (c *Config) CheckPrompts(builtin []string) error {
 		problems = append(problems, Problem{File: file, Line: line, Msg: msg})
 		return false
 	}
-	mainFound := true
+	mainFound, mainNoticeFound := true, true
 	for i, f := range c.Firms {
 		found := check(f, f.File, f.holdMusicLine, "hold_music", f.holdMusic, "")
 		if i == 0 {
@@ -52,6 +52,17 @@ func (c *Config) CheckPrompts(builtin []string) error {
 			// when the default firm cannot find it either, one problem says so.
 			main := c.Firms[0]
 			check(f, main.File, main.holdMusicLine, "hold_music", f.mainHoldMusic, " for firm "+f.ID)
+		}
+		// record_notice: the firm's own, else the main file's as this firm
+		// looks it up (reported once when the default firm misses it too).
+		if f.recordNotice != "" {
+			found := check(f, f.File, f.recordNoticeLine, "record_notice", f.recordNotice, "")
+			if i == 0 {
+				mainNoticeFound = found
+			}
+		} else if i > 0 && mainNoticeFound {
+			main := c.Firms[0]
+			check(f, main.File, main.recordNoticeLine, "record_notice", f.mainRecordNotice, " for firm "+f.ID)
 		}
 		for j, t := range f.Teams {
 			check(f, f.File, t.holdMusicLine, index("teams", j)+".hold_music", t.HoldMusic, "")

@@ -79,6 +79,8 @@ type Decision struct {
 	// Why explains the decision for logs, e.g. "extension 1001" or
 	// "routes.outbound[0] _+X.".
 	Why string
+	// Record: the inbound route that matched says to record the call.
+	Record bool
 }
 
 // Resolve decides what happens to a call from `from` to the dialled number
@@ -146,6 +148,7 @@ func (f *Firm) resolveFromTrunk(t *Trunk, to string) Decision {
 			return Decision{Kind: Reject, Code: 403, Reason: "Forbidden", Why: "inbound route leads out"}
 		}
 		d.Why = "routes.inbound[" + strconv.Itoa(i) + "] " + r.Match.String() + " -> " + d.Why
+		d.Record = r.Record
 		return d
 	}
 	return Decision{Kind: Reject, Code: 404, Reason: "Not Found", Why: "no inbound route matches " + to}

@@ -96,6 +96,13 @@ func (s *firmSrc) firmHandlers(cfg *Config) handlers {
 			s.firm.holdMusic = s.check(p, v, checkText)
 			s.firm.holdMusicLine = v.Line
 		},
+		"record": func(p string, v *yaml.Node) {
+			s.firm.record, s.firm.recordSet = s.boolean(p, v), true
+		},
+		"record_notice": func(p string, v *yaml.Node) {
+			s.firm.recordNotice = s.check(p, v, checkText)
+			s.firm.recordNoticeLine = v.Line
+		},
 		"agents":    func(p string, v *yaml.Node) { s.readAgents(p, v) },
 		"teams":     func(p string, v *yaml.Node) { s.readTeams(p, v) },
 		"ivrs":      func(p string, v *yaml.Node) { s.readIVRs(p, v) },
@@ -224,6 +231,7 @@ func (s *firmSrc) readAgents(p string, v *yaml.Node) {
 			"caller_id":     func(p string, v *yaml.Node) { a.CallerID = s.check(p, v, checkNumber) },
 			"auto_callback": func(p string, v *yaml.Node) { a.AutoCallback = s.boolean(p, v) },
 			"max_attempts":  func(p string, v *yaml.Node) { s.intTo(p, v, &a.MaxAttempts, 1, 100) },
+			"record":        func(p string, v *yaml.Node) { a.Record = s.boolean(p, v) },
 		})
 		if a.Name == "" {
 			a.Name = a.ID
@@ -274,6 +282,7 @@ func (s *firmSrc) readTeams(p string, v *yaml.Node) {
 				t.HoldMusic = s.check(p, v, checkText)
 				t.holdMusicLine = v.Line
 			},
+			"record": func(p string, v *yaml.Node) { t.Record = s.boolean(p, v) },
 		})
 		if t.Name == "" {
 			t.Name = t.ID
@@ -384,7 +393,8 @@ func (s *firmSrc) readInbound(p string, v *yaml.Node) {
 		keys := s.fields(ip, item, handlers{
 			"match": func(p string, v *yaml.Node) { r.Match = s.pattern(p, v) },
 			"to":    func(p string, v *yaml.Node) { r.To = s.target(p, v, false) },
-			"trunk": func(p string, v *yaml.Node) { r.Trunk = s.id(p, v) },
+			"trunk":  func(p string, v *yaml.Node) { r.Trunk = s.id(p, v) },
+			"record": func(p string, v *yaml.Node) { r.Record = s.boolean(p, v) },
 		})
 		s.firm.Inbound = append(s.firm.Inbound, r)
 		s.inbound = append(s.inbound, src{ip, item, keys})
@@ -530,6 +540,17 @@ func (f *fl) digestAlgorithms(p string, v *yaml.Node) []string {
 		return []string{"MD5"}
 	}
 	return out
+}
+
+// recordings reads the recordings: block of the main file.
+func (f *fl) recordings(p string, v *yaml.Node, rs *RecordingSettings) {
+	f.fields(p, v, handlers{
+		"keep": func(p string, v *yaml.Node) {
+			if d, ok := f.longDuration(p, v, time.Second, 100*365*24*time.Hour); ok {
+				rs.Keep = d
+			}
+		},
+	})
 }
 
 // voicemail reads the voicemail: block and returns the nodes of its keys.

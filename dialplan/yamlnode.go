@@ -270,6 +270,32 @@ func (f *fl) integer(path string, n *yaml.Node, lo, hi int) (int, bool) {
 
 // duration reads "20s", "5m", "1h30m" or a bare number of seconds (an
 // Asterisk habit), between lo and hi.
+// longDuration is duration for retention periods: it also takes days, as
+// "90d" or "1d12h" (a day is 24 hours).
+func (f *fl) longDuration(path string, n *yaml.Node, lo, hi time.Duration) (time.Duration, bool) {
+	s := deref(n)
+	if s != nil && s.Kind == yaml.ScalarNode {
+		if days, rest, ok := strings.Cut(s.Value, "d"); ok && days != "" && !strings.Contains(rest, "d") {
+			nd, err := strconv.ParseUint(days, 10, 32)
+			var d time.Duration
+			if err == nil && rest != "" {
+				d, err = time.ParseDuration(rest)
+			}
+			if err != nil || nd > uint64(hi/(24*time.Hour)) {
+				f.errf(n, path, "invalid duration %q (use e.g. 90d, 36h, 1d12h)", s.Value)
+				return 0, false
+			}
+			d += time.Duration(nd) * 24 * time.Hour
+			if d < lo || d > hi {
+				f.errf(n, path, "duration %q out of range (%s to %s)", s.Value, lo, hi)
+				return 0, false
+			}
+			return d, true
+		}
+	}
+	return f.duration(path, n, lo, hi)
+}
+
 func (f *fl) duration(path string, n *yaml.Node, lo, hi time.Duration) (time.Duration, bool) {
 	s := deref(n)
 	if s == nil || s.Kind != yaml.ScalarNode || isNull(s) {
