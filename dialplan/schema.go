@@ -391,8 +391,8 @@ func (s *firmSrc) readInbound(p string, v *yaml.Node) {
 		ip := index(p, i)
 		var r InboundRoute
 		keys := s.fields(ip, item, handlers{
-			"match": func(p string, v *yaml.Node) { r.Match = s.pattern(p, v) },
-			"to":    func(p string, v *yaml.Node) { r.To = s.target(p, v, false) },
+			"match":  func(p string, v *yaml.Node) { r.Match = s.pattern(p, v) },
+			"to":     func(p string, v *yaml.Node) { r.To = s.target(p, v, false) },
 			"trunk":  func(p string, v *yaml.Node) { r.Trunk = s.id(p, v) },
 			"record": func(p string, v *yaml.Node) { r.Record = s.boolean(p, v) },
 		})
