@@ -36,6 +36,8 @@ type CallRecord struct {
 	// WrapUp is the wrap-up time the agent got after the call (a team's wrap_up,
 	// cut short when the agent said ready).
 	WrapUp time.Duration
+	// Recording is the id of the call's recording, "" when it has none.
+	Recording string
 }
 
 // Transfer is one hand-over of a call: By (an agent id, or "admin") sent it To a

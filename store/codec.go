@@ -76,6 +76,7 @@ type callDisk struct {
 	Transfers   []transferDisk `json:"transfers,omitempty"`
 	HoldTimeNS  int64          `json:"hold_time_ns,omitempty"`
 	WrapUpNS    int64          `json:"wrap_up_ns,omitempty"`
+	Recording   string         `json:"recording,omitempty"`
 }
 
 type transferDisk struct {
@@ -95,6 +96,20 @@ type voicemailDisk struct {
 	File       string    `json:"file"`
 	Codec      string    `json:"codec,omitempty"`
 	Read       bool      `json:"read"`
+}
+
+type recordingDisk struct {
+	V           int       `json:"v"`
+	ID          string    `json:"id"`
+	Firm        string    `json:"firm"`
+	Call        string    `json:"call,omitempty"`
+	Agent       string    `json:"agent,omitempty"`
+	CallerAgent string    `json:"caller_agent,omitempty"`
+	Team        string    `json:"team,omitempty"`
+	Start       time.Time `json:"start"`
+	DurationNS  int64     `json:"duration_ns,omitempty"`
+	File        string    `json:"file"`
+	Size        int64     `json:"size,omitempty"`
 }
 
 type settingDisk struct {
@@ -192,6 +207,7 @@ func encodeCall(r CallRecord) ([]byte, error) {
 		Direction: string(r.Direction), From: r.From, To: r.To, Agent: r.Agent, CallerAgent: r.CallerAgent, Team: r.Team, Outcome: string(r.Outcome),
 		QueueWaitNS: int64(r.QueueWait), TalkTimeNS: int64(r.TalkTime), Cause: r.Cause, CallID: r.CallID,
 		Transfers: transfersDisk(r.Transfers), HoldTimeNS: int64(r.HoldTime), WrapUpNS: int64(r.WrapUp),
+		Recording: r.Recording,
 	})
 }
 
@@ -216,6 +232,7 @@ func decodeCall(data []byte) (CallRecord, error) {
 		From: d.From, To: d.To, Agent: d.Agent, CallerAgent: d.CallerAgent, Team: d.Team, Outcome: callinfo.Outcome(d.Outcome),
 		QueueWait: time.Duration(d.QueueWaitNS), TalkTime: time.Duration(d.TalkTimeNS), Cause: d.Cause, CallID: d.CallID,
 		Transfers: transfersFromDisk(d.Transfers), HoldTime: time.Duration(d.HoldTimeNS), WrapUp: time.Duration(d.WrapUpNS),
+		Recording: d.Recording,
 	}, nil
 }
 
@@ -245,6 +262,24 @@ func decodeVoicemail(data []byte) (Voicemail, error) {
 	return Voicemail{
 		ID: d.ID, Firm: d.Firm, Mailbox: d.Mailbox, Caller: d.Caller, Time: d.Time,
 		Duration: time.Duration(d.DurationNS), File: d.File, Codec: d.Codec, Read: d.Read,
+	}, nil
+}
+
+func encodeRecording(r Recording) ([]byte, error) {
+	return marshal("recording", recordingDisk{
+		V: formatVersion, ID: r.ID, Firm: r.Firm, Call: r.Call, Agent: r.Agent, CallerAgent: r.CallerAgent,
+		Team: r.Team, Start: r.Start, DurationNS: int64(r.Duration), File: r.File, Size: r.Size,
+	})
+}
+
+func decodeRecording(data []byte) (Recording, error) {
+	var d recordingDisk
+	if err := unmarshal("recording", data, &d); err != nil {
+		return Recording{}, err
+	}
+	return Recording{
+		ID: d.ID, Firm: d.Firm, Call: d.Call, Agent: d.Agent, CallerAgent: d.CallerAgent, Team: d.Team,
+		Start: d.Start, Duration: time.Duration(d.DurationNS), File: d.File, Size: d.Size,
 	}, nil
 }
 

@@ -1,6 +1,6 @@
 // Package store is Switchboard's persistent state: registrations, agent
-// status, the callback queue, the call log, the voicemail index and settings,
-// all in one bbolt file.
+// status, the callback queue, the call log, the voicemail and call recording
+// indexes and settings, all in one bbolt file.
 //
 // Every record kind lives in its own bucket. Keys start with the firm so that
 // one firm's records are contiguous and never leak into another firm's lists,
@@ -66,11 +66,12 @@ var (
 	bucketCallsByFirm   = []byte("calls_by_firm")     // index: firm|id -> nil
 	bucketVoicemail     = []byte("voicemail")
 	bucketSettings      = []byte("settings")
+	bucketRecordings    = []byte("recordings") // firm|id -> call recording
 	bucketMeta          = []byte("meta")
 
 	allBuckets = [][]byte{
 		bucketRegistrations, bucketAgentStatus, bucketCallbacks, bucketPending,
-		bucketCalls, bucketCallsByFirm, bucketVoicemail, bucketSettings, bucketMeta,
+		bucketCalls, bucketCallsByFirm, bucketVoicemail, bucketSettings, bucketMeta, bucketRecordings,
 	}
 )
 
