@@ -53,6 +53,7 @@ type bridging struct {
 	music     [2]func()    // stops the hold music side i hears
 	holdSince time.Time    // when the call went on hold; zero when not held
 	next      *afterBridge // set by a command that ends this bridge
+	mon       *monitor     // a supervisor in the call (monitor.go)
 }
 
 // afterBridge says how a call goes on once its bridge ended by a command rather
@@ -138,7 +139,24 @@ func (k *control) bridgeOnce(c *Call, sides [2]party) *afterBridge {
 	lastIn, lastMove := uint64(0), time.Now()
 	for {
 		a, b := br.sides[0], br.sides[1]
+		var supDone <-chan struct{}
+		var supKeys, supInfo <-chan rune
+		if m := br.mon; m != nil {
+			supDone, supKeys, supInfo = m.sup.leg.Done(), m.sup.sess.DTMF(), m.infoDTM
+		}
 		select {
+		case <-supDone:
+			br.endMonitor(false, true)
+		case d, ok := <-supKeys:
+			if !ok { // the supervisor's session closed: their call is over
+				br.endMonitor(false, true)
+			} else if mode, ok := modeForDigit[d]; ok {
+				br.setMode(mode)
+			}
+		case d := <-supInfo:
+			if mode, ok := modeForDigit[d]; ok {
+				br.setMode(mode)
+			}
 		case <-a.leg.Done():
 			b.leg.Hangup(ctx)
 			return nil
@@ -258,9 +276,10 @@ func (br *bridging) endHold() {
 	br.holdSince = time.Time{}
 }
 
-// stopAll stops the relay and any hold music: the bridge's sessions are about to
-// change hands or close.
+// stopAll stops the relay, any hold music and a supervisor's session (hung up):
+// the bridge's sessions are about to change hands or close.
 func (br *bridging) stopAll() {
+	br.endMonitor(true, false)
 	if br.relay != nil {
 		br.relay()
 	}
