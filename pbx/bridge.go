@@ -117,20 +117,13 @@ func (k *control) bridgeOnce(c *Call, sides [2]party) *afterBridge {
 	for i := range sides {
 		k.linkParty(c, sides[i])
 	}
-	agentSide := c.agentSide(sides)
-	for i, s := range sides {
-		r := roleCustomer
-		if i == agentSide {
-			r = roleAgent
-		}
-		s.sess.OnAudio(func(pcm []int16) { c.taps.deliver(r, pcm) })
+	roles := [2]role{roleAgent, roleCustomer}
+	if c.agentSide(sides) == 1 {
+		roles = [2]role{roleCustomer, roleAgent}
 	}
-	defer func() {
-		// A party handed to another call must stop feeding this one.
-		for _, s := range br.sides {
-			s.sess.OnAudio(nil)
-		}
-	}()
+	c.taps.attach([2]*rtp.Session{sides[0].sess, sides[1].sess}, roles)
+	// A party handed to another call must stop feeding this one.
+	defer c.taps.detach()
 	br.relay = rtp.Bridge(sides[0].sess, sides[1].sess)
 
 	ctx := context.Background()
@@ -331,6 +324,14 @@ func (cmd command) run(br *bridging) {
 
 // commandWait bounds how long a command waits for a call's bridge.
 const commandWait = 3 * time.Second
+
+// talking reports whether the call is bridged, or about to be (its callee has
+// answered): what the API asks of a call in progress waits for the bridge then.
+func (c *Call) talking() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.br != nil || c.connecting
+}
 
 // command runs fn on the call's bridge and returns its error, or ErrNotAnswered
 // when no bridge takes it within commandWait. A call just answered gets that long

@@ -55,10 +55,7 @@ func (p *PBX) Monitor(firm, callID, supervisor string, mode MonitorMode) error {
 	if err := p.ctl.maySupervise(c, sup); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	bridged := c.br != nil
-	c.mu.Unlock()
-	if !bridged {
+	if !c.talking() {
 		return ErrNotAnswered
 	}
 	specs := p.ctl.agentTargets(c.Firm, sup, "", "Listen "+c.agentID())
