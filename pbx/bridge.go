@@ -122,6 +122,7 @@ func (k *control) bridgeOnce(c *Call, sides [2]party) *afterBridge {
 		roles = [2]role{roleCustomer, roleAgent}
 	}
 	c.taps.attach([2]*rtp.Session{sides[0].sess, sides[1].sess}, roles)
+	k.recordIfWanted(c) // record.go: starts the call's recording at its first recorded bridge
 	// A party handed to another call must stop feeding this one.
 	defer c.taps.detach()
 	br.relay = rtp.Bridge(sides[0].sess, sides[1].sess)

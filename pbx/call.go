@@ -37,6 +37,8 @@ type Call struct {
 	cmds chan command
 	// taps hears the parties of the call's bridges (taps.go).
 	taps audioTaps
+	// recording is the call's recording, if any (record.go).
+	recording callRecording
 
 	p      *PBX
 	ctx    context.Context
@@ -284,6 +286,8 @@ func (c *Call) finish() {
 	if rec.Outcome == "" {
 		rec.Outcome = callinfo.Failed
 	}
+	// The recording is complete and indexed before the entry that names it.
+	rec.Recording = c.finishRecording(rec)
 	if err := c.p.callLog.AddCall(&rec); err != nil {
 		c.p.log.Error("write call log", "call", c.ID, "err", err)
 	}

@@ -196,6 +196,7 @@ func (k *control) clickToCall(c *Call, a *dialplan.Agent, d dialplan.Decision, c
 	if d.Kind == dialplan.RouteAgent { // the "customer" is a colleague's extension
 		customer = agentParty(c.Firm, d.Agent, rc)
 	}
+	k.recordNotice(c, customer.sess) // record.go
 	k.bridge(c, agentParty(c.Firm, a, ra), customer)
 	return true
 }

@@ -84,6 +84,7 @@ func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Lock()
 	c.trunk = from.Trunk
 	c.mu.Unlock()
+	c.setRecordRoute(d.Record) // record.go
 	defer c.finish()
 	if from.Agent != nil {
 		c.callerAgent, c.inAgent = from.Agent, from.Agent
@@ -409,6 +410,7 @@ func (k *control) connect(c *Call, callee party) {
 	}
 	caller.sess = aSess
 	c.outcome(callinfo.Answered, callinfo.CauseOK)
+	k.recordNotice(c, aSess) // record.go
 	k.bridge(c, caller, callee)
 }
 

@@ -67,6 +67,9 @@ type Deps struct {
 	TrunkBackoff time.Duration
 	// Mailer queues voicemail mails; nil sends none (see SetMailer).
 	Mailer *mailer.Mailer
+	// RecordingSweep is how often recordings older than recordings.keep are
+	// removed (default 10 minutes; tests shorten it).
+	RecordingSweep time.Duration
 }
 
 // mediaPool opens media sessions (a *rtp.Pool): plain RTP, or WebRTC announcing
@@ -118,6 +121,8 @@ type PBX struct {
 
 	mwi *mwi
 
+	recordingSweep time.Duration
+
 	calls    sync.WaitGroup
 	tasks    *tasks
 	stopping atomic.Bool
@@ -146,6 +151,8 @@ func New(d Deps) (*PBX, error) {
 		log:     d.Logger,
 		mediaIP: d.MediaIP,
 		dataDir: d.DataDir,
+
+		recordingSweep: d.RecordingSweep,
 
 		presence: newPresence(),
 		stats:    newStats(),
@@ -224,6 +231,10 @@ func (p *PBX) loadState() error {
 	p.log.Info("registrations restored", "count", kept)
 	p.dialer.recover()
 	p.presence.load(p.store, p.log, p.cfg.Load())
+	if err := p.recoverRecordings(); err != nil {
+		// A recording left for the next start is no reason to refuse calls.
+		p.log.Error("recordings: recover", "err", err)
+	}
 	return nil
 }
 
@@ -249,10 +260,19 @@ func (p *PBX) housekeeping(ctx context.Context) {
 	defer t.Stop()
 	sweep := time.NewTicker(callbackSweepEvery)
 	defer sweep.Stop()
+	every := p.recordingSweep
+	if every <= 0 {
+		every = defaultRecordingSweep
+	}
+	recSweep := time.NewTicker(every)
+	defer recSweep.Stop()
+	p.sweepRecordings() // recordings that expired while the PBX was down
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-recSweep.C:
+			p.sweepRecordings()
 		case <-sweep.C:
 			p.dialer.sweep() // retries whose delay has passed
 		case <-t.C:

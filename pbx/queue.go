@@ -189,6 +189,7 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 				c.setAgent(r.agent)
 				c.tookForTeam(r.agent, t.ID)
 				c.outcome(callinfo.Answered, callinfo.CauseOK)
+				k.recordNotice(c, sess) // record.go
 				k.bridge(c, party{leg: c.In, sess: sess, agent: c.inAgent}, agentParty(c.Firm, c.Firm.Agent(r.agent), r.ringResult))
 				return
 			}

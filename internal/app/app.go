@@ -46,6 +46,9 @@ type Options struct {
 	// MailRetryDelays are the waits between voicemail mail attempts (nil:
 	// mailer.DefaultRetryDelays, 30 s then 2 min).
 	MailRetryDelays []time.Duration
+	// RecordingSweep is how often expired recordings are removed (tests
+	// shorten it; default 10 minutes).
+	RecordingSweep time.Duration
 }
 
 // mailCloseTimeout bounds how long Stop keeps delivering queued voicemail
@@ -149,7 +152,7 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 	p, err := pbx.New(pbx.Deps{
 		Config: cfg, Store: st, SIP: srv, Pool: pool, Logger: o.Logger,
 		Sounds: sounds.New(cfg.SoundsDir), MediaIP: mediaIP, DataDir: dataDir, AuthSecret: secret,
-		TrunkBackoff: o.TrunkBackoff, Mailer: a.startMailer(cfg),
+		TrunkBackoff: o.TrunkBackoff, Mailer: a.startMailer(cfg), RecordingSweep: o.RecordingSweep,
 	})
 	if err != nil {
 		return nil, err
