@@ -114,6 +114,11 @@ func New(d Deps) *Server {
 	m.HandleFunc("GET /api/calls/live", s.auth(s.handleLiveCalls))
 	m.HandleFunc("POST /api/calls", s.auth(s.handleDial))
 	m.HandleFunc("POST /api/calls/{id}/transfer", s.auth(s.handleTransfer))
+	m.HandleFunc("POST /api/calls/{id}/record", s.auth(s.handleRecord))
+
+	m.HandleFunc("GET /api/recordings", s.auth(s.handleRecordings))
+	m.HandleFunc("GET /api/recordings/{id}", s.auth(s.handleRecordingGet))
+	m.HandleFunc("DELETE /api/recordings/{id}", s.auth(s.handleRecordingDelete))
 	m.HandleFunc("POST /api/calls/{id}/monitor", s.auth(s.handleMonitor))
 
 	m.HandleFunc("GET /api/callbacks", s.auth(s.handleCallbacks))

@@ -37,6 +37,8 @@ type callJSON struct {
 	Transfers     []transferJSON `json:"transfers"`
 	HoldSeconds   float64        `json:"hold_seconds"`
 	WrapUpSeconds float64        `json:"wrap_up_seconds"`
+	// Recording is the id of the call's recording; absent when it has none.
+	Recording string `json:"recording,omitempty"`
 }
 
 // transferJSON is one hand-over of a call: by an agent id (or "admin"), to
@@ -63,6 +65,7 @@ func callView(c store.CallRecord) callJSON {
 		From: c.From, To: c.To, Agent: c.Agent, CallerAgent: c.CallerAgent, Team: c.Team, Outcome: c.Outcome,
 		QueueWait: seconds(c.QueueWait), TalkTime: seconds(c.TalkTime), Cause: c.Cause,
 		Transfers: transfersView(c.Transfers), HoldSeconds: seconds(c.HoldTime), WrapUpSeconds: seconds(c.WrapUp),
+		Recording: c.Recording,
 	}
 }
 
@@ -192,7 +195,7 @@ func (s *Server) handleCalls(w http.ResponseWriter, r *http.Request, p principal
 // csvHeader: new columns go at the end, so that spreadsheets and scripts
 // reading the older columns by position keep working.
 var csvHeader = []string{"id", "firm", "start", "answer", "end", "direction", "from", "to", "agent", "team", "outcome", "queue_wait", "talk_time", "cause", "caller_agent",
-	"transfers", "hold_seconds", "wrap_up_seconds"}
+	"transfers", "hold_seconds", "wrap_up_seconds", "recording"}
 
 func writeCallsCSV(w http.ResponseWriter, recs []store.CallRecord) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -210,7 +213,7 @@ func writeCallsCSV(w http.ResponseWriter, recs []store.CallRecord) {
 		cw.Write([]string{ //nolint:errcheck // Flush reports write errors
 			c.ID, csvSafe(c.Firm), ts(c.Start), ts(c.Answer), ts(c.End), string(c.Direction), csvSafe(c.From), csvSafe(c.To),
 			csvSafe(c.Agent), csvSafe(c.Team), string(c.Outcome), num(c.QueueWait), num(c.TalkTime), csvSafe(c.Cause), csvSafe(c.CallerAgent),
-			csvSafe(transfersCSV(c.Transfers)), num(c.HoldTime), num(c.WrapUp),
+			csvSafe(transfersCSV(c.Transfers)), num(c.HoldTime), num(c.WrapUp), c.Recording,
 		})
 	}
 	cw.Flush()

@@ -170,16 +170,16 @@ func TestCallLogTransfersHoldWrapUp(t *testing.T) {
 	if err != nil || len(rows) != 3 {
 		t.Fatalf("CSV %q (%v)", rows, err)
 	}
-	head := strings.Join(rows[0][len(rows[0])-3:], ",")
+	head := strings.Join(rows[0][15:18], ",")
 	if head != "transfers,hold_seconds,wrap_up_seconds" || rows[0][14] != "caller_agent" {
 		t.Errorf("CSV header %q", rows[0])
 	}
-	got := rows[2][len(rows[2])-3:]
+	got := rows[2][15:18]
 	want := []string{"alice>1002@2025-03-01T10:00:20Z admin>team:sales@2025-03-01T10:00:40Z", "12.5", "3"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("CSV transferred call %q, want %q", got, want)
 	}
-	if got := rows[1][len(rows[1])-3:]; strings.Join(got, "|") != "|0|0" {
+	if got := rows[1][15:18]; strings.Join(got, "|") != "|0|0" {
 		t.Errorf("CSV plain call %q", got)
 	}
 }

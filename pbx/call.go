@@ -103,6 +103,8 @@ type LiveCall struct {
 	State     callinfo.CallState `json:"state"`
 	Start     time.Time          `json:"start"`
 	Answer    *time.Time         `json:"answer"` // null until answered, as in the call log
+	// Recording: the call is being recorded now (record.go).
+	Recording bool `json:"recording"`
 }
 
 // newCall registers a call; it returns nil once Shutdown has begun, so that no call
@@ -315,10 +317,12 @@ func (p *PBX) LiveCalls(firm string) []LiveCall {
 		if firm != "" && c.Firm.ID != firm {
 			continue
 		}
+		recording := c.recordingOn() // not under c.mu: record.go takes the two locks the other way
 		c.mu.Lock()
 		out = append(out, LiveCall{
 			ID: c.ID, Firm: c.Firm.ID, Direction: c.rec.Direction, From: c.rec.From, To: c.rec.To,
 			Agent: c.rec.Agent, Team: c.rec.Team, State: c.state, Start: c.rec.Start, Answer: answeredAt(c.rec.Answer),
+			Recording: recording,
 		})
 		c.mu.Unlock()
 	}

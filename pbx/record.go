@@ -251,8 +251,14 @@ func MaySeeRecording(f *dialplan.Firm, agent string, r store.Recording) bool {
 	if agent == "" {
 		return false
 	}
-	if r.Agent == agent || r.CallerAgent == agent {
-		return true
+	return r.Agent == agent || r.CallerAgent == agent || SupervisesRecording(f, agent, r)
+}
+
+// SupervisesRecording reports whether agent supervises the team of a recording
+// (or call): its own team, or a team of its agent.
+func SupervisesRecording(f *dialplan.Firm, agent string, r store.Recording) bool {
+	if agent == "" {
+		return false
 	}
 	for _, t := range f.SupervisedBy(agent) {
 		if t.ID == r.Team {
