@@ -66,7 +66,7 @@ func TestRecordingsAPI(t *testing.T) {
 
 	rAlice := seedRecording(t, a, "pbx.test", 1, "alice", "", "support")
 	rDave := seedRecording(t, a, "pbx.test", 2, "dave", "bob", "sales") // bob placed it
-	rBob := seedRecording(t, a, "pbx.test", 3, "bob", "", "")          // a direct call to bob
+	rBob := seedRecording(t, a, "pbx.test", 3, "bob", "", "")           // a direct call to bob
 	rAcme := seedRecording(t, a, "acme.test", 4, "carol", "", "helpdesk")
 
 	list := func(c *client, q string) []string {
