@@ -69,6 +69,20 @@ func inCallControls(t *testing.T, s *server, browser context.Context) {
 		t.Fatal("1005 never received the DTMF 7 pressed on the in-call keypad")
 	}
 
+	// Record: the button turns the PBX's recording of the call on and shows it.
+	p.click("#record")
+	p.waitJS("#record to show the call is recorded", `document.getElementById('record').getAttribute('aria-pressed') === 'true'`,
+		`document.getElementById('record').outerHTML + document.getElementById('error').innerText`)
+	var live []struct {
+		Recording bool `json:"recording"`
+	}
+	if err := s.adminGet(context.Background(), "/api/calls/live", &live); err != nil || len(live) != 1 || !live[0].Recording {
+		t.Fatalf("live calls after Record: %+v, %v; want one, recorded", live, err)
+	}
+	p.click("#record")
+	p.waitJS("#record to show the recording stopped", `document.getElementById('record').getAttribute('aria-pressed') === 'false'`,
+		`document.getElementById('record').outerHTML`)
+
 	p.waitJS("the in-call timer to advance from "+timer0,
 		fmt.Sprintf(`(() => { const s = t => { const m = /^(\d+):(\d\d)$/.exec(t); return m ? 60 * +m[1] + +m[2] : -1 };
 			return s(document.getElementById('incall-timer')?.innerText ?? '') > s(%q) })()`, timer0),

@@ -734,6 +734,7 @@ function attachSession(s, number, dir) {
   $("incall-dtmf").textContent = "";
   setPressed($("mute"), false, "Mute", "Unmute");
   setPressed($("hold"), false, "Hold", "Resume");
+  showRecording(false);
   setCallButtons(false);
   const setStream = (stream) => {
     if (app.session !== s || !stream) return;
@@ -748,6 +749,8 @@ function attachSession(s, number, dir) {
     setCallButtons(true);
     if (!remoteAudio.srcObject) setStream(remoteStreamOf(s));
     startTimer();
+    // The PBX may record the call by its settings: the button shows it.
+    setTimeout(() => { if (app.session === s) refreshRecording(); }, 500);
   });
   s.on("hold", (e) => { if (app.session === s && e.originator === "local") setPressed($("hold"), true, "Hold", "Resume"); });
   s.on("unhold", (e) => { if (app.session === s && e.originator === "local") setPressed($("hold"), false, "Hold", "Resume"); });
@@ -772,6 +775,7 @@ function setCallButtons(up) {
   $("mute").disabled = !up;
   $("hold").disabled = !up;
   $("transfer").disabled = !up;
+  $("record").disabled = !up;
   for (const b of document.querySelectorAll("#incall-keypad button")) b.disabled = !up;
 }
 
@@ -818,6 +822,45 @@ $("hold").addEventListener("click", () => {
   const held = s.isOnHold().local;
   const ok = held ? s.unhold() : s.hold();
   if (!ok) showError(new Error("The call cannot be put on hold right now; try again."));
+});
+
+// ---------- recording ----------
+
+/** showRecording sets the Record button to the call's recording state. */
+function showRecording(on) {
+  setPressed($("record"), on, "Record", "Stop recording");
+  $("record").classList.toggle("recording", on);
+}
+
+/** refreshRecording asks the server whether the current call is recorded. */
+async function refreshRecording() {
+  try {
+    const id = await currentCallId();
+    const live = await api("GET", "/api/calls/live");
+    const c = (live || []).find((x) => x.id === id);
+    if (c && app.session) showRecording(!!c.recording);
+  } catch {
+    // The state shows once the agent uses the button.
+  }
+}
+
+$("record").addEventListener("click", async () => {
+  if (!app.session) return;
+  const b = $("record");
+  const on = b.getAttribute("aria-pressed") !== "true";
+  b.disabled = true;
+  try {
+    const id = await currentCallId().catch(() => {
+      throw new Error("The server does not list this call, so it cannot be recorded from here.");
+    });
+    const res = await api("POST", `/api/calls/${enc(id)}/record`, { on });
+    showRecording(!!(res && res.recording));
+    showError();
+  } catch (e) {
+    showError(e);
+  } finally {
+    b.disabled = !app.session;
+  }
 });
 
 // ---------- transfer ----------
