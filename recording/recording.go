@@ -242,9 +242,13 @@ func (r *Recorder) Close() (Result, error) {
 		n := max(len(left), len(right))
 		left = append(left, make([]int16, n-len(left))...)
 		right = append(right, make([]int16, n-len(right))...)
-		werr := r.err
+		werr, on := r.err, r.on
+		// A listener still running on a read goroutine must not append to
+		// these buffers while they are written out.
+		r.on = false
+		r.buf = [2][]int16{}
 		r.mu.Unlock()
-		if werr == nil && n > 0 && r.on {
+		if werr == nil && n > 0 && on {
 			werr = r.write(left, right)
 		}
 		err = errors.Join(werr, r.w.Close())
