@@ -115,6 +115,8 @@ func New(d Deps) *Server {
 	m.HandleFunc("POST /api/calls", s.auth(s.handleDial))
 	m.HandleFunc("POST /api/calls/{id}/transfer", s.auth(s.handleTransfer))
 
+	m.HandleFunc("GET /api/queues", s.auth(s.handleQueues))
+
 	m.HandleFunc("GET /api/callbacks", s.auth(s.handleCallbacks))
 	m.HandleFunc("POST /api/callbacks/{id}/{action}", s.auth(s.handleCallbackAction))
 
