@@ -114,6 +114,7 @@ func New(d Deps) *Server {
 	m.HandleFunc("GET /api/calls/live", s.auth(s.handleLiveCalls))
 	m.HandleFunc("POST /api/calls", s.auth(s.handleDial))
 	m.HandleFunc("POST /api/calls/{id}/transfer", s.auth(s.handleTransfer))
+	m.HandleFunc("POST /api/calls/{id}/monitor", s.auth(s.handleMonitor))
 
 	m.HandleFunc("GET /api/queues", s.auth(s.handleQueues))
 

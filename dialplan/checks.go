@@ -43,7 +43,7 @@ func checkExtension(ext string) error {
 		}
 	}
 	if strings.HasPrefix(ext, "*") {
-		return fmt.Errorf("extension %q conflicts with feature codes: extensions starting with * are reserved (*50, *51, *97, *98)", ext)
+		return fmt.Errorf("extension %q conflicts with feature codes: extensions starting with * are reserved (*50, *51, *97, *98, *33)", ext)
 	}
 	if ext == "" || len(ext) > 16 || strings.TrimLeft(ext, "0123456789") != "" {
 		return fmt.Errorf("invalid extension %q (want 1 to 16 digits)", ext)

@@ -48,10 +48,14 @@ const (
 	FeatureAway        = "*51" // set own status away
 	FeatureMyVoicemail = "*97" // listen to own voicemail
 	FeatureVoicemail   = "*98" // listen to any mailbox (asks for its number and PIN)
+	// FeatureListen, followed by an agent's extension, listens to that agent's
+	// call in progress (supervisors of the agent's team); Decision.Number is the
+	// extension.
+	FeatureListen = "*33"
 )
 
 // FeatureCodes lists every feature code; extensions may not use them.
-var FeatureCodes = []string{FeatureOnline, FeatureAway, FeatureMyVoicemail, FeatureVoicemail}
+var FeatureCodes = []string{FeatureOnline, FeatureAway, FeatureMyVoicemail, FeatureVoicemail, FeatureListen}
 
 // Source says who places a call: an authenticated agent of the firm, or a
 // trunk of the firm. The zero Source is an unauthenticated caller.
@@ -115,6 +119,11 @@ func (f *Firm) resolveFromAgent(a *Agent, to string) Decision {
 		return Decision{Kind: RouteFeature, Feature: to, Agent: a, Why: "feature code " + to}
 	case FeatureMyVoicemail:
 		return Decision{Kind: RouteFeature, Feature: to, Agent: a, Mailbox: a.ID, Why: "feature code " + to}
+	case FeatureListen:
+		return Decision{Kind: Reject, Code: 484, Reason: "Address Incomplete", Why: "*33 needs an extension"}
+	}
+	if ext, ok := strings.CutPrefix(to, FeatureListen); ok && f.AgentByExtension(ext) != nil {
+		return Decision{Kind: RouteFeature, Feature: FeatureListen, Agent: a, Number: ext, Why: "feature code *33 " + ext}
 	}
 	if x := f.AgentByExtension(to); x != nil {
 		return Decision{Kind: RouteAgent, Agent: x, Mailbox: x.ID, Why: "extension " + to}

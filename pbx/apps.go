@@ -113,6 +113,10 @@ func (ap *apps) play(ctx context.Context, sess *rtp.Session, name string) error 
 // feature runs a feature code dialled from an agent's phone.
 func (ap *apps) feature(c *Call, d dialplan.Decision) {
 	p := ap.p
+	if d.Feature == dialplan.FeatureListen {
+		p.ctl.monitorByPhone(c, d)
+		return
+	}
 	a := d.Agent
 	if a == nil {
 		a = c.callerAgent

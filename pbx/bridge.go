@@ -53,6 +53,7 @@ type bridging struct {
 	music     [2]func()    // stops the hold music side i hears
 	holdSince time.Time    // when the call went on hold; zero when not held
 	next      *afterBridge // set by a command that ends this bridge
+	mon       *monitor     // a supervisor in the call (monitor.go)
 }
 
 // afterBridge says how a call goes on once its bridge ended by a command rather
@@ -116,20 +117,13 @@ func (k *control) bridgeOnce(c *Call, sides [2]party) *afterBridge {
 	for i := range sides {
 		k.linkParty(c, sides[i])
 	}
-	agentSide := c.agentSide(sides)
-	for i, s := range sides {
-		r := roleCustomer
-		if i == agentSide {
-			r = roleAgent
-		}
-		s.sess.OnAudio(func(pcm []int16) { c.taps.deliver(r, pcm) })
+	roles := [2]role{roleAgent, roleCustomer}
+	if c.agentSide(sides) == 1 {
+		roles = [2]role{roleCustomer, roleAgent}
 	}
-	defer func() {
-		// A party handed to another call must stop feeding this one.
-		for _, s := range br.sides {
-			s.sess.OnAudio(nil)
-		}
-	}()
+	c.taps.attach([2]*rtp.Session{sides[0].sess, sides[1].sess}, roles)
+	// A party handed to another call must stop feeding this one.
+	defer c.taps.detach()
 	br.relay = rtp.Bridge(sides[0].sess, sides[1].sess)
 
 	ctx := context.Background()
@@ -138,7 +132,24 @@ func (k *control) bridgeOnce(c *Call, sides [2]party) *afterBridge {
 	lastIn, lastMove := uint64(0), time.Now()
 	for {
 		a, b := br.sides[0], br.sides[1]
+		var supDone <-chan struct{}
+		var supKeys, supInfo <-chan rune
+		if m := br.mon; m != nil {
+			supDone, supKeys, supInfo = m.sup.leg.Done(), m.sup.sess.DTMF(), m.infoDTM
+		}
 		select {
+		case <-supDone:
+			br.endMonitor(false, true)
+		case d, ok := <-supKeys:
+			if !ok { // the supervisor's session closed: their call is over
+				br.endMonitor(false, true)
+			} else if mode, ok := modeForDigit[d]; ok {
+				br.setMode(mode)
+			}
+		case d := <-supInfo:
+			if mode, ok := modeForDigit[d]; ok {
+				br.setMode(mode)
+			}
 		case <-a.leg.Done():
 			b.leg.Hangup(ctx)
 			return nil
@@ -258,9 +269,10 @@ func (br *bridging) endHold() {
 	br.holdSince = time.Time{}
 }
 
-// stopAll stops the relay and any hold music: the bridge's sessions are about to
-// change hands or close.
+// stopAll stops the relay, any hold music and a supervisor's session (hung up):
+// the bridge's sessions are about to change hands or close.
 func (br *bridging) stopAll() {
+	br.endMonitor(true, false)
 	if br.relay != nil {
 		br.relay()
 	}
@@ -312,6 +324,14 @@ func (cmd command) run(br *bridging) {
 
 // commandWait bounds how long a command waits for a call's bridge.
 const commandWait = 3 * time.Second
+
+// talking reports whether the call is bridged, or about to be (its callee has
+// answered): what the API asks of a call in progress waits for the bridge then.
+func (c *Call) talking() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.br != nil || c.connecting
+}
 
 // command runs fn on the call's bridge and returns its error, or ErrNotAnswered
 // when no bridge takes it within commandWait. A call just answered gets that long

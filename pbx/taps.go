@@ -3,6 +3,8 @@ package pbx
 import (
 	"sync"
 	"sync/atomic"
+
+	"switchboard/rtp"
 )
 
 // role is what a party is to those who listen to a bridged call: the recorder
@@ -18,11 +20,50 @@ const (
 // call's parties: a session has a single receive hook, which the bridge points
 // here. Listeners run on the sessions' read goroutines, so they must be quick
 // and copy the samples they keep.
+//
+// The sessions decode their audio for the taps only while someone listens: a
+// bridge without recorder or supervisor relays packets without decoding them.
 type audioTaps struct {
 	mu    sync.Mutex
 	subs  map[int]func(role, []int16)
 	next  int
 	snaps atomic.Pointer[[]func(role, []int16)]
+	sess  [2]*rtp.Session // the running bridge's parties, if any
+	roles [2]role
+}
+
+// attach points the taps at a bridge's two parties; detach lets go of them.
+func (t *audioTaps) attach(sess [2]*rtp.Session, roles [2]role) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sess, t.roles = sess, roles
+	t.hookLocked()
+}
+
+func (t *audioTaps) detach() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.sess {
+		if s != nil {
+			s.OnAudio(nil)
+		}
+	}
+	t.sess = [2]*rtp.Session{}
+}
+
+// hookLocked sets or clears the sessions' receive hooks as listeners come and go.
+func (t *audioTaps) hookLocked() {
+	for i, s := range t.sess {
+		if s == nil {
+			continue
+		}
+		if len(t.subs) == 0 {
+			s.OnAudio(nil)
+			continue
+		}
+		r := t.roles[i]
+		s.OnAudio(func(pcm []int16) { t.deliver(r, pcm) })
+	}
 }
 
 // add registers a listener; remove unregisters it.
@@ -36,11 +77,13 @@ func (t *audioTaps) add(fn func(r role, pcm []int16)) (remove func()) {
 	t.next++
 	t.subs[id] = fn
 	t.publishLocked()
+	t.hookLocked()
 	return func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		delete(t.subs, id)
 		t.publishLocked()
+		t.hookLocked()
 	}
 }
 

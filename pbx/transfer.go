@@ -57,10 +57,7 @@ func (p *PBX) Transfer(firm, callID, byAgent, target string) error {
 	if strings.TrimSpace(target) == "" {
 		return fmt.Errorf("%w: empty", ErrBadTarget)
 	}
-	c.mu.Lock()
-	bridged := c.br != nil || c.connecting
-	c.mu.Unlock()
-	if !bridged {
+	if !c.talking() {
 		return ErrNotAnswered
 	}
 	return c.command(func(br *bridging) error {

@@ -77,3 +77,37 @@ func (s *Session) sendFrame(samples []int16, ts uint32, marker bool) error {
 	s.write(s.sendAddr(cfg), cfg.codec.PT, marker, ts, frameSamples, frameSamples, nanotime())
 	return nil
 }
+
+// Feed is the session's outgoing stream taken over by a producer that makes its
+// own frames at its own pace (a supervisor's three-party mix). Bridged audio
+// toward the session is dropped meanwhile, as during Play; the stream's SSRC,
+// sequence and timestamps carry on across it.
+type Feed struct {
+	s     *Session
+	ts    uint32
+	first bool
+}
+
+// OpenFeed takes the outgoing stream, waiting while a Play runs, until ctx ends or
+// the session closes. Close gives it back.
+func (s *Session) OpenFeed(ctx context.Context) (*Feed, error) {
+	if err := s.acquireLocal(ctx); err != nil {
+		return nil, err
+	}
+	return &Feed{s: s, ts: s.out.rebase(nanotime()), first: true}, nil
+}
+
+// Write sends one frame of up to 160 samples (padded with silence) in the
+// session's codec. The caller paces the frames, one per 20 ms.
+func (f *Feed) Write(samples []int16) error {
+	if f.s.closed() {
+		return ErrClosed
+	}
+	err := f.s.sendFrame(samples, f.ts, f.first)
+	f.ts += frameSamples
+	f.first = false
+	return err
+}
+
+// Close gives the outgoing stream back to the bridge.
+func (f *Feed) Close() { f.s.releaseLocal() }

@@ -109,3 +109,43 @@ func TestPlayWithoutRemoteSendsNothing(t *testing.T) {
 		t.Fatal("Play encoded G.729")
 	}
 }
+
+// A feed sends the frames its producer writes, one stream with a marker on the
+// first frame and 160 samples between timestamps; a Play waits for it to close.
+func TestFeed(t *testing.T) {
+	t.Parallel()
+	pool := newTestPool(t, 4)
+	s := openSession(t, pool)
+	p := newPeer(t)
+	s.SetRemote(p.addr(), PCMU, DefaultDTMFPT)
+	f, err := s.OpenFeed(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tone := audio.Sine(700, 10000, 0, 5*frameSamples)
+	for i := range 5 {
+		if err := f.Write(tone[i*frameSamples : (i+1)*frameSamples]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Play(ctx, tone); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Play while a feed runs: %v, want it to wait for the feed", err)
+	}
+	f.Close()
+	got := p.recvN(5)
+	checkStream(t, got)
+	for i, pk := range got {
+		if pk.Timestamp-got[0].Timestamp != uint32(i*frameSamples) || pk.Marker != (i == 0) {
+			t.Fatalf("frame %d: header %+v", i, pk.Header)
+		}
+	}
+	if fr := audio.DominantFrequency(decodeAll(t, got, PCMU)); math.Abs(fr-700) > 10 {
+		t.Errorf("fed %.0f Hz, want 700", fr)
+	}
+	s.Close()
+	if err := f.Write(tone[:frameSamples]); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close: %v", err)
+	}
+}
