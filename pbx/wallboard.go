@@ -195,12 +195,21 @@ func (w *wallboard) touchAll() {
 	}
 }
 
-// run publishes the snapshots of touched teams until ctx ends.
+// run publishes the snapshots of touched teams until ctx ends. At local
+// midnight every team is pushed: today's figures start again from zero, and
+// nothing else may change on a quiet night.
 func (w *wallboard) run(ctx context.Context) {
+	untilMidnight := func() time.Duration { return time.Until(midnight(time.Now()).AddDate(0, 0, 1)) }
+	night := time.NewTimer(untilMidnight())
+	defer night.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-night.C:
+			night.Reset(untilMidnight())
+			w.touchAll()
+			continue
 		case <-w.wake:
 		}
 		w.mu.Lock()
