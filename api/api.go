@@ -121,6 +121,8 @@ func New(d Deps) *Server {
 	m.HandleFunc("DELETE /api/recordings/{id}", s.auth(s.handleRecordingDelete))
 	m.HandleFunc("POST /api/calls/{id}/monitor", s.auth(s.handleMonitor))
 
+	m.HandleFunc("GET /api/queues", s.auth(s.handleQueues))
+
 	m.HandleFunc("GET /api/callbacks", s.auth(s.handleCallbacks))
 	m.HandleFunc("POST /api/callbacks/{id}/{action}", s.auth(s.handleCallbackAction))
 

@@ -163,6 +163,9 @@ type meJSON struct {
 	// Teams lists the teams of the agent's firm (all of them, not only the
 	// agent's own): the console offers them as transfer targets.
 	Teams []teamRef `json:"teams,omitempty"`
+	// Supervises lists the ids of the teams the agent supervises: the console
+	// shows them the Team view (GET /api/queues answers them).
+	Supervises []string `json:"supervises,omitempty"`
 }
 
 // teamRef names a team the way a transfer target and a person need it.
@@ -254,6 +257,9 @@ func (s *Server) me(p principal) meJSON {
 	}
 	for _, t := range p.firm.Teams {
 		me.Teams = append(me.Teams, teamRef{ID: t.ID, Name: t.Name, Extension: t.Extension})
+	}
+	for _, t := range p.firm.SupervisedBy(p.agent.ID) {
+		me.Supervises = append(me.Supervises, t.ID)
 	}
 	if box := p.firm.Mailbox(p.agent.ID); box != nil {
 		me.Mailbox = box.ID

@@ -6,11 +6,13 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"switchboard/callinfo"
+	"switchboard/dialplan"
 	"switchboard/pbx"
 	"switchboard/store"
 )
@@ -248,7 +250,9 @@ func csvSafe(v string) string {
 	return v
 }
 
-// handleLiveCalls lists calls in progress; agents see the calls they are in.
+// handleLiveCalls lists calls in progress; agents see the calls they are in, and
+// a supervisor also the calls of their teams: those their members are in and
+// those waiting in their queues (the Team view's Listen buttons).
 func (s *Server) handleLiveCalls(w http.ResponseWriter, r *http.Request, p principal) {
 	scope, herr := s.firmScope(r, p)
 	if herr != nil {
@@ -260,8 +264,12 @@ func (s *Server) handleLiveCalls(w http.ResponseWriter, r *http.Request, p princ
 		firm = scope[0].ID
 	}
 	out := []pbx.LiveCall{}
+	var supervised []*dialplan.Team
+	if !p.admin {
+		supervised = p.firm.SupervisedBy(p.agent.ID)
+	}
 	for _, c := range s.d.PBX.LiveCalls(firm) {
-		if p.admin || c.Agent == p.agent.ID {
+		if p.admin || c.Agent == p.agent.ID || supervisesCall(supervised, c) {
 			out = append(out, c)
 		}
 	}
@@ -329,4 +337,15 @@ func (p principal) who() string {
 		return "admin"
 	}
 	return p.agent.ID
+}
+
+// supervisesCall reports whether a live call belongs to one of the teams: its
+// agent is a member, or it is the team's call.
+func supervisesCall(teams []*dialplan.Team, c pbx.LiveCall) bool {
+	for _, t := range teams {
+		if c.Team == t.ID || c.Agent != "" && slices.Contains(t.Members, c.Agent) {
+			return true
+		}
+	}
+	return false
 }

@@ -65,7 +65,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, p principa
 		return
 	}
 	defer s.streams.wg.Done()
-	filter := func(e pbx.Event) bool { return true }
+	// The admin skips the copies of news meant for agents alone: another copy,
+	// with more in it, comes their way (pbx.Event.AgentsOnly).
+	filter := func(e pbx.Event) bool { return !e.AgentsOnly }
 	if !p.admin {
 		firm, agent := p.firm.ID, p.agent.ID
 		filter = func(e pbx.Event) bool { return e.Concerns(firm, agent) }

@@ -19,6 +19,10 @@ type collector struct {
 
 	registrations, activeCalls, calls, queueLength, callbacks, rtpPorts, sipRequests, authFailures *prometheus.Desc
 	rtpPackets, rtpLost, queueWait, sipResponses, sipDropped                                       *prometheus.Desc
+
+	// The wallboard's figures (pbx.QueueStatus), by firm and team.
+	queueLongest, queueMembers, queueOffered, queueAnswered, queueAbandoned, queueCallbacks *prometheus.Desc
+	queueServiceLevel, queueAvgWait, queueAvgTalk                                           *prometheus.Desc
 }
 
 func newCollector(p *pbx.PBX, st *store.Store, log *slog.Logger) *collector {
@@ -40,12 +44,23 @@ func newCollector(p *pbx.PBX, st *store.Store, log *slog.Logger) *collector {
 		queueWait:     d("queue_wait_seconds", "Time callers waited in a team's queue.", "firm", "team"),
 		sipResponses:  d("sip_responses_total", "Final SIP responses sent, by class.", "class"),
 		sipDropped:    d("sip_packets_dropped_total", "SIP packets from banned addresses dropped before parsing."),
+
+		queueLongest:      d("queue_longest_wait_seconds", "Wait of the caller waiting longest in a team's queue.", "firm", "team"),
+		queueMembers:      d("queue_members", "A team's members by state (idle, ringing, in-call, wrap-up, away, offline).", "firm", "team", "state"),
+		queueOffered:      d("queue_offered_today", "Calls that waited in a team's queue today (since local midnight).", "firm", "team"),
+		queueAnswered:     d("queue_answered_today", "Calls of a team's queue answered by a member today.", "firm", "team"),
+		queueAbandoned:    d("queue_abandoned_today", "Callers who hung up in a team's queue today.", "firm", "team"),
+		queueCallbacks:    d("queue_callbacks_today", "Callback requests stored for a team today.", "firm", "team"),
+		queueServiceLevel: d("queue_service_level", "Share of today's offered calls answered within the team's service_level (1 before the first call).", "firm", "team"),
+		queueAvgWait:      d("queue_avg_wait_seconds", "Mean queue wait of a team's offered calls today.", "firm", "team"),
+		queueAvgTalk:      d("queue_avg_talk_seconds", "Mean talk time of a team's answered calls today.", "firm", "team"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.registrations, c.activeCalls, c.calls, c.queueLength, c.callbacks, c.rtpPorts, c.sipRequests, c.authFailures, c.rtpPackets, c.rtpLost, c.queueWait, c.sipResponses, c.sipDropped} {
+	for _, d := range []*prometheus.Desc{c.registrations, c.activeCalls, c.calls, c.queueLength, c.callbacks, c.rtpPorts, c.sipRequests, c.authFailures, c.rtpPackets, c.rtpLost, c.queueWait, c.sipResponses, c.sipDropped,
+		c.queueLongest, c.queueMembers, c.queueOffered, c.queueAnswered, c.queueAbandoned, c.queueCallbacks, c.queueServiceLevel, c.queueAvgWait, c.queueAvgTalk} {
 		ch <- d
 	}
 }
@@ -84,6 +99,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, t := range f.Teams {
 			ch <- prometheus.MustNewConstMetric(c.queueLength, prometheus.GaugeValue, float64(c.pbx.QueueLength(f.ID, t.ID)), f.ID, t.ID)
 		}
+		c.collectQueues(ch, f.ID)
 		cbs, err := c.store.ListCallbacks(f.ID, "", store.Page{})
 		if err != nil {
 			c.log.Warn("metrics: list callbacks", "firm", f.ID, "err", err)
@@ -96,5 +112,35 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, s := range callbackStates {
 		ch <- prometheus.MustNewConstMetric(c.callbacks, prometheus.GaugeValue, float64(counts[s]), s)
+	}
+}
+
+// memberStates are the wallboard's member states, every one exported per team
+// (zero or not) so that a state's series does not come and go.
+var memberStates = []string{pbx.MemberIdle, pbx.MemberRinging, pbx.MemberInCall, pbx.MemberWrapUp, pbx.MemberAway, pbx.MemberOffline}
+
+// collectQueues exports the wallboard of firm's teams: the figures GET
+// /api/queues shows. The today counts start from zero at local midnight, so
+// they are gauges, not counters.
+func (c *collector) collectQueues(ch chan<- prometheus.Metric, firm string) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, q := range c.pbx.Queues(firm) {
+		gauge(c.queueLongest, q.LongestWaitSeconds, firm, q.Team)
+		counts := map[string]int{}
+		for _, m := range q.Members {
+			counts[m.State]++
+		}
+		for _, st := range memberStates {
+			gauge(c.queueMembers, float64(counts[st]), firm, q.Team, st)
+		}
+		gauge(c.queueOffered, float64(q.Today.Offered), firm, q.Team)
+		gauge(c.queueAnswered, float64(q.Today.Answered), firm, q.Team)
+		gauge(c.queueAbandoned, float64(q.Today.Abandoned), firm, q.Team)
+		gauge(c.queueCallbacks, float64(q.Today.Callbacks), firm, q.Team)
+		gauge(c.queueServiceLevel, q.ServiceLevel, firm, q.Team)
+		gauge(c.queueAvgWait, q.AvgWaitSeconds, firm, q.Team)
+		gauge(c.queueAvgTalk, q.AvgTalkSeconds, firm, q.Team)
 	}
 }

@@ -89,6 +89,10 @@ func (ap *apps) callbackApp(c *Call, kind, id string) {
 		return
 	}
 	c.outcome(callinfo.Callback, callinfo.Cause{})
+	if kind == store.TargetTeam {
+		p.teamStats.callbackStored(cb.Firm, id, cb.Created)
+		p.wall.touch(cb.Firm, id)
+	}
 	p.CallbackChanged(*cb)
 	p.log.Info("callback queued", "call", c.ID, "id", cb.ID, "target", kind+":"+id, "caller", cb.Caller)
 	p.apps.play(c.ctx, sess, "callback")

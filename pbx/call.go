@@ -301,6 +301,9 @@ func (c *Call) finish() {
 	delete(c.p.live, c.ID)
 	c.p.stats.callEnded(&rec, relayed, lost)
 	c.p.mu.Unlock()
+	if c.p.teamStats.callEnded(&rec) {
+		c.p.wall.touch(rec.Firm, rec.Team)
+	}
 	c.p.calls.Done()
 }
 

@@ -1,6 +1,7 @@
 package pbx
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,9 @@ type Event struct {
 	Firm   string   // the firm it happened in
 	Agents []string // the agents it concerns; none: of interest to admins only
 	Data   any      // the JSON payload
+	// AgentsOnly marks a copy of some news meant for Agents alone: the admins
+	// get another copy of it (with more in it) and skip this one.
+	AgentsOnly bool
 }
 
 // Concerns reports whether the event is about agent of firm.
@@ -157,14 +161,19 @@ type VoicemailEvent struct {
 	Action  string `json:"action"`          // new, deleted, heard
 }
 
-// QueueEvent is the payload of a "queue" event: a caller joined or left a team's queue.
+// QueueEvent is the payload of a "queue" event: a caller joined or left a team's
+// queue (action join or leave: every member hears of it), or something else on
+// the team's wallboard changed (action update: no call or from).
 type QueueEvent struct {
 	Firm   string `json:"firm"`
 	Team   string `json:"team"`
-	Call   string `json:"call"`
-	From   string `json:"from"`
-	Action string `json:"action"` // join, leave
+	Call   string `json:"call,omitempty"`
+	From   string `json:"from,omitempty"`
+	Action string `json:"action"` // join, leave, update
 	Length int    `json:"length"` // callers waiting after the change
+	// QueueStatus, in the copies for the team's supervisors and the admins, is
+	// the team's wallboard after the change; its fields join the event's own.
+	*QueueStatus
 }
 
 // Click-to-call phases: which leg is ringing or answered.
@@ -212,8 +221,8 @@ func (p *PBX) VoicemailChanged(firm, mailbox, id, action string) {
 		Data: VoicemailEvent{Mailbox: mailbox, ID: id, Firm: firm, Agent: owner, Action: action}})
 }
 
-// queueChanged tells a team's members that a caller joined or left its queue;
-// joining also starts the caller's queue wait.
+// queueChanged tells a team's members, its supervisors and the admins that a
+// caller joined or left its queue; joining also starts the caller's queue wait.
 func (k *control) queueChanged(c *Call, t *dialplan.Team, action string) {
 	p := k.p
 	if action == "join" {
@@ -221,9 +230,24 @@ func (k *control) queueChanged(c *Call, t *dialplan.Team, action string) {
 		c.queuedAt = time.Now()
 		c.mu.Unlock()
 	}
-	p.events.Publish(Event{Name: "queue", Firm: c.Firm.ID, Agents: slices.Clone(t.Members), Data: QueueEvent{
-		Firm: c.Firm.ID, Team: t.ID, Call: c.ID, From: c.rec.From, Action: action, Length: p.QueueLength(c.Firm.ID, t.ID),
-	}})
+	c.mu.Lock()
+	from := c.rec.From
+	c.mu.Unlock()
+	e := QueueEvent{Firm: c.Firm.ID, Team: t.ID, Call: c.ID, From: from, Action: action, Length: p.QueueLength(c.Firm.ID, t.ID)}
+	// Members who do not supervise the team hear of the caller only: the
+	// wallboard is for supervisors and admins (GET /api/queues answers them alone).
+	var members []string
+	for _, m := range t.Members {
+		if !slices.Contains(t.Supervisors, m) {
+			members = append(members, m)
+		}
+	}
+	if len(members) > 0 {
+		p.events.Publish(Event{Name: "queue", Firm: c.Firm.ID, Agents: members, AgentsOnly: true, Data: e})
+	}
+	qs := p.queueStatus(c.Firm, t, time.Now(), p.ringingAgents(c.Firm.ID))
+	e.QueueStatus = &qs
+	p.events.Publish(Event{Name: "queue", Firm: c.Firm.ID, Agents: slices.Clone(t.Supervisors), Data: e})
 }
 
 // callEventLocked describes the call to agent; called with c.mu held.
@@ -270,6 +294,7 @@ func (c *Call) notifyRinging(phase string, agents ...string) {
 		out = append(out, c.callEventLocked(callinfo.EventRinging, a, phase))
 	}
 	c.mu.Unlock()
+	c.p.wall.touchAgents(c.Firm.ID, agents...)
 	for _, e := range out {
 		c.publish(e)
 	}
@@ -293,6 +318,7 @@ func (c *Call) ringDone(winner string, r ringResult) {
 	}
 	var out []CallEvent
 	c.mu.Lock()
+	rung := slices.Collect(maps.Keys(c.rung))
 	for a, phase := range c.rung {
 		if a == winner {
 			continue
@@ -310,6 +336,7 @@ func (c *Call) ringDone(winner string, r ringResult) {
 	}
 	clear(c.rung)
 	c.mu.Unlock()
+	c.p.wall.touchAgents(c.Firm.ID, rung...)
 	for _, e := range out {
 		c.publish(e)
 	}

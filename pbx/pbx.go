@@ -21,6 +21,9 @@
 //   - mwi (mwi.go): message-summary subscriptions and their NOTIFYs
 //   - trunks (trunks.go): carrier registrations and the trunk host DNS cache
 //   - stats (stats.go): counters of finished calls for /metrics
+//   - teamStats (teamstats.go): today's figures of each team; wallboard
+//     (wallboard.go) builds the teams' live view from it, queues and presence,
+//     and pushes it to supervisors
 //   - Hub (events.go): live events for the API's event stream
 //
 // Every goroutine the package starts goes through tasks (spawn.go), which Shutdown
@@ -32,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -104,8 +108,10 @@ type PBX struct {
 	// webCreds are the SIP credentials of agents' browser sessions.
 	webCreds sessionCreds
 
-	presence *presence
-	stats    *stats
+	presence  *presence
+	stats     *stats
+	teamStats *teamStats
+	wall      *wallboard
 
 	mu   sync.Mutex // guards live and orders newCall against Shutdown
 	live map[string]*Call
@@ -154,11 +160,12 @@ func New(d Deps) (*PBX, error) {
 
 		recordingSweep: d.RecordingSweep,
 
-		presence: newPresence(),
-		stats:    newStats(),
-		live:     map[string]*Call{},
-		events:   NewHub(),
-		webCreds: sessionCreds{now: time.Now, m: map[string]sessionCred{}},
+		presence:  newPresence(),
+		stats:     newStats(),
+		teamStats: newTeamStats(time.Now),
+		live:      map[string]*Call{},
+		events:    NewHub(),
+		webCreds:  sessionCreds{now: time.Now, m: map[string]sessionCred{}},
 	}
 	p.accts = &accounts{p}
 	if !p.mediaIP.IsValid() {
@@ -180,6 +187,7 @@ func New(d Deps) (*PBX, error) {
 	p.mwi = newMWI(p.ctx, d.SIP, d.Store, p.tasks, d.Logger)
 	p.dialer = newDialer(p)
 	p.ctl = &control{p}
+	p.wall = newWallboard(p)
 	p.apps = &apps{p}
 	p.forker = &forker{place: sipPlacer{d.SIP}, spawn: p.tasks.spawn, stopping: func() bool { return p.ctx.Err() != nil }}
 	p.regw = newRegWriter(d.Store, d.Logger, p.tasks.spawn)
@@ -198,6 +206,7 @@ func (p *PBX) Reload(cfg *dialplan.Config) {
 	p.cfg.Store(cfg)
 	p.presence.load(p.store, p.log, cfg)
 	p.trunks.sync(cfg)
+	p.wall.touchAll()
 	p.log.Info("dialplan reloaded", "file", cfg.File, "firms", len(cfg.Firms))
 }
 
@@ -235,6 +244,31 @@ func (p *PBX) loadState() error {
 		// A recording left for the next start is no reason to refuse calls.
 		p.log.Error("recordings: recover", "err", err)
 	}
+	if err := p.seedTeamStats(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// seedTeamStats rebuilds today's team figures from today's call log and the
+// team callbacks stored today, so that a restart does not zero the wallboard.
+func (p *PBX) seedTeamStats() error {
+	since := p.teamStats.since()
+	calls, err := p.store.ListCalls("", store.CallQuery{Since: since})
+	if err != nil {
+		return fmt.Errorf("pbx: today's calls for the wallboard: %w", err)
+	}
+	var cbs []store.Callback
+	// Callback ids grow with their creation time: the listing starts at midnight.
+	after := store.CallID(since.Add(-time.Nanosecond), math.MaxUint32)
+	for _, f := range p.cfg.Load().Firms {
+		list, err := p.store.ListCallbacks(f.ID, "", store.Page{After: after})
+		if err != nil {
+			return fmt.Errorf("pbx: today's callbacks of %s for the wallboard: %w", f.ID, err)
+		}
+		cbs = append(cbs, list...)
+	}
+	p.teamStats.seed(calls, cbs)
 	return nil
 }
 
@@ -252,6 +286,7 @@ func (p *PBX) Start() {
 	p.trunks.sync(p.cfg.Load())
 	p.tasks.spawn(p.housekeeping)
 	p.tasks.spawn(p.dialer.run)
+	p.tasks.spawn(p.wall.run)
 	p.dialer.sweep() // entries left from before the start
 }
 
@@ -330,6 +365,7 @@ func (p *PBX) SetAgentStatus(firm, agent string, status callinfo.Status) error {
 	p.log.Info("agent status", "firm", firm, "agent", agent, "status", status)
 	p.events.Publish(Event{Name: "status", Firm: firm, Agents: []string{agent},
 		Data: StatusEvent{Agent: agent, Firm: firm, Status: status}})
+	p.wall.touchAgents(firm, agent)
 	p.ctl.agentMaybeFree(firm, agent)
 	return nil
 }
@@ -342,6 +378,7 @@ func (k *control) adjustBusy(firm, agent string, delta int, notify bool) {
 		return
 	}
 	p.presence.adjust(firm, agent, delta)
+	p.wall.touchAgents(firm, agent)
 	if delta < 0 && notify {
 		k.agentMaybeFree(firm, agent)
 	}

@@ -102,6 +102,15 @@ func (pr *presence) adjust(firm, agent string, delta int) {
 	}
 }
 
+// view returns an agent's status, the calls they are in (queue offers ringing
+// them included) and the end of their wrap-up, read in one step.
+func (pr *presence) view(firm, agent string) (callinfo.Status, int, time.Time) {
+	k := agentKey{firm, agent}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.status[k], pr.busy[k], pr.wrapUntil[k].until
+}
+
 // reserve marks an online, idle agent busy in one step.
 func (pr *presence) reserve(firm, agent string) bool {
 	k := agentKey{firm, agent}

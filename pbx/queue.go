@@ -38,6 +38,17 @@ func (q *teamQueue) length() int {
 	return len(q.waiting)
 }
 
+// callers lists the calls waiting, first in line first (the wallboard).
+func (q *teamQueue) callers() []*Call {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]*Call, len(q.waiting))
+	for i, w := range q.waiting {
+		out[i] = w.c
+	}
+	return out
+}
+
 // queues owns the team queues, made on first use.
 type queues struct {
 	mu sync.Mutex

@@ -78,6 +78,7 @@ func (k *control) publishStatus(firm, agent string) {
 		e.WrapUpUntil = &u
 	}
 	p.events.Publish(Event{Name: "status", Firm: firm, Agents: []string{agent}, Data: e})
+	p.wall.touchAgents(firm, agent)
 }
 
 // Ready ends an agent's wrap-up early; it is a no-op when the agent is not in

@@ -25,6 +25,14 @@ const app = {
   transfer: null, // the open transfer picker: {agents, refresh (interval id), busy, shown (list drawn)}
   wrapUntil: 0, // end of the agent's wrap-up (ms since the epoch); 0 when none
   wrapTick: null, // wrap-up countdown interval
+  view: "desk", // what the right-hand side shows: "desk" (the agent's lists) or "team"
+  team: {
+    queues: new Map(), // team id -> {q: the team's /api/queues entry, at: Date.now() when it came}
+    calls: [], // live calls the supervisor may see (GET /api/calls/live)
+    names: new Map(), // agent id -> name
+    listen: new Map(), // call id -> {text, failed}: the answer to the last Listen
+    tick: null, // interval that advances the waits and call timers
+  },
 };
 window.switchboardReady = false;
 
@@ -127,7 +135,8 @@ function loggedOut(message) {
   endCallUI();
   hideIncoming();
   setWrapUp(null);
-  for (const id of ["calls", "voicemail", "callbacks", "menu-firm-list", "firm-picker-list"]) clear($(id));
+  resetTeam();
+  for (const id of ["calls", "voicemail", "callbacks", "menu-firm-list", "firm-picker-list", "team-list"]) clear($(id));
   $("firm").textContent = "";
   show("login");
   if (message) {
@@ -147,6 +156,8 @@ async function enter(me) {
   // Only the profile menu offers firms from now on (one button per firm in the page).
   clear($("firm-picker-list"));
   renderMe();
+  if (!sameAgent) resetTeam();
+  setupViews();
   show("home");
   const key = `switchboard.lastVisit.${me.firm}.${me.agent}`;
   if (!sameAgent) {
@@ -474,12 +485,15 @@ function startEvents() {
   });
   on("call", onCallEvent);
   on("callback", () => later("callbacks", loadCallbacks));
+  on("queue", onQueueEvent);
   on("voicemail", () => later("voicemail", loadVoicemail));
   let opened = false;
   es.addEventListener("open", () => {
     // Anything may have changed while the stream was down (the first open
     // follows the lists' first load, so it needs no reload).
-    if (opened && app.events === es && app.me) later("resync", () => Promise.all([loadCalls(), loadVoicemail(), loadCallbacks()]), 50);
+    if (opened && app.events === es && app.me) {
+      later("resync", () => Promise.all([loadCalls(), loadVoicemail(), loadCallbacks(), app.view === "team" ? loadTeam() : null]), 50);
+    }
     opened = true;
   });
   es.addEventListener("error", () => {
@@ -1040,6 +1054,214 @@ $("transfer-picker").addEventListener("keydown", (ev) => {
     $("transfer").focus();
   }
 });
+
+// ---------- team view (supervisors) ----------
+
+const STATE_TEXT = { idle: "Idle", ringing: "Ringing", "in-call": "In call", "wrap-up": "Wrap-up", away: "Away", offline: "Offline" };
+
+/** setupViews offers the Team view to the agents who supervise a team. */
+function setupViews() {
+  const supervisor = (app.me.supervises || []).length > 0;
+  $("views").hidden = !supervisor;
+  showView(supervisor ? app.view : "desk");
+}
+
+function showView(view) {
+  app.view = view;
+  $("view-desk").setAttribute("aria-pressed", String(view === "desk"));
+  $("view-team").setAttribute("aria-pressed", String(view === "team"));
+  $("lists").hidden = view === "team";
+  $("team").hidden = view !== "team";
+  clearInterval(app.team.tick);
+  app.team.tick = null;
+  if (view === "team") {
+    loadTeam();
+    app.team.tick = setInterval(tickTeam, 1000);
+  }
+}
+
+$("view-desk").addEventListener("click", () => showView("desk"));
+$("view-team").addEventListener("click", () => showView("team"));
+
+function resetTeam() {
+  clearInterval(app.team.tick);
+  app.team.tick = null;
+  app.team.queues.clear();
+  app.team.calls = [];
+  app.team.names.clear();
+  app.team.listen.clear();
+  app.view = "desk";
+}
+
+/** loadTeam fetches the wallboard of the supervisor's teams and their live calls. */
+async function loadTeam() {
+  if (!app.me || !(app.me.supervises || []).length) return;
+  try {
+    const [queues, calls] = await Promise.all([api("GET", "/api/queues"), api("GET", "/api/calls/live")]);
+    const now = Date.now();
+    app.team.queues.clear();
+    for (const q of queues) app.team.queues.set(q.team, { q, at: now });
+    app.team.calls = calls;
+    if (!app.team.names.size) {
+      const agents = await api("GET", "/api/agents").catch(() => []);
+      for (const a of agents) app.team.names.set(a.id, a.name || a.id);
+    }
+    renderTeam();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function loadTeamCalls() {
+  if (!app.me || app.view !== "team") return;
+  try {
+    app.team.calls = await api("GET", "/api/calls/live");
+    renderTeam();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+/** onQueueEvent takes a team's snapshot from a "queue" event (supervisors get one with each change). */
+function onQueueEvent(d) {
+  if (!d || !Array.isArray(d.members) || !(app.me.supervises || []).includes(d.team)) return;
+  app.team.queues.set(d.team, { q: d, at: Date.now() });
+  if (app.view !== "team") return;
+  renderTeam();
+  // A member's state changes when a call starts or ends: the live calls did too.
+  later("team-calls", loadTeamCalls, 200);
+}
+
+function tile(key, label, value, cls) {
+  return el("div", { class: `tile ${cls || ""}`, "data-figure": key }, el("span", { class: "tile-label" }, label), el("span", { class: "tile-value" }, value));
+}
+
+function agentName(id) {
+  return app.team.names.get(id) || id;
+}
+
+function renderTeam() {
+  const list = $("team-list");
+  // Keep the focus on a Listen button across the redraw.
+  const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.listen : "";
+  clear(list);
+  const teams = (app.me.supervises || []).map((id) => app.team.queues.get(id)).filter(Boolean);
+  $("team-empty").hidden = teams.length > 0;
+  for (const { q, at } of teams) list.append(teamCard(q, at));
+  if (focused) {
+    const b = list.querySelector(`button[data-listen="${CSS.escape(focused)}"]`);
+    if (b) b.focus();
+  }
+}
+
+function teamCard(q, at) {
+  const ref = (app.me.teams || []).find((t) => t.id === q.team);
+  const title = ref && ref.name ? ref.name : q.team;
+  const t = q.today || {};
+  const card = el("section", { class: "card team-card", "data-team": q.team, "aria-label": `Team ${title}` },
+    el("h2", {}, title, ref && ref.extension ? el("span", { class: "muted small" }, ` · ${ref.extension}`) : ""));
+  const waiting = q.waiting || [];
+  const sl = Number(q.service_level);
+  card.append(el("div", { class: "tiles" },
+    tile("waiting", "Waiting", String(waiting.length), waiting.length ? "warn" : ""),
+    el("div", { class: "tile", "data-figure": "longest" }, el("span", { class: "tile-label" }, "Longest wait"),
+      el("span", { class: "tile-value wait", "data-wait": String(q.longest_wait_seconds || 0), "data-at": String(at), "data-live": waiting.length ? "1" : "" }, fmtClock(q.longest_wait_seconds || 0))),
+    tile("offered", "Offered", String(t.offered || 0)),
+    tile("answered", "Answered", String(t.answered || 0)),
+    tile("abandoned", "Abandoned", String(t.abandoned || 0), t.abandoned ? "warn" : ""),
+    tile("callbacks", "Callbacks", String(t.callbacks || 0)),
+    tile("service-level", "Service level", `${Math.round((Number.isFinite(sl) ? sl : 1) * 100)}%`, sl < 0.8 ? "warn" : ""),
+    tile("avg-wait", "Avg wait", fmtClock(q.avg_wait_seconds || 0)),
+    tile("avg-talk", "Avg talk", fmtClock(q.avg_talk_seconds || 0)),
+  ));
+
+  card.append(el("h3", {}, "Waiting callers"));
+  if (!waiting.length) card.append(el("p", { class: "empty small" }, "No one is waiting."));
+  else {
+    const body = el("tbody", {});
+    for (const w of waiting) {
+      body.append(el("tr", { "data-waiting": w.call },
+        el("td", { class: "grow" }, w.from || "unknown"),
+        el("td", { class: "end" }, el("span", { class: "wait", "data-wait": String(w.wait_seconds || 0), "data-at": String(at), "data-live": "1" }, fmtClock(w.wait_seconds || 0))),
+      ));
+    }
+    card.append(el("div", { class: "table-box" }, el("table", { class: "list" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Caller"), el("th", { scope: "col" }, "Waiting"))), body)));
+  }
+
+  card.append(el("h3", {}, "Members"));
+  const members = el("ul", { class: "members" });
+  for (const m of q.members || []) {
+    members.append(el("li", { class: "member", "data-agent": m.agent, "data-state": m.state },
+      el("span", { class: `dot ${m.state}`, "aria-hidden": "true" }),
+      agentName(m.agent),
+      el("span", { class: "member-state" }, STATE_TEXT[m.state] || m.state)));
+  }
+  card.append(members);
+
+  card.append(el("h3", {}, "Live calls"));
+  const ids = new Set((q.members || []).map((m) => m.agent));
+  // The calls the members are in (or ringing for); callers still waiting are listed above.
+  const calls = app.team.calls.filter((c) => c.agent && c.agent !== app.me.agent && ids.has(c.agent));
+  if (!calls.length) card.append(el("p", { class: "empty small" }, "No calls in progress."));
+  else {
+    const body = el("tbody", {});
+    for (const c of calls) body.append(teamCallRow(c));
+    card.append(el("div", { class: "table-box" }, el("table", { class: "list team-calls" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Caller"), el("th", { scope: "col" }, "Agent"),
+        el("th", { scope: "col" }, "Time"), el("th", { scope: "col" }, el("span", { class: "sr-only" }, "Listen")), el("th", { scope: "col" }, el("span", { class: "sr-only" }, "Answer")))),
+      body)));
+  }
+  return card;
+}
+
+function teamCallRow(c) {
+  const answered = c.state === "talking";
+  const since = Date.parse(c.start);
+  const listen = el("button", { type: "button", class: "small-btn listen", "data-listen": c.id, title: answered ? "Listen to this call" : "Not answered yet" }, "Listen");
+  listen.setAttribute("aria-label", `Listen to ${c.from || "the call"} with ${agentName(c.agent) || "nobody"}`);
+  const msg = app.team.listen.get(c.id);
+  const out = el("span", { class: `listen-msg ${msg && msg.failed ? "failed" : ""}`, role: "status", "data-listen-msg": c.id }, msg ? msg.text : "");
+  listen.addEventListener("click", () => listenTo(c.id, listen, out));
+  return el("tr", { "data-call-id": c.id },
+    el("td", { class: "grow" }, c.direction === "outbound" ? c.to : c.from),
+    el("td", {}, c.agent ? agentName(c.agent) : "—", answered ? "" : el("span", { class: "muted small" }, ` · ${c.state}`)),
+    el("td", { class: "end" }, el("span", { class: "wait", "data-since": String(since) }, fmtClock((Date.now() - since) / 1000))),
+    el("td", { class: "actions-cell" }, listen),
+    el("td", {}, out));
+}
+
+/** listenTo asks the PBX to ring this supervisor's phone into the call in listen mode and shows the API's answer. */
+async function listenTo(id, button, out) {
+  button.disabled = true;
+  const say = (text, failed) => {
+    app.team.listen.set(id, { text, failed });
+    out.textContent = text;
+    out.className = `listen-msg ${failed ? "failed" : ""}`;
+  };
+  say("Asking…", false);
+  try {
+    await api("POST", `/api/calls/${enc(id)}/monitor`, { mode: "listen" });
+    say("Your phone rings: answer to listen.", false);
+  } catch (e) {
+    if (e instanceof APIError && e.status === 401) showError(e);
+    say(`Listen failed: ${e.message}`, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** tickTeam advances the waits and call timers shown, between two snapshots. */
+function tickTeam() {
+  const now = Date.now();
+  for (const e of $("team-list").querySelectorAll("[data-wait]")) {
+    if (!e.dataset.live) continue;
+    e.textContent = fmtClock(Number(e.dataset.wait) + (now - Number(e.dataset.at)) / 1000);
+  }
+  for (const e of $("team-list").querySelectorAll("[data-since]")) {
+    e.textContent = fmtClock((now - Number(e.dataset.since)) / 1000);
+  }
+}
 
 // ---------- wrap-up ----------
 
