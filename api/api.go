@@ -37,6 +37,9 @@ type Deps struct {
 	// Token is the admin bearer token; empty disables admin access.
 	Token  string
 	Logger *slog.Logger
+	// Health, when set, tells /healthz why the server cannot take traffic (a
+	// listener that stopped); nil error: healthy.
+	Health func() error
 }
 
 // Server is the HTTP handler of the API. Build it with New.
@@ -90,6 +93,12 @@ func New(d Deps) *Server {
 
 	m := s.mux
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if d.Health != nil {
+			if err := d.Health(); err != nil {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failing", "error": err.Error()})
+				return
+			}
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /metrics", s.handleMetrics)

@@ -553,6 +553,17 @@ func (f *fl) recordings(p string, v *yaml.Node, rs *RecordingSettings) {
 	})
 }
 
+// limits reads the limits: block.
+func (f *fl) limits(p string, v *yaml.Node, l *Limits) {
+	f.fields(p, v, handlers{
+		"max_connections":        func(p string, v *yaml.Node) { f.intTo(p, v, &l.MaxConnections, 0, 1_000_000) },
+		"max_connections_per_ip": func(p string, v *yaml.Node) { f.intTo(p, v, &l.MaxConnectionsPerIP, 1, 1_000_000) },
+		"sip_idle_timeout":       func(p string, v *yaml.Node) { f.dur(p, v, &l.SIPIdleTimeout, 10*time.Millisecond, time.Hour) },
+		"http_read_timeout":      func(p string, v *yaml.Node) { f.dur(p, v, &l.HTTPReadTimeout, 10*time.Millisecond, time.Hour) },
+		"http_idle_timeout":      func(p string, v *yaml.Node) { f.dur(p, v, &l.HTTPIdleTimeout, 10*time.Millisecond, time.Hour) },
+	})
+}
+
 // voicemail reads the voicemail: block and returns the nodes of its keys.
 func (f *fl) voicemail(p string, v *yaml.Node, vm *VoicemailSettings) map[string]*yaml.Node {
 	return f.fields(p, v, f.voicemailHandlers(vm))

@@ -1,7 +1,9 @@
 // Package sip owns everything that speaks SIP: transports, the dialog bookkeeping of a
 // B2BUA (inbound and outbound legs), and out-of-dialog requests. Digest checks live in
 // sip/auth and the binding table in sip/registrar; call control decisions belong to pbx.
-// It is built on github.com/emiago/sipgo and imports none of our other packages.
+// It is built on github.com/emiago/sipgo and imports none of our other packages but
+// internal/limit, whose listener wrapper keeps sipgo's accept loops alive and within
+// the connection budget.
 package sip
 
 import (
@@ -22,6 +24,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
+
+	"switchboard/internal/limit"
 )
 
 // Request, Response and ServerTransaction are sipgo's types, re-exported so that pbx can
@@ -59,6 +63,12 @@ type Config struct {
 	// MinSE is the smallest session-timer interval accepted from a caller (RFC 4028
 	// Min-SE); 0 means DefaultMinSE. Only tests go below 90 s.
 	MinSE time.Duration
+	// Conns is the connection budget (total and per source address) the TCP, TLS,
+	// WS and WSS listeners share with the HTTP listener; nil: no caps.
+	Conns *limit.Conns
+	// IdleTimeout closes a stream connection that carries no registration and no
+	// dialog this long after it was opened or last found carrying one; 0: never.
+	IdleTimeout time.Duration
 }
 
 // Listener is one bound transport.
@@ -93,6 +103,13 @@ type Server struct {
 	dropped   atomic.Uint64
 	closed    atomic.Bool
 	wg        sync.WaitGroup
+
+	// pins holds, per remote address of a stream connection, until when a
+	// registration made over it lasts: such a connection is never idle.
+	pinMu sync.Mutex
+	pins  map[netip.AddrPort]time.Time
+	// stopErr is the error of the first listener that stopped while serving.
+	stopErr atomic.Pointer[error]
 }
 
 // New creates a server; Listen binds it.
@@ -108,6 +125,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		inbound:  map[string]*InboundLeg{},
 		outbound: map[string]*OutboundLeg{},
+		pins:     map[netip.AddrPort]time.Time{},
 	}
 	var tpOpts []gosip.TransportLayerOption
 	tpOpts = append(tpOpts, gosip.WithTransportLayerReadFilter(s.readFilter))
@@ -167,21 +185,90 @@ func (s *Server) guard(h RequestHandler) RequestHandler {
 			}
 			return
 		}
-		h(req, countingTx{ServerTransaction: tx, s: s})
+		h(req, countingTx{ServerTransaction: tx, s: s, req: req})
 	}
 }
 
 // countingTx counts the final answers we send, by class (2xx, 4xx...), for metrics.
 type countingTx struct {
 	gosip.ServerTransaction
-	s *Server
+	s   *Server
+	req *gosip.Request
 }
 
 func (t countingTx) Respond(res *gosip.Response) error {
 	if res.StatusCode >= 200 {
 		t.s.responses[min(res.StatusCode/100, 6)].Add(1)
 	}
+	if res.StatusCode/100 == 2 && t.req.Method == gosip.REGISTER {
+		t.s.pinRegistration(t.req, res)
+	}
 	return t.ServerTransaction.Respond(res)
+}
+
+// pinRegistration remembers that a stream connection carries a registration for
+// as long as the 2xx grants, so that the idle limit leaves it open.
+func (s *Server) pinRegistration(req *gosip.Request, res *gosip.Response) {
+	if strings.EqualFold(req.Transport(), "udp") {
+		return
+	}
+	remote, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return
+	}
+	longest := time.Duration(0)
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil {
+			longest = time.Duration(n) * time.Second
+		}
+	}
+	for _, h := range res.GetHeaders("Contact") {
+		if c, ok := h.(*gosip.ContactHeader); ok {
+			if v, ok := c.Params.Get("expires"); ok {
+				if n, err := strconv.Atoi(v); err == nil {
+					longest = max(longest, time.Duration(n)*time.Second)
+				}
+			}
+		}
+	}
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	s.pinMu.Lock()
+	defer s.pinMu.Unlock()
+	if longest <= 0 {
+		delete(s.pins, remote)
+		return
+	}
+	s.pins[remote] = time.Now().Add(longest)
+}
+
+// KeepConn reports whether the stream connection from remote carries a live
+// registration or a dialog; the idle limit closes it otherwise.
+func (s *Server) KeepConn(remote netip.AddrPort) bool {
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	s.pinMu.Lock()
+	until, ok := s.pins[remote]
+	if ok && !time.Now().Before(until) {
+		delete(s.pins, remote)
+		ok = false
+	}
+	s.pinMu.Unlock()
+	if ok {
+		return true
+	}
+	src := remote.String()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.inbound {
+		if l.req.Source() == src {
+			return true
+		}
+	}
+	for _, l := range s.outbound {
+		if l.d.InviteRequest.Destination() == src {
+			return true
+		}
+	}
+	return false
 }
 
 // ResponseCounts returns how many final responses of each class ("2xx"...) were
@@ -372,13 +459,19 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 			if (network == "tls" || network == "wss") && s.cfg.TLS == nil {
 				return out, fmt.Errorf("sip: listen %s: no TLS certificate configured", raw)
 			}
-			l, err := net.Listen("tcp", addr)
+			tl, err := net.Listen("tcp", addr)
 			if err != nil {
 				if shared {
 					return out, fmt.Errorf("%w: %w", errSharedPortTaken, err)
 				}
 				return out, fmt.Errorf("sip: listen %s: %w", raw, err)
 			}
+			// sipgo's accept loops end on the first accept error, EMFILE
+			// included; the wrapper retries instead, and enforces the
+			// connection budget and idle limit below TLS and WebSocket.
+			l := limit.NewListener(tl, limit.ListenerConfig{
+				Name: "sip " + network, Conns: s.cfg.Conns, Idle: s.cfg.IdleTimeout, Keep: s.KeepConn, Logger: s.log,
+			})
 			b = boundSocket{
 				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(l.Addr().String())},
 				close:    l.Close,
@@ -416,11 +509,27 @@ func (s *Server) serve(fn func() error) <-chan struct{} {
 	go func() {
 		defer s.wg.Done()
 		defer close(stopped)
-		if err := fn(); err != nil && !s.closed.Load() {
-			s.log.Error("sip listener stopped", "err", err)
+		err := fn()
+		if s.closed.Load() {
+			return
 		}
+		if err == nil {
+			err = errors.New("serving loop returned")
+		}
+		err = fmt.Errorf("sip listener stopped: %w", err)
+		s.stopErr.CompareAndSwap(nil, &err)
+		s.log.Error("sip listener stopped", "err", err)
 	}()
 	return stopped
+}
+
+// Err returns why a listener stopped serving while the server runs (nil while
+// all serve); /healthz fails on it.
+func (s *Server) Err() error {
+	if p := s.stopErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Listeners reports the bound transports.

@@ -60,7 +60,12 @@ var listenLine = regexp.MustCompile(`^(SIP|HTTP)\s+(\S+)://(\S+)`)
 
 func startProc(t *testing.T, config, data string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "-config", config, "-data", data)
+	return startCmd(t, exec.Command(binary(t), "serve", "-config", config, "-data", data))
+}
+
+// startCmd runs cmd (a switchboard serve, maybe wrapped) and waits for its listeners.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
