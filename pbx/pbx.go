@@ -180,7 +180,7 @@ func New(d Deps) (*PBX, error) {
 	}
 	p.cfg.Store(d.Config)
 	p.mail.Store(d.Mailer)
-	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.accts.lookupAccount)
+	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms, Logger: d.Logger}, p.accts.lookupAccount)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.tasks = newTasks(p.ctx)
 	p.trunks = newTrunks(p.ctx, d.SIP, d.Logger, d.TrunkBackoff)
@@ -213,6 +213,13 @@ func (p *PBX) Reload(cfg *dialplan.Config) {
 // Banned reports whether an address is banned for failed authentication; the SIP
 // transport drops its packets before parsing.
 func (p *PBX) Banned(ip netip.Addr) bool { return p.auth != nil && p.auth.Banned(ip) }
+
+// Malformed counts a malformed message from ip toward its ban.
+func (p *PBX) Malformed(ip netip.Addr) {
+	if p.auth != nil {
+		p.auth.Malformed(ip)
+	}
+}
 
 // Registrar exposes the binding table (API, metrics).
 func (p *PBX) Registrar() *registrar.Registrar { return p.reg }
