@@ -7,6 +7,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -60,6 +61,10 @@ type Config struct {
 	// Drop, when set, is asked for every packet before parsing; true discards it. The
 	// place to enforce failed-auth bans cheaply.
 	Drop func(src netip.Addr) bool
+	// Malformed, when set, is told the source of every message that does not
+	// parse or breaks the protocol (bad version, bad Content-Length), so that
+	// garbage counts toward the sender's ban.
+	Malformed func(src netip.Addr)
 	// MinSE is the smallest session-timer interval accepted from a caller (RFC 4028
 	// Min-SE); 0 means DefaultMinSE. Only tests go below 90 s.
 	MinSE time.Duration
@@ -108,6 +113,16 @@ type Server struct {
 	// registration made over it lasts: such a connection is never idle.
 	pinMu sync.Mutex
 	pins  map[netip.AddrPort]time.Time
+	// loglim rate-limits warnings, ours about the wire and sipgo's alike.
+	loglim *logLimiter
+	// parser checks UDP datagrams before sipgo does, so that a bad one is
+	// logged with its source and counted toward the sender's ban.
+	parser    *gosip.Parser
+	malformed atomic.Uint64
+	// udpConns are the UDP listening sockets by local address: answers to
+	// datagrams sipgo never parsed go out on them (sipgo's pool knows a UDP
+	// peer only once it parsed a message from it).
+	udpConns sync.Map // string -> net.PacketConn
 	// stopErr is the error of the first listener that stopped while serving.
 	stopErr atomic.Pointer[error]
 }
@@ -126,9 +141,12 @@ func New(cfg Config) (*Server, error) {
 		inbound:  map[string]*InboundLeg{},
 		outbound: map[string]*OutboundLeg{},
 		pins:     map[netip.AddrPort]time.Time{},
+		loglim:   newLogLimiter(),
+		parser:   gosip.NewParser(),
 	}
+	quiet := slog.New(quietHandler{inner: cfg.Logger.Handler(), lim: s.loglim})
 	var tpOpts []gosip.TransportLayerOption
-	tpOpts = append(tpOpts, gosip.WithTransportLayerReadFilter(s.readFilter))
+	tpOpts = append(tpOpts, gosip.WithTransportLayerReadFilter(s.readFilter), gosip.WithTransportLayerLogger(quiet))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentTransportLayerOptions(tpOpts...),
@@ -138,7 +156,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
 	}
 	s.ua = ua
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(cfg.Logger))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	if err != nil {
 		ua.Close()
 		return nil, fmt.Errorf("sip: server: %w", err)
@@ -178,6 +196,18 @@ func (s *Server) guard(h RequestHandler) RequestHandler {
 				}
 			}
 		}()
+		if code, reason := s.protocolError(req); code != 0 {
+			s.count(req)
+			if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+				s.badMessage(src, strings.ToLower(req.Transport()), []byte(req.StartLine()), errors.New(reason))
+			}
+			if !req.IsAck() && req.Via() != nil {
+				res := gosip.NewResponseFromRequest(req, code, reason, nil)
+				res.SipVersion = "SIP/2.0" // the only one we speak, whatever the request said
+				s.respondStateless(tx, res)
+			}
+			return
+		}
 		if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil || req.Via() == nil {
 			s.count(req)
 			if !req.IsAck() && req.Via() != nil {
@@ -187,6 +217,54 @@ func (s *Server) guard(h RequestHandler) RequestHandler {
 		}
 		h(req, countingTx{ServerTransaction: tx, s: s, req: req})
 	}
+}
+
+// MaxBody is the largest message body accepted; a larger one gets 513. SDP
+// offers, even a browser's with many candidates, stay far below it, and the
+// whole message must fit sipgo's 32 KiB UDP read buffer.
+const MaxBody = 16 << 10
+
+// protocolError checks what sipgo's parser lets through: another SIP version
+// (505), a Content-Length that is not a count or differs between copies of the
+// header (400), a body over MaxBody (513). 0 when the request is fine.
+func (s *Server) protocolError(req *gosip.Request) (int, string) {
+	if req.SipVersion != "SIP/2.0" {
+		return 505, "Version Not Supported"
+	}
+	cl := ""
+	for _, h := range req.GetHeaders("Content-Length") {
+		v := strings.TrimSpace(h.Value())
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || (cl != "" && v != cl) {
+			return 400, "Bad Content-Length"
+		}
+		cl = v
+	}
+	if len(req.Body()) > MaxBody {
+		return 513, "Message Too Large"
+	}
+	return 0, ""
+}
+
+// respondStateless sends res without the transaction's retransmissions and ends
+// the transaction. A lost answer is repaired by the client's own retransmission,
+// which gets a fresh one: we never send more than one packet per request, so a
+// spoofed source cannot use us as an amplifier (issue 14, problem 4).
+func (s *Server) respondStateless(tx gosip.ServerTransaction, res *gosip.Response) error {
+	if res.StatusCode >= 200 {
+		s.responses[min(res.StatusCode/100, 6)].Add(1)
+	}
+	err := s.srv.WriteResponse(res)
+	tx.Terminate()
+	if err != nil {
+		return fmt.Errorf("sip: stateless %d: %w", res.StatusCode, err)
+	}
+	return nil
+}
+
+// RespondStateless sends res without retransmissions (see respondStateless):
+// sip/auth challenges with it.
+func (t countingTx) RespondStateless(res *gosip.Response) error {
+	return t.s.respondStateless(t.ServerTransaction, res)
 }
 
 // countingTx counts the final answers we send, by class (2xx, 4xx...), for metrics.
@@ -289,11 +367,12 @@ const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, REGISTE
 const supported = "replaces, norefersub"
 
 func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte, error) {
-	if s.cfg.Drop == nil || info.RemoteAddr == nil {
+	if info.RemoteAddr == nil {
 		return data, nil
 	}
 	ap, err := netip.ParseAddrPort(info.RemoteAddr.String())
-	if err == nil && s.cfg.Drop(ap.Addr().Unmap()) {
+	udp := strings.EqualFold(info.Transport, "udp")
+	if err == nil && s.cfg.Drop != nil && s.cfg.Drop(ap.Addr().Unmap()) {
 		s.dropped.Add(1)
 		if strings.EqualFold(info.Transport, "udp") {
 			// Empty data, not an error: sipgo's UDP loop skips empty packets but
@@ -302,8 +381,163 @@ func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte,
 		}
 		return nil, errBanned // on a stream transport this closes that connection
 	}
+	if err != nil || keepAlive(data) {
+		return data, nil
+	}
+	if udp {
+		if len(data) >= int(gosip.TransportBufferReadSize) {
+			// sipgo reads datagrams into a buffer of this size: a full one
+			// was cut short, so the message is too large.
+			s.badMessage(ap, "udp", data, errors.New("datagram fills the read buffer"))
+			s.answerBroken(ap, "UDP", info.LocalAddr, data, 513, "Message Too Large")
+			return nil, nil
+		}
+		// A datagram is one whole message. Parsing it twice costs a few
+		// microseconds; sipgo would log a bad one at ERROR with all its bytes
+		// and no source, and nobody would count it.
+		if _, perr := s.parser.ParseSIP(data); perr != nil {
+			s.badMessage(ap, "udp", data, perr)
+			if badContentLength(data) {
+				s.answerBroken(ap, "UDP", info.LocalAddr, data, 400, "Bad Content-Length")
+			}
+			return nil, nil
+		}
+		return data, nil
+	}
+	// On a stream, a bad Content-Length leaves no way to find the next
+	// message: answer 400 while the request is at hand, then close. Only a
+	// read that starts with a request line is checked (a message sent in one
+	// write, as phones do); anything else is sipgo's parser's to judge.
+	if startsRequest(data) && badContentLength(data) {
+		s.badMessage(ap, strings.ToLower(info.Transport), data, errors.New("bad Content-Length"))
+		s.answerBroken(ap, strings.ToUpper(info.Transport), info.LocalAddr, data, 400, "Bad Content-Length")
+		return nil, errMalformed
+	}
 	return data, nil
 }
+
+var errMalformed = errors.New("sip: connection closed after a malformed message")
+
+// headerSection returns the start line and headers of a raw message (all of
+// data when the blank line is missing).
+func headerSection(data []byte) []byte {
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		return data[:i+2]
+	}
+	return data
+}
+
+// contentLengths returns the values of the Content-Length (and compact "l")
+// headers of a raw message.
+func contentLengths(data []byte) []string {
+	var out []string
+	for _, line := range bytes.Split(headerSection(data), []byte("\r\n"))[1:] {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		n := strings.TrimSpace(string(name))
+		if strings.EqualFold(n, "Content-Length") || strings.EqualFold(n, "l") {
+			out = append(out, strings.TrimSpace(string(value)))
+		}
+	}
+	return out
+}
+
+// badContentLength reports a Content-Length that is not a count, or copies of
+// it that disagree.
+func badContentLength(data []byte) bool {
+	first := ""
+	for i, v := range contentLengths(data) {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || (i > 0 && v != first) {
+			return true
+		}
+		if i == 0 {
+			first = v
+		}
+	}
+	return false
+}
+
+// startsRequest reports whether data begins with a request line.
+func startsRequest(data []byte) bool {
+	line, _, _ := bytes.Cut(data, []byte("\r\n"))
+	return bytes.HasSuffix(line, []byte(" SIP/2.0")) && !bytes.HasPrefix(line, []byte("SIP/"))
+}
+
+// answerBroken answers a request the parser refused (code 400 or 513) when its
+// headers, without Content-Length and body, still make a request; a response or
+// worse gets no answer. Stateless: one answer per message received.
+func (s *Server) answerBroken(src netip.AddrPort, transport string, local net.Addr, data []byte, code int, reason string) {
+	var head bytes.Buffer
+	for i, line := range bytes.Split(headerSection(data), []byte("\r\n")) {
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		n := strings.TrimSpace(string(name))
+		if i > 0 && (strings.EqualFold(n, "Content-Length") || strings.EqualFold(n, "l")) || len(line) == 0 {
+			continue
+		}
+		head.Write(line)
+		head.WriteString("\r\n")
+	}
+	head.WriteString("Content-Length: 0\r\n\r\n")
+	msg, err := s.parser.ParseSIP(head.Bytes())
+	if err != nil {
+		return
+	}
+	req, ok := msg.(*gosip.Request)
+	if !ok || req.IsAck() || req.Via() == nil {
+		return
+	}
+	req.SetSource(src.String())
+	req.SetTransport(transport)
+	res := gosip.NewResponseFromRequest(req, code, reason, nil)
+	res.SipVersion = "SIP/2.0"
+	s.responses[code/100].Add(1)
+	if transport == "UDP" {
+		if c, ok := s.udpConns.Load(local.String()); ok {
+			// rport: the answer goes where the datagram came from.
+			if _, err := c.(net.PacketConn).WriteTo([]byte(res.String()), net.UDPAddrFromAddrPort(src)); err != nil {
+				s.log.Debug("sip: answer a malformed message", "code", code, "err", err)
+			}
+		}
+		return
+	}
+	if err := s.srv.WriteResponse(res); err != nil {
+		s.log.Debug("sip: answer a malformed message", "code", code, "err", err)
+	}
+}
+
+// keepAlive reports whether data is a CRLF keep-alive (RFC 5626), which sipgo
+// takes before parsing.
+func keepAlive(data []byte) bool {
+	for _, c := range data {
+		if c != '\r' && c != '\n' && c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// badMessage logs a message that does not parse or breaks the protocol (rate
+// limited, with its source and a short escaped excerpt) and counts it toward the
+// sender's ban.
+func (s *Server) badMessage(src netip.AddrPort, transport string, data []byte, err error) {
+	s.malformed.Add(1)
+	if s.cfg.Malformed != nil {
+		s.cfg.Malformed(src.Addr().Unmap())
+	}
+	now := time.Now()
+	if ok, suppressed := s.loglim.allow("sip malformed message", now); ok {
+		args := []any{"src", src.String(), "transport", transport, "len", len(data), "excerpt", excerpt(data), "err", excerpt([]byte(err.Error()))}
+		if suppressed > 0 {
+			args = append(args, "suppressed", suppressed)
+		}
+		s.log.Warn("sip malformed message", args...)
+	}
+}
+
+// MalformedMessages counts messages that did not parse or broke the protocol.
+func (s *Server) MalformedMessages() uint64 { return s.malformed.Load() }
 
 var errBanned = errors.New("sip: connection from a banned address closed")
 
@@ -449,6 +683,7 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 				uc.SetWriteBuffer(4 << 20)
 			}
 			rc := &readingConn{PacketConn: conn, reading: make(chan struct{})}
+			s.udpConns.Store(conn.LocalAddr().String(), conn)
 			b = boundSocket{
 				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(conn.LocalAddr().String())},
 				serve:    func() error { return s.srv.ServeUDP(rc) },

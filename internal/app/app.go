@@ -137,6 +137,11 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 			p := pbxRef.Load()
 			return p != nil && p.Banned(ip)
 		},
+		Malformed: func(ip netip.Addr) {
+			if p := pbxRef.Load(); p != nil {
+				p.Malformed(ip)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err

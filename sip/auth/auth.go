@@ -360,9 +360,22 @@ func quoteEscape(s string) string {
 	return b.String()
 }
 
+// StatelessResponder is a transaction that can answer without retransmitting.
+// Challenges and refusals go out that way when the transaction offers it: an
+// unauthenticated INVITE over UDP would otherwise get its 401 retransmitted
+// until 32 s later, ten times the request's size toward whatever source it
+// claims (RFC 3261 section 8.2.6 lets a UAS answer statelessly).
+type StatelessResponder interface {
+	RespondStateless(res *sip.Response) error
+}
+
 // respond sends res; a transport error leaves nothing to do here (the client retransmits
 // or gives up), and the transaction layer logs it.
 func respond(tx sip.ServerTransaction, res *sip.Response) {
+	if st, ok := tx.(StatelessResponder); ok {
+		_ = st.RespondStateless(res)
+		return
+	}
 	_ = tx.Respond(res)
 }
 
