@@ -331,6 +331,19 @@ func (p *PBX) housekeeping(ctx context.Context) {
 
 // Shutdown stops taking calls, hangs up the ones in progress and waits for them to be
 // logged and for every goroutine the PBX started to end, or for ctx to end.
+// Drain stops taking new calls (new INVITEs get 503 with Retry-After) and
+// waits until the calls in progress have ended by themselves or ctx ends;
+// Shutdown then hangs up what is left.
+func (p *PBX) Drain(ctx context.Context) error {
+	p.mu.Lock()
+	p.stopping.Store(true) // under p.mu, as in Shutdown
+	p.mu.Unlock()
+	if err := waitFor(ctx, p.calls.Wait); err != nil {
+		return fmt.Errorf("pbx: drain: %w", err)
+	}
+	return nil
+}
+
 func (p *PBX) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.stopping.Store(true) // under p.mu: newCall checks it and counts the call atomically

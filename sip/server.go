@@ -39,6 +39,9 @@ type (
 	Uri               = gosip.Uri
 )
 
+// NewHeader builds a header for Respond.
+func NewHeader(name, value string) Header { return gosip.NewHeader(name, value) }
+
 // ParseURI parses a SIP URI.
 func ParseURI(s string, u *Uri) error { return gosip.ParseUri(s, u) }
 

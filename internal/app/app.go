@@ -341,6 +341,15 @@ func (a *App) SIPAddr() string {
 	return ls[0].Addr.String()
 }
 
+// Drain stops taking new calls and lets those in progress finish until ctx
+// ends (shutdown_timeout); Stop then hangs up the rest with BYE.
+func (a *App) Drain(ctx context.Context) error {
+	if a.PBX == nil {
+		return nil
+	}
+	return a.PBX.Drain(ctx)
+}
+
 // Stop shuts down gracefully: no new calls, calls in progress hung up cleanly and
 // logged, then listeners and the database closed.
 func (a *App) Stop(ctx context.Context) error {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -237,4 +239,56 @@ limits: {max_connections_per_ip: %d, sip_idle_timeout: 1h, http_idle_timeout: 1h
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// Graceful drain: after SIGTERM a new INVITE gets 503 with Retry-After, the
+// call in progress goes on until its parties hang up, then the process exits.
+func TestSIGTERMDrains(t *testing.T) {
+	t.Parallel()
+	p, _ := startLimited(t, 1024, fmt.Sprintf(baseConfig, rtpRange())+twoAgents+"shutdown_timeout: 1h\n")
+	phone := func(ext, pw string) *testphone.Phone {
+		ph, err := testphone.New(ctxT(t, 10*time.Second), testphone.Config{User: ext, Password: pw, Domain: "test.local", Server: p.sip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ph.Close() })
+		if err := ph.Register(ctxT(t, 10*time.Second), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		return ph
+	}
+	alice, bob := phone("1001", "alice-pw"), phone("1002", "bob-pw")
+	pending := alice.DialAsync(ctxT(t, 20*time.Second), "1002")
+	b := answerNext(t, bob)
+	a, err := pending.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog(t, "draining")
+	_, err = bob.Dial(ctxT(t, 20*time.Second), "1001")
+	var se *testphone.StatusError
+	if !errors.As(err, &se) || se.Code != 503 {
+		t.Fatalf("new call while draining: %v, want 503", err)
+	}
+	select {
+	case <-a.Done():
+		t.Fatal("call hung up although shutdown_timeout is an hour")
+	default:
+	}
+	b.StartTone(500)
+	if _, err := a.Received(ctxT(t, 10*time.Second), 100*time.Millisecond); err != nil {
+		t.Fatalf("no audio while draining: %v", err)
+	}
+	a.Hangup(ctxT(t, 10*time.Second))
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after drain: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit once the last call ended")
+	}
 }
