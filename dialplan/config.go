@@ -63,6 +63,9 @@ type Listen struct {
 	PublicIP string
 	// TLSCert and TLSKey are PEM files for tls:// and wss:// listeners.
 	TLSCert, TLSKey string
+	// TrustedProxies are the reverse proxies in front of listen.http whose
+	// X-Forwarded-Proto: https makes the session cookie Secure.
+	TrustedProxies []netip.Prefix
 }
 
 // Limits holds the limits: section: connection caps and timeouts that keep a

@@ -483,6 +483,21 @@ func (f *fl) listen(p string, v *yaml.Node, l *Listen, dir string) {
 			}
 			l.PublicIP = a.Unmap().String()
 		},
+		"trusted_proxies": func(p string, v *yaml.Node) {
+			for j, n := range f.list(p, v) {
+				jp := index(p, j)
+				str, ok := f.str(jp, n)
+				if !ok {
+					continue
+				}
+				pfx, err := parsePrefix(str)
+				if err != nil {
+					f.errf(n, jp, "%v", err)
+					continue
+				}
+				l.TrustedProxies = append(l.TrustedProxies, pfx)
+			}
+		},
 		"tls_cert": func(p string, v *yaml.Node) {
 			if s, ok := f.str(p, v); ok && s != "" {
 				l.TLSCert = relTo(dir, s)

@@ -185,7 +185,8 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	if cfg.Listen.HTTP != "" {
-		a.API = api.New(api.Deps{PBX: p, Store: st, Token: token, Logger: o.Logger, Health: a.Health})
+		a.API = api.New(api.Deps{PBX: p, Store: st, Token: token, Logger: o.Logger, Health: a.Health,
+			TrustedProxies: cfg.Listen.TrustedProxies})
 		tl, err := net.Listen("tcp", cfg.Listen.HTTP)
 		if err != nil {
 			return nil, fmt.Errorf("http listen %s: %w", cfg.Listen.HTTP, err)
