@@ -292,3 +292,67 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Fatal("no exit once the last call ended")
 	}
 }
+
+// Issue 14, problem 3 (log volume): megabytes of garbage over UDP and TCP grow
+// the real server's log by a few kilobytes.
+func TestGarbageLogVolume(t *testing.T) {
+	t.Parallel()
+	p, _ := startLimited(t, 1024, fmt.Sprintf(baseConfig, rtpRange())+twoAgents)
+	logBytes := func() int {
+		n := 0
+		for _, l := range p.log() {
+			n += len(l) + 1
+		}
+		return n
+	}
+	before := logBytes()
+	// The garbage comes from 127.0.0.2, which it gets banned; OPTIONS from
+	// 127.0.0.1 tells when the server has read everything sent before it.
+	c, err := net.Dial("udp", p.sip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	g, err := (&net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("udp", p.sip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	garbage := []byte(strings.Repeat("INVITE \x00\x01\x1b[2J junk\r\n", 60000/24))
+	options := func() {
+		la := c.LocalAddr().String()
+		fmt.Fprintf(c, "OPTIONS sip:test.local SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%d\r\nMax-Forwards: 70\r\n"+
+			"From: <sip:x@test.local>;tag=1\r\nTo: <sip:test.local>\r\nCall-ID: o-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+			la, time.Now().UnixNano(), time.Now().UnixNano())
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 4096)); err != nil {
+			t.Fatalf("OPTIONS: %v", err)
+		}
+	}
+	sent := 0
+	for i := range 200 {
+		if i%20 == 0 {
+			options() // paces the flood to what the socket buffer holds
+		}
+		g.Write(garbage)
+		sent += len(garbage)
+	}
+	for range 20 {
+		tc, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", p.sip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.Write(garbage[:8000])
+		tc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		tc.Read(make([]byte, 1))
+		tc.Close()
+		sent += 8000
+	}
+	options() // every datagram before it has been read
+	grew := logBytes() - before
+	t.Logf("%d bytes of garbage grew the log by %d bytes", sent, grew)
+	p.waitLog(t, "msg=banned ip=127.0.0.2 reason=malformed")
+	if grew > 16<<10 {
+		t.Fatalf("log grew by %d bytes:\n%.3000s", grew, strings.Join(p.log(), "\n"))
+	}
+}
