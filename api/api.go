@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -37,6 +38,12 @@ type Deps struct {
 	// Token is the admin bearer token; empty disables admin access.
 	Token  string
 	Logger *slog.Logger
+	// Health, when set, tells /healthz why the server cannot take traffic (a
+	// listener that stopped); nil error: healthy.
+	Health func() error
+	// TrustedProxies are the reverse proxies whose X-Forwarded-Proto is
+	// believed: a session cookie set through one that says https is Secure.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP handler of the API. Build it with New.
@@ -90,6 +97,12 @@ func New(d Deps) *Server {
 
 	m := s.mux
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if d.Health != nil {
+			if err := d.Health(); err != nil {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failing", "error": err.Error()})
+				return
+			}
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /metrics", s.handleMetrics)
@@ -235,8 +248,78 @@ func (s *Server) auth(h func(http.ResponseWriter, *http.Request, principal)) htt
 			writeError(w, herr.code, herr.msg)
 			return
 		}
+		if p.sess != nil {
+			if herr := checkCookieRequest(r); herr != nil {
+				s.log.Warn("cookie request refused", "err", herr.msg, "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "ip", clientIP(r))
+				writeError(w, herr.code, herr.msg)
+				return
+			}
+		}
 		h(w, r, p)
 	}
+}
+
+// checkCookieRequest guards state-changing requests that a browser sends with
+// the session cookie: they must come from our own origin (Origin, else Referer,
+// naming the Host the request was sent to) and carry JSON, which a form on
+// another site cannot send without a CORS preflight that we never grant.
+// SameSite=Strict alone leaves older browsers and same-site subdomains.
+// Bearer-token clients (CLI, scripts) are not browsers and are not checked.
+func checkCookieRequest(r *http.Request) *httpError {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if herr := checkOrigin(r, true); herr != nil {
+		return herr
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" && r.ContentLength == 0 {
+		return nil // no body: the agent app's POSTs without payload
+	}
+	if mt, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+		return errorf(http.StatusUnsupportedMediaType, "requests with a session cookie must send Content-Type: application/json")
+	}
+	return nil
+}
+
+// checkOrigin checks that Origin (else Referer) names the host the request was
+// sent to. required: a request with neither is refused (every browser sends
+// Origin on a cross-origin POST, and the agent app's fetch sends it too).
+func checkOrigin(r *http.Request, required bool) *httpError {
+	src := r.Header.Get("Origin")
+	if src == "" || src == "null" {
+		src = r.Header.Get("Referer")
+	}
+	if src == "" {
+		if required {
+			return errorf(http.StatusForbidden, "cross-site request refused: no Origin or Referer")
+		}
+		return nil
+	}
+	u, err := url.Parse(src)
+	if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		return errorf(http.StatusForbidden, "cross-site request refused: origin %q is not %q", src, r.Host)
+	}
+	return nil
+}
+
+// secureRequest reports whether the client reached us over TLS: directly, or
+// through a trusted proxy that says so in X-Forwarded-Proto.
+func (s *Server) secureRequest(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.d.TrustedProxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
+		}
+	}
+	return false
 }
 
 // handleMetrics serves /metrics: open to loopback clients (a local Prometheus or

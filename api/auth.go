@@ -179,6 +179,12 @@ type teamRef struct {
 // firm named by "firm", else the first firm that matched.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
+	// Login CSRF (logging a victim into the attacker's account): a browser
+	// posting from another site names it in Origin.
+	if herr := checkOrigin(r, false); herr != nil {
+		writeError(w, herr.code, herr.msg)
+		return
+	}
 	var req loginRequest
 	if herr := decodeBody(w, r, &req, false); herr != nil {
 		writeError(w, herr.code, herr.msg)
@@ -225,19 +231,23 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	sess := s.sessions.create(pick.Firm.ID, pick.Agent.ID, refs)
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: sess.id, Path: "/", Expires: sess.expires, MaxAge: int(sessionTTL.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureRequest(r),
 	})
 	s.log.Info("agent logged in", "firm", pick.Firm.ID, "agent", pick.Agent.ID, "ip", ip)
 	writeJSON(w, http.StatusOK, s.me(principal{firm: pick.Firm, agent: pick.Agent, sess: sess}))
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if herr := checkOrigin(r, false); herr != nil {
+		writeError(w, herr.code, herr.msg)
+		return
+	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.sessions.delete(c.Value)
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureRequest(r),
 	})
 	w.WriteHeader(http.StatusNoContent)
 }

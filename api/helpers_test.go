@@ -171,6 +171,8 @@ func (c *client) do(method, path string, body any, hdr ...string) response {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	// As a browser on the console's page does; tests of the check override it.
+	req.Header.Set("Origin", "http://"+c.base)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

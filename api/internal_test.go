@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"testing"
@@ -177,6 +178,24 @@ func TestTransferError(t *testing.T) {
 			t.Errorf("%v: mapped to %d, want it passed on", tc.err, he.code)
 		case tc.code != 0 && (!errors.As(err, &he) || he.code != tc.code || he.msg == ""):
 			t.Errorf("%v: %v, want status %d", tc.err, err, tc.code)
+		}
+	}
+}
+
+// Issue 14: a listener that stopped serving makes /healthz fail.
+func TestHealthzFailsWhenAListenerStopped(t *testing.T) {
+	t.Parallel()
+	var failing error
+	s := New(Deps{Health: func() error { return failing }})
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{{nil, http.StatusOK}, {errors.New("sip listener stopped: accept: boom"), http.StatusServiceUnavailable}} {
+		failing = tc.err
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		if rec.Code != tc.want {
+			t.Errorf("health error %v: status %d, want %d (%s)", tc.err, rec.Code, tc.want, rec.Body)
 		}
 	}
 }

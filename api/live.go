@@ -76,6 +76,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, p principa
 	defer sub.Cancel()
 
 	rc := http.NewResponseController(w)
+	// The stream outlives the server's read timeout, which would otherwise end
+	// it (net/http cancels the request when its background read times out); a
+	// client that went away is noticed by the failing pings.
+	rc.SetReadDeadline(time.Time{}) //nolint:errcheck // not every writer has deadlines
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

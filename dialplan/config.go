@@ -35,6 +35,11 @@ type Config struct {
 	HoldMusic string
 	// Recordings holds the retention of call recordings (recordings:).
 	Recordings RecordingSettings
+	// Limits bounds what unauthenticated clients can hold (limits:).
+	Limits Limits
+	// ShutdownTimeout is how long calls in progress may go on after SIGTERM
+	// before they are hung up with BYE (shutdown_timeout).
+	ShutdownTimeout time.Duration
 	// Warnings are problems that do not stop the PBX but that an admin should
 	// see (check prints them, serve logs them): a mailbox email with no smtp:
 	// block to send it through.
@@ -58,7 +63,38 @@ type Listen struct {
 	PublicIP string
 	// TLSCert and TLSKey are PEM files for tls:// and wss:// listeners.
 	TLSCert, TLSKey string
+	// TrustedProxies are the reverse proxies in front of listen.http whose
+	// X-Forwarded-Proto: https makes the session cookie Secure.
+	TrustedProxies []netip.Prefix
 }
+
+// Limits holds the limits: section: connection caps and timeouts that keep a
+// flood of connections from taking every file descriptor.
+type Limits struct {
+	// MaxConnections caps the connections of the SIP TCP, TLS, WS and WSS and
+	// the HTTP listeners together; 0 (the default) means half of the process's
+	// open-file limit, so that media sockets always keep the other half.
+	MaxConnections int
+	// MaxConnectionsPerIP caps the connections from one source address.
+	MaxConnectionsPerIP int
+	// SIPIdleTimeout closes a SIP stream connection that carries no
+	// registration and no dialog this long after it opened.
+	SIPIdleTimeout time.Duration
+	// HTTPReadTimeout bounds reading one request (headers and body) and,
+	// doubled, writing its answer; the headers alone get at most 10 s.
+	HTTPReadTimeout time.Duration
+	// HTTPIdleTimeout closes an HTTP keep-alive connection idle this long.
+	HTTPIdleTimeout time.Duration
+}
+
+// Defaults of the limits: section and of shutdown_timeout.
+const (
+	DefaultMaxConnectionsPerIP = 128
+	DefaultSIPIdleTimeout      = 30 * time.Second
+	DefaultHTTPReadTimeout     = 30 * time.Second
+	DefaultHTTPIdleTimeout     = 60 * time.Second
+	DefaultShutdownTimeout     = 30 * time.Second
+)
 
 // VoicemailSettings holds the recording limits of the voicemail: section.
 type VoicemailSettings struct {

@@ -224,6 +224,11 @@ func (l *loader) loadMain(path string, data []byte) *Config {
 		DataDir:          filepath.Join(dir, DefaultDataDir),
 		DigestAlgorithms: []string{"MD5"},
 		Voicemail:        VoicemailSettings{SilenceTimeout: DefaultSilenceTimeout, MaxLength: DefaultMaxLength},
+		Limits: Limits{
+			MaxConnectionsPerIP: DefaultMaxConnectionsPerIP, SIPIdleTimeout: DefaultSIPIdleTimeout,
+			HTTPReadTimeout: DefaultHTTPReadTimeout, HTTPIdleTimeout: DefaultHTTPIdleTimeout,
+		},
+		ShutdownTimeout: DefaultShutdownTimeout,
 	}
 	main := &fl{loader: l, file: path}
 	root := main.document(data)
@@ -238,6 +243,10 @@ func (l *loader) loadMain(path string, data []byte) *Config {
 	}
 	h["digest_algorithms"] = func(p string, v *yaml.Node) { cfg.DigestAlgorithms = main.digestAlgorithms(p, v) }
 	h["recordings"] = func(p string, v *yaml.Node) { main.recordings(p, v, &cfg.Recordings) }
+	h["limits"] = func(p string, v *yaml.Node) { main.limits(p, v, &cfg.Limits) }
+	h["shutdown_timeout"] = func(p string, v *yaml.Node) {
+		main.dur(p, v, &cfg.ShutdownTimeout, 0, time.Hour)
+	}
 	// silence_timeout and max_length may also stand at the top level, as SPEC
 	// §1 names them; either place sets the same global limits, and giving one
 	// limit in both places is an error whatever their order.
@@ -358,7 +367,7 @@ func (l *loader) loadFirm(path string, data []byte, cfg *Config) *firmSrc {
 	main := cfg.DefaultFirm()
 	s.firm.mainRecord, s.firm.mainRecordNotice = main.record, main.recordNotice
 	h := s.firmHandlers(cfg)
-	for _, k := range []string{"listen", "data_dir", "digest_algorithms", "voicemail", "silence_timeout", "max_length", "smtp", "recordings", "firms"} {
+	for _, k := range []string{"listen", "data_dir", "digest_algorithms", "voicemail", "silence_timeout", "max_length", "smtp", "recordings", "limits", "shutdown_timeout", "firms"} {
 		h[k] = func(p string, v *yaml.Node) {
 			f.errf(v, p, "only allowed in the main file (%s)", cfg.File)
 		}

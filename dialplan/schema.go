@@ -483,6 +483,21 @@ func (f *fl) listen(p string, v *yaml.Node, l *Listen, dir string) {
 			}
 			l.PublicIP = a.Unmap().String()
 		},
+		"trusted_proxies": func(p string, v *yaml.Node) {
+			for j, n := range f.list(p, v) {
+				jp := index(p, j)
+				str, ok := f.str(jp, n)
+				if !ok {
+					continue
+				}
+				pfx, err := parsePrefix(str)
+				if err != nil {
+					f.errf(n, jp, "%v", err)
+					continue
+				}
+				l.TrustedProxies = append(l.TrustedProxies, pfx)
+			}
+		},
 		"tls_cert": func(p string, v *yaml.Node) {
 			if s, ok := f.str(p, v); ok && s != "" {
 				l.TLSCert = relTo(dir, s)
@@ -550,6 +565,17 @@ func (f *fl) recordings(p string, v *yaml.Node, rs *RecordingSettings) {
 				rs.Keep = d
 			}
 		},
+	})
+}
+
+// limits reads the limits: block.
+func (f *fl) limits(p string, v *yaml.Node, l *Limits) {
+	f.fields(p, v, handlers{
+		"max_connections":        func(p string, v *yaml.Node) { f.intTo(p, v, &l.MaxConnections, 0, 1_000_000) },
+		"max_connections_per_ip": func(p string, v *yaml.Node) { f.intTo(p, v, &l.MaxConnectionsPerIP, 1, 1_000_000) },
+		"sip_idle_timeout":       func(p string, v *yaml.Node) { f.dur(p, v, &l.SIPIdleTimeout, 10*time.Millisecond, time.Hour) },
+		"http_read_timeout":      func(p string, v *yaml.Node) { f.dur(p, v, &l.HTTPReadTimeout, 10*time.Millisecond, time.Hour) },
+		"http_idle_timeout":      func(p string, v *yaml.Node) { f.dur(p, v, &l.HTTPIdleTimeout, 10*time.Millisecond, time.Hour) },
 	})
 }
 

@@ -23,7 +23,9 @@ import (
 func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	p := k.p
 	if p.stopping.Load() {
-		p.sip.Respond(tx, req, 503, "Service Unavailable")
+		// Draining for a restart: the caller's phone or carrier tries again
+		// (another server of ours, or this one once back).
+		p.sip.Respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
 		return
 	}
 	cfg := p.cfg.Load()

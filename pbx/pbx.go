@@ -180,7 +180,7 @@ func New(d Deps) (*PBX, error) {
 	}
 	p.cfg.Store(d.Config)
 	p.mail.Store(d.Mailer)
-	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms}, p.accts.lookupAccount)
+	p.auth = auth.New(auth.Config{Secret: d.AuthSecret, Algorithms: d.Config.DigestAlgorithms, Logger: d.Logger}, p.accts.lookupAccount)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.tasks = newTasks(p.ctx)
 	p.trunks = newTrunks(p.ctx, d.SIP, d.Logger, d.TrunkBackoff)
@@ -213,6 +213,13 @@ func (p *PBX) Reload(cfg *dialplan.Config) {
 // Banned reports whether an address is banned for failed authentication; the SIP
 // transport drops its packets before parsing.
 func (p *PBX) Banned(ip netip.Addr) bool { return p.auth != nil && p.auth.Banned(ip) }
+
+// Malformed counts a malformed message from ip toward its ban.
+func (p *PBX) Malformed(ip netip.Addr) {
+	if p.auth != nil {
+		p.auth.Malformed(ip)
+	}
+}
 
 // Registrar exposes the binding table (API, metrics).
 func (p *PBX) Registrar() *registrar.Registrar { return p.reg }
@@ -324,6 +331,19 @@ func (p *PBX) housekeeping(ctx context.Context) {
 
 // Shutdown stops taking calls, hangs up the ones in progress and waits for them to be
 // logged and for every goroutine the PBX started to end, or for ctx to end.
+// Drain stops taking new calls (new INVITEs get 503 with Retry-After) and
+// waits until the calls in progress have ended by themselves or ctx ends;
+// Shutdown then hangs up what is left.
+func (p *PBX) Drain(ctx context.Context) error {
+	p.mu.Lock()
+	p.stopping.Store(true) // under p.mu, as in Shutdown
+	p.mu.Unlock()
+	if err := waitFor(ctx, p.calls.Wait); err != nil {
+		return fmt.Errorf("pbx: drain: %w", err)
+	}
+	return nil
+}
+
 func (p *PBX) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.stopping.Store(true) // under p.mu: newCall checks it and counts the call atomically

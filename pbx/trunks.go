@@ -100,15 +100,21 @@ func (tr *trunks) states() map[string]map[string]sip.TrunkState {
 	return out
 }
 
-// bySource finds the trunk whose URI names the address a request came from:
-// a carrier we register to, or a peer we send calls to. Over UDP the port must match
-// too (a phone on the carrier's host is not the carrier); over TCP/TLS the carrier's
-// source port is ephemeral, so the address alone decides. Host names are resolved
-// and cached.
+// bySource finds the trunk whose URI names the exact address and port a
+// request came from: a carrier we register to, or a peer we send calls to.
+// A trunk with allow_from is recognised by allow_from alone (TrunkForSource),
+// never here. Over UDP the URI's port must match (a phone on the carrier's host
+// is not the carrier); over TCP, TLS and WebSocket a peer's source port is its
+// own, so only the connection our registration opened to the URI's address and
+// port counts: a browser or phone connecting from the carrier's address is
+// challenged as a phone. Host names are resolved and cached.
 func (tr *trunks) bySource(cfg *dialplan.Config, src netip.AddrPort, transport string) (*dialplan.Firm, *dialplan.Trunk) {
 	udp := strings.EqualFold(transport, "udp")
 	for _, f := range cfg.Firms {
 		for _, t := range f.Trunks {
+			if len(t.AllowFrom) > 0 || (!udp && !t.Register) {
+				continue
+			}
 			host, _, err := trunkHost(t.URI)
 			if err != nil {
 				continue
@@ -117,7 +123,7 @@ func (tr *trunks) bySource(cfg *dialplan.Config, src netip.AddrPort, transport s
 			if err != nil {
 				h, port = host, "5060"
 			}
-			if udp && port != fmt.Sprint(src.Port()) {
+			if port != fmt.Sprint(src.Port()) {
 				continue
 			}
 			for _, a := range tr.dns.resolve(tr.ctx, tr.log, strings.Trim(h, "[]")) {

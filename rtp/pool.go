@@ -29,6 +29,11 @@ type Pool struct {
 	// packets of the old call are gone (and drained) before a new call uses it.
 	idle   []idleSocket
 	closed bool
+	// maxAge is idleMaxAge (tests shorten it); trimTimer fires when the oldest
+	// idle socket reaches it, so that a quiet PBX gives its ports back without
+	// waiting for another call to end.
+	maxAge    time.Duration
+	trimTimer *time.Timer
 }
 
 type idleSocket struct {
@@ -62,7 +67,7 @@ func NewPool(ip netip.Addr, min, max int) (*Pool, error) {
 	if first > last {
 		return nil, fmt.Errorf("rtp: pool: port range %d-%d holds no even/odd port pair", min, max)
 	}
-	return &Pool{ip: ip.Unmap(), min: first, max: last, used: make(map[int]bool), next: first}, nil
+	return &Pool{ip: ip.Unmap(), min: first, max: last, used: make(map[int]bool), next: first, maxAge: idleMaxAge}, nil
 }
 
 // Size returns how many sessions the pool can hold at most.
@@ -182,12 +187,44 @@ func (p *Pool) release(port int, rtpConn, rtcpConn *net.UDPConn) {
 	}
 	now := time.Now()
 	p.idle = append(p.idle, idleSocket{port: port, rtp: rtpConn, rtcp: rtcpConn, releasedAt: now})
-	for len(p.idle) > 0 && (len(p.idle) > maxIdle || now.Sub(p.idle[0].releasedAt) > idleMaxAge) {
+	p.trimLocked(now)
+}
+
+// trimLocked closes the idle sockets over maxIdle or older than maxAge and
+// arms the timer for the oldest one left. Called with p.mu held.
+func (p *Pool) trimLocked(now time.Time) {
+	for len(p.idle) > 0 && (len(p.idle) > maxIdle || now.Sub(p.idle[0].releasedAt) >= p.maxAge) {
 		p.idle[0].rtp.Close()
 		p.idle[0].rtcp.Close()
 		p.idle[0] = idleSocket{}
 		p.idle = p.idle[1:]
 	}
+	if len(p.idle) == 0 || p.closed {
+		return
+	}
+	wait := p.idle[0].releasedAt.Add(p.maxAge).Sub(now)
+	if p.trimTimer == nil {
+		p.trimTimer = time.AfterFunc(wait, p.trim)
+	} else {
+		p.trimTimer.Reset(wait)
+	}
+}
+
+// trim runs on the pool's timer; Close stops the timer, and a run that
+// raced with Close finds the pool closed and the idle list empty.
+func (p *Pool) trim() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.trimLocked(time.Now())
+	}
+}
+
+// IdleSockets returns how many released sockets wait for reuse.
+func (p *Pool) IdleSockets() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
 }
 
 // Close closes the idle sockets; sessions still open close theirs when they end.
@@ -196,6 +233,9 @@ func (p *Pool) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	if p.trimTimer != nil {
+		p.trimTimer.Stop()
+	}
 	var errs []error
 	for _, s := range p.idle {
 		errs = append(errs, s.rtp.Close(), s.rtcp.Close())

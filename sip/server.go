@@ -1,10 +1,13 @@
 // Package sip owns everything that speaks SIP: transports, the dialog bookkeeping of a
 // B2BUA (inbound and outbound legs), and out-of-dialog requests. Digest checks live in
 // sip/auth and the binding table in sip/registrar; call control decisions belong to pbx.
-// It is built on github.com/emiago/sipgo and imports none of our other packages.
+// It is built on github.com/emiago/sipgo and imports none of our other packages but
+// internal/limit, whose listener wrapper keeps sipgo's accept loops alive and within
+// the connection budget.
 package sip
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -22,6 +25,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
+
+	"switchboard/internal/limit"
 )
 
 // Request, Response and ServerTransaction are sipgo's types, re-exported so that pbx can
@@ -33,6 +38,9 @@ type (
 	Header            = gosip.Header
 	Uri               = gosip.Uri
 )
+
+// NewHeader builds a header for Respond.
+func NewHeader(name, value string) Header { return gosip.NewHeader(name, value) }
 
 // ParseURI parses a SIP URI.
 func ParseURI(s string, u *Uri) error { return gosip.ParseUri(s, u) }
@@ -56,9 +64,19 @@ type Config struct {
 	// Drop, when set, is asked for every packet before parsing; true discards it. The
 	// place to enforce failed-auth bans cheaply.
 	Drop func(src netip.Addr) bool
+	// Malformed, when set, is told the source of every message that does not
+	// parse or breaks the protocol (bad version, bad Content-Length), so that
+	// garbage counts toward the sender's ban.
+	Malformed func(src netip.Addr)
 	// MinSE is the smallest session-timer interval accepted from a caller (RFC 4028
 	// Min-SE); 0 means DefaultMinSE. Only tests go below 90 s.
 	MinSE time.Duration
+	// Conns is the connection budget (total and per source address) the TCP, TLS,
+	// WS and WSS listeners share with the HTTP listener; nil: no caps.
+	Conns *limit.Conns
+	// IdleTimeout closes a stream connection that carries no registration and no
+	// dialog this long after it was opened or last found carrying one; 0: never.
+	IdleTimeout time.Duration
 }
 
 // Listener is one bound transport.
@@ -93,6 +111,23 @@ type Server struct {
 	dropped   atomic.Uint64
 	closed    atomic.Bool
 	wg        sync.WaitGroup
+
+	// pins holds, per remote address of a stream connection, until when a
+	// registration made over it lasts: such a connection is never idle.
+	pinMu sync.Mutex
+	pins  map[netip.AddrPort]time.Time
+	// loglim rate-limits warnings, ours about the wire and sipgo's alike.
+	loglim *logLimiter
+	// parser checks UDP datagrams before sipgo does, so that a bad one is
+	// logged with its source and counted toward the sender's ban.
+	parser    *gosip.Parser
+	malformed atomic.Uint64
+	// udpConns are the UDP listening sockets by local address: answers to
+	// datagrams sipgo never parsed go out on them (sipgo's pool knows a UDP
+	// peer only once it parsed a message from it).
+	udpConns sync.Map // string -> net.PacketConn
+	// stopErr is the error of the first listener that stopped while serving.
+	stopErr atomic.Pointer[error]
 }
 
 // New creates a server; Listen binds it.
@@ -108,9 +143,13 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		inbound:  map[string]*InboundLeg{},
 		outbound: map[string]*OutboundLeg{},
+		pins:     map[netip.AddrPort]time.Time{},
+		loglim:   newLogLimiter(),
+		parser:   gosip.NewParser(),
 	}
+	quiet := slog.New(quietHandler{inner: cfg.Logger.Handler(), lim: s.loglim})
 	var tpOpts []gosip.TransportLayerOption
-	tpOpts = append(tpOpts, gosip.WithTransportLayerReadFilter(s.readFilter))
+	tpOpts = append(tpOpts, gosip.WithTransportLayerReadFilter(s.readFilter), gosip.WithTransportLayerLogger(quiet))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentTransportLayerOptions(tpOpts...),
@@ -120,7 +159,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
 	}
 	s.ua = ua
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(cfg.Logger))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	if err != nil {
 		ua.Close()
 		return nil, fmt.Errorf("sip: server: %w", err)
@@ -160,6 +199,18 @@ func (s *Server) guard(h RequestHandler) RequestHandler {
 				}
 			}
 		}()
+		if code, reason := s.protocolError(req); code != 0 {
+			s.count(req)
+			if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+				s.badMessage(src, strings.ToLower(req.Transport()), []byte(req.StartLine()), errors.New(reason))
+			}
+			if !req.IsAck() && req.Via() != nil {
+				res := gosip.NewResponseFromRequest(req, code, reason, nil)
+				res.SipVersion = "SIP/2.0" // the only one we speak, whatever the request said
+				s.respondStateless(tx, res)
+			}
+			return
+		}
 		if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil || req.Via() == nil {
 			s.count(req)
 			if !req.IsAck() && req.Via() != nil {
@@ -167,21 +218,138 @@ func (s *Server) guard(h RequestHandler) RequestHandler {
 			}
 			return
 		}
-		h(req, countingTx{ServerTransaction: tx, s: s})
+		h(req, countingTx{ServerTransaction: tx, s: s, req: req})
 	}
+}
+
+// MaxBody is the largest message body accepted; a larger one gets 513. SDP
+// offers, even a browser's with many candidates, stay far below it, and the
+// whole message must fit sipgo's 32 KiB UDP read buffer.
+const MaxBody = 16 << 10
+
+// protocolError checks what sipgo's parser lets through: another SIP version
+// (505), a Content-Length that is not a count or differs between copies of the
+// header (400), a body over MaxBody (513). 0 when the request is fine.
+func (s *Server) protocolError(req *gosip.Request) (int, string) {
+	if req.SipVersion != "SIP/2.0" {
+		return 505, "Version Not Supported"
+	}
+	cl := ""
+	for _, h := range req.GetHeaders("Content-Length") {
+		v := strings.TrimSpace(h.Value())
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || (cl != "" && v != cl) {
+			return 400, "Bad Content-Length"
+		}
+		cl = v
+	}
+	if len(req.Body()) > MaxBody {
+		return 513, "Message Too Large"
+	}
+	return 0, ""
+}
+
+// respondStateless sends res without the transaction's retransmissions and ends
+// the transaction. A lost answer is repaired by the client's own retransmission,
+// which gets a fresh one: we never send more than one packet per request, so a
+// spoofed source cannot use us as an amplifier (issue 14, problem 4).
+func (s *Server) respondStateless(tx gosip.ServerTransaction, res *gosip.Response) error {
+	if res.StatusCode >= 200 {
+		s.responses[min(res.StatusCode/100, 6)].Add(1)
+	}
+	err := s.srv.WriteResponse(res)
+	tx.Terminate()
+	if err != nil {
+		return fmt.Errorf("sip: stateless %d: %w", res.StatusCode, err)
+	}
+	return nil
+}
+
+// RespondStateless sends res without retransmissions (see respondStateless):
+// sip/auth challenges with it.
+func (t countingTx) RespondStateless(res *gosip.Response) error {
+	return t.s.respondStateless(t.ServerTransaction, res)
 }
 
 // countingTx counts the final answers we send, by class (2xx, 4xx...), for metrics.
 type countingTx struct {
 	gosip.ServerTransaction
-	s *Server
+	s   *Server
+	req *gosip.Request
 }
 
 func (t countingTx) Respond(res *gosip.Response) error {
 	if res.StatusCode >= 200 {
 		t.s.responses[min(res.StatusCode/100, 6)].Add(1)
 	}
+	if res.StatusCode/100 == 2 && t.req.Method == gosip.REGISTER {
+		t.s.pinRegistration(t.req, res)
+	}
 	return t.ServerTransaction.Respond(res)
+}
+
+// pinRegistration remembers that a stream connection carries a registration for
+// as long as the 2xx grants, so that the idle limit leaves it open.
+func (s *Server) pinRegistration(req *gosip.Request, res *gosip.Response) {
+	if strings.EqualFold(req.Transport(), "udp") {
+		return
+	}
+	remote, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return
+	}
+	longest := time.Duration(0)
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil {
+			longest = time.Duration(n) * time.Second
+		}
+	}
+	for _, h := range res.GetHeaders("Contact") {
+		if c, ok := h.(*gosip.ContactHeader); ok {
+			if v, ok := c.Params.Get("expires"); ok {
+				if n, err := strconv.Atoi(v); err == nil {
+					longest = max(longest, time.Duration(n)*time.Second)
+				}
+			}
+		}
+	}
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	s.pinMu.Lock()
+	defer s.pinMu.Unlock()
+	if longest <= 0 {
+		delete(s.pins, remote)
+		return
+	}
+	s.pins[remote] = time.Now().Add(longest)
+}
+
+// KeepConn reports whether the stream connection from remote carries a live
+// registration or a dialog; the idle limit closes it otherwise.
+func (s *Server) KeepConn(remote netip.AddrPort) bool {
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	s.pinMu.Lock()
+	until, ok := s.pins[remote]
+	if ok && !time.Now().Before(until) {
+		delete(s.pins, remote)
+		ok = false
+	}
+	s.pinMu.Unlock()
+	if ok {
+		return true
+	}
+	src := remote.String()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.inbound {
+		if l.req.Source() == src {
+			return true
+		}
+	}
+	for _, l := range s.outbound {
+		if l.d.InviteRequest.Destination() == src {
+			return true
+		}
+	}
+	return false
 }
 
 // ResponseCounts returns how many final responses of each class ("2xx"...) were
@@ -202,11 +370,12 @@ const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, REGISTE
 const supported = "replaces, norefersub"
 
 func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte, error) {
-	if s.cfg.Drop == nil || info.RemoteAddr == nil {
+	if info.RemoteAddr == nil {
 		return data, nil
 	}
 	ap, err := netip.ParseAddrPort(info.RemoteAddr.String())
-	if err == nil && s.cfg.Drop(ap.Addr().Unmap()) {
+	udp := strings.EqualFold(info.Transport, "udp")
+	if err == nil && s.cfg.Drop != nil && s.cfg.Drop(ap.Addr().Unmap()) {
 		s.dropped.Add(1)
 		if strings.EqualFold(info.Transport, "udp") {
 			// Empty data, not an error: sipgo's UDP loop skips empty packets but
@@ -215,8 +384,163 @@ func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte,
 		}
 		return nil, errBanned // on a stream transport this closes that connection
 	}
+	if err != nil || keepAlive(data) {
+		return data, nil
+	}
+	if udp {
+		if len(data) >= int(gosip.TransportBufferReadSize) {
+			// sipgo reads datagrams into a buffer of this size: a full one
+			// was cut short, so the message is too large.
+			s.badMessage(ap, "udp", data, errors.New("datagram fills the read buffer"))
+			s.answerBroken(ap, "UDP", info.LocalAddr, data, 513, "Message Too Large")
+			return nil, nil
+		}
+		// A datagram is one whole message. Parsing it twice costs a few
+		// microseconds; sipgo would log a bad one at ERROR with all its bytes
+		// and no source, and nobody would count it.
+		if _, perr := s.parser.ParseSIP(data); perr != nil {
+			s.badMessage(ap, "udp", data, perr)
+			if badContentLength(data) {
+				s.answerBroken(ap, "UDP", info.LocalAddr, data, 400, "Bad Content-Length")
+			}
+			return nil, nil
+		}
+		return data, nil
+	}
+	// On a stream, a bad Content-Length leaves no way to find the next
+	// message: answer 400 while the request is at hand, then close. Only a
+	// read that starts with a request line is checked (a message sent in one
+	// write, as phones do); anything else is sipgo's parser's to judge.
+	if startsRequest(data) && badContentLength(data) {
+		s.badMessage(ap, strings.ToLower(info.Transport), data, errors.New("bad Content-Length"))
+		s.answerBroken(ap, strings.ToUpper(info.Transport), info.LocalAddr, data, 400, "Bad Content-Length")
+		return nil, errMalformed
+	}
 	return data, nil
 }
+
+var errMalformed = errors.New("sip: connection closed after a malformed message")
+
+// headerSection returns the start line and headers of a raw message (all of
+// data when the blank line is missing).
+func headerSection(data []byte) []byte {
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		return data[:i+2]
+	}
+	return data
+}
+
+// contentLengths returns the values of the Content-Length (and compact "l")
+// headers of a raw message.
+func contentLengths(data []byte) []string {
+	var out []string
+	for _, line := range bytes.Split(headerSection(data), []byte("\r\n"))[1:] {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		n := strings.TrimSpace(string(name))
+		if strings.EqualFold(n, "Content-Length") || strings.EqualFold(n, "l") {
+			out = append(out, strings.TrimSpace(string(value)))
+		}
+	}
+	return out
+}
+
+// badContentLength reports a Content-Length that is not a count, or copies of
+// it that disagree.
+func badContentLength(data []byte) bool {
+	first := ""
+	for i, v := range contentLengths(data) {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || (i > 0 && v != first) {
+			return true
+		}
+		if i == 0 {
+			first = v
+		}
+	}
+	return false
+}
+
+// startsRequest reports whether data begins with a request line.
+func startsRequest(data []byte) bool {
+	line, _, _ := bytes.Cut(data, []byte("\r\n"))
+	return bytes.HasSuffix(line, []byte(" SIP/2.0")) && !bytes.HasPrefix(line, []byte("SIP/"))
+}
+
+// answerBroken answers a request the parser refused (code 400 or 513) when its
+// headers, without Content-Length and body, still make a request; a response or
+// worse gets no answer. Stateless: one answer per message received.
+func (s *Server) answerBroken(src netip.AddrPort, transport string, local net.Addr, data []byte, code int, reason string) {
+	var head bytes.Buffer
+	for i, line := range bytes.Split(headerSection(data), []byte("\r\n")) {
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		n := strings.TrimSpace(string(name))
+		if i > 0 && (strings.EqualFold(n, "Content-Length") || strings.EqualFold(n, "l")) || len(line) == 0 {
+			continue
+		}
+		head.Write(line)
+		head.WriteString("\r\n")
+	}
+	head.WriteString("Content-Length: 0\r\n\r\n")
+	msg, err := s.parser.ParseSIP(head.Bytes())
+	if err != nil {
+		return
+	}
+	req, ok := msg.(*gosip.Request)
+	if !ok || req.IsAck() || req.Via() == nil {
+		return
+	}
+	req.SetSource(src.String())
+	req.SetTransport(transport)
+	res := gosip.NewResponseFromRequest(req, code, reason, nil)
+	res.SipVersion = "SIP/2.0"
+	s.responses[code/100].Add(1)
+	if transport == "UDP" {
+		if c, ok := s.udpConns.Load(local.String()); ok {
+			// rport: the answer goes where the datagram came from.
+			if _, err := c.(net.PacketConn).WriteTo([]byte(res.String()), net.UDPAddrFromAddrPort(src)); err != nil {
+				s.log.Debug("sip: answer a malformed message", "code", code, "err", err)
+			}
+		}
+		return
+	}
+	if err := s.srv.WriteResponse(res); err != nil {
+		s.log.Debug("sip: answer a malformed message", "code", code, "err", err)
+	}
+}
+
+// keepAlive reports whether data is a CRLF keep-alive (RFC 5626), which sipgo
+// takes before parsing.
+func keepAlive(data []byte) bool {
+	for _, c := range data {
+		if c != '\r' && c != '\n' && c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// badMessage logs a message that does not parse or breaks the protocol (rate
+// limited, with its source and a short escaped excerpt) and counts it toward the
+// sender's ban.
+func (s *Server) badMessage(src netip.AddrPort, transport string, data []byte, err error) {
+	s.malformed.Add(1)
+	if s.cfg.Malformed != nil {
+		s.cfg.Malformed(src.Addr().Unmap())
+	}
+	now := time.Now()
+	if ok, suppressed := s.loglim.allow("sip malformed message", now); ok {
+		args := []any{"src", src.String(), "transport", transport, "len", len(data), "excerpt", excerpt(data), "err", excerpt([]byte(err.Error()))}
+		if suppressed > 0 {
+			args = append(args, "suppressed", suppressed)
+		}
+		s.log.Warn("sip malformed message", args...)
+	}
+}
+
+// MalformedMessages counts messages that did not parse or broke the protocol.
+func (s *Server) MalformedMessages() uint64 { return s.malformed.Load() }
 
 var errBanned = errors.New("sip: connection from a banned address closed")
 
@@ -362,6 +686,7 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 				uc.SetWriteBuffer(4 << 20)
 			}
 			rc := &readingConn{PacketConn: conn, reading: make(chan struct{})}
+			s.udpConns.Store(conn.LocalAddr().String(), conn)
 			b = boundSocket{
 				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(conn.LocalAddr().String())},
 				serve:    func() error { return s.srv.ServeUDP(rc) },
@@ -372,13 +697,19 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 			if (network == "tls" || network == "wss") && s.cfg.TLS == nil {
 				return out, fmt.Errorf("sip: listen %s: no TLS certificate configured", raw)
 			}
-			l, err := net.Listen("tcp", addr)
+			tl, err := net.Listen("tcp", addr)
 			if err != nil {
 				if shared {
 					return out, fmt.Errorf("%w: %w", errSharedPortTaken, err)
 				}
 				return out, fmt.Errorf("sip: listen %s: %w", raw, err)
 			}
+			// sipgo's accept loops end on the first accept error, EMFILE
+			// included; the wrapper retries instead, and enforces the
+			// connection budget and idle limit below TLS and WebSocket.
+			l := limit.NewListener(tl, limit.ListenerConfig{
+				Name: "sip " + network, Conns: s.cfg.Conns, Idle: s.cfg.IdleTimeout, Keep: s.KeepConn, Logger: s.log,
+			})
 			b = boundSocket{
 				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(l.Addr().String())},
 				close:    l.Close,
@@ -416,11 +747,27 @@ func (s *Server) serve(fn func() error) <-chan struct{} {
 	go func() {
 		defer s.wg.Done()
 		defer close(stopped)
-		if err := fn(); err != nil && !s.closed.Load() {
-			s.log.Error("sip listener stopped", "err", err)
+		err := fn()
+		if s.closed.Load() {
+			return
 		}
+		if err == nil {
+			err = errors.New("serving loop returned")
+		}
+		err = fmt.Errorf("sip listener stopped: %w", err)
+		s.stopErr.CompareAndSwap(nil, &err)
+		s.log.Error("sip listener stopped", "err", err)
 	}()
 	return stopped
+}
+
+// Err returns why a listener stopped serving while the server runs (nil while
+// all serve); /healthz fails on it.
+func (s *Server) Err() error {
+	if p := s.stopErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Listeners reports the bound transports.

@@ -102,3 +102,20 @@ func FuzzParseDTMFRelay(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRawChecks feeds raw messages through the checks the read filter runs
+// before sipgo parses: nothing may panic, and a message whose Content-Length
+// sipgo accepts must not be called bad.
+func FuzzRawChecks(f *testing.F) {
+	f.Add([]byte("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: -1\r\n\r\n"))
+	f.Add([]byte("OPTIONS sip:a@b SIP/2.0\r\nl: 3\r\nContent-Length: 4\r\n\r\nabcd"))
+	f.Add([]byte("SIP/2.0 200 OK\r\n\r\n"))
+	f.Add([]byte(":\r\n:\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		startsRequest(data)
+		keepAlive(data)
+		contentLengths(data)
+		badContentLength(data)
+		excerpt(data)
+	})
+}

@@ -300,6 +300,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			}
 			reload(cfg.File, a, log)
 		case <-ctx.Done():
+			log.Info("draining: new calls get 503, calls in progress may finish", "shutdown_timeout", a.Config.ShutdownTimeout)
+			dctx, dcancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+			if err := a.Drain(dctx); err != nil {
+				log.Info("shutdown_timeout passed: hanging up the calls left", "err", err)
+			}
+			dcancel()
 			log.Info("shutting down")
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			err := a.Stop(sctx)

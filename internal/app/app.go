@@ -24,6 +24,7 @@ import (
 
 	"switchboard/api"
 	"switchboard/dialplan"
+	"switchboard/internal/limit"
 	"switchboard/mailer"
 	"switchboard/pbx"
 	"switchboard/rtp"
@@ -75,6 +76,9 @@ type App struct {
 	cancel   context.CancelFunc
 	stopped  atomic.Bool
 	doneHTTP chan struct{}
+	// Conns is the connection budget the SIP stream listeners and HTTP share.
+	Conns   *limit.Conns
+	httpErr atomic.Pointer[error] // why the HTTP server stopped serving, if it did
 }
 
 // Start opens the store, binds SIP, RTP and HTTP, and starts taking calls.
@@ -120,12 +124,23 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	maxConns := cfg.Limits.MaxConnections
+	if maxConns == 0 {
+		maxConns = limit.DefaultMaxConns()
+	}
+	a.Conns = limit.NewConns(maxConns, cfg.Limits.MaxConnectionsPerIP)
 	var pbxRef atomic.Pointer[pbx.PBX]
 	srv, err := sip.New(sip.Config{
 		Listen: cfg.Listen.SIP, PublicIP: cfg.Listen.PublicIP, TLS: tlsConf, Logger: o.Logger,
+		Conns: a.Conns, IdleTimeout: cfg.Limits.SIPIdleTimeout,
 		Drop: func(ip netip.Addr) bool {
 			p := pbxRef.Load()
 			return p != nil && p.Banned(ip)
+		},
+		Malformed: func(ip netip.Addr) {
+			if p := pbxRef.Load(); p != nil {
+				p.Malformed(ip)
+			}
 		},
 	})
 	if err != nil {
@@ -170,24 +185,62 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	if cfg.Listen.HTTP != "" {
-		a.API = api.New(api.Deps{PBX: p, Store: st, Token: token, Logger: o.Logger})
-		l, err := net.Listen("tcp", cfg.Listen.HTTP)
+		a.API = api.New(api.Deps{PBX: p, Store: st, Token: token, Logger: o.Logger, Health: a.Health,
+			TrustedProxies: cfg.Listen.TrustedProxies})
+		tl, err := net.Listen("tcp", cfg.Listen.HTTP)
 		if err != nil {
 			return nil, fmt.Errorf("http listen %s: %w", cfg.Listen.HTTP, err)
 		}
-		a.HTTPAddr = l.Addr().String()
-		a.httpSrv = &http.Server{Handler: a.API, ReadHeaderTimeout: 10 * time.Second}
+		a.HTTPAddr = tl.Addr().String()
+		l := limit.NewListener(tl, limit.ListenerConfig{Name: "http", Conns: a.Conns, Logger: o.Logger})
+		a.httpSrv = newHTTPServer(a.API, cfg.Limits)
 		go func() {
 			defer close(a.doneHTTP)
-			if err := a.httpSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				o.Logger.Error("http server", "err", err)
+			err := a.httpSrv.Serve(l)
+			if errors.Is(err, http.ErrServerClosed) || a.stopped.Load() {
+				return
 			}
+			err = fmt.Errorf("http server stopped: %w", err)
+			a.httpErr.Store(&err)
+			o.Logger.Error("http server stopped", "err", err)
 		}()
 	} else {
 		close(a.doneHTTP)
 	}
 	ok = true
 	return a, nil
+}
+
+// maxHeaderBytes caps the request line and headers of an HTTP request: the API's
+// requests carry a cookie or a token and little else.
+const maxHeaderBytes = 16 << 10
+
+// newHTTPServer sets the timeouts that keep idle, slow and unfinished requests
+// from holding connections: headers within min(10 s, read timeout), the whole
+// request within the read timeout, the answer within twice that (event streams
+// and downloads move their own deadlines), keep-alive idle for the idle timeout.
+func newHTTPServer(h http.Handler, l dialplan.Limits) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, l.HTTPReadTimeout),
+		ReadTimeout:       l.HTTPReadTimeout,
+		WriteTimeout:      2 * l.HTTPReadTimeout,
+		IdleTimeout:       l.HTTPIdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+}
+
+// Health returns why the server cannot take traffic: a SIP or HTTP listener that
+// stopped serving. nil when all serve.
+func (a *App) Health() error {
+	var errs []error
+	if a.SIP != nil {
+		errs = append(errs, a.SIP.Err())
+	}
+	if p := a.httpErr.Load(); p != nil {
+		errs = append(errs, *p)
+	}
+	return errors.Join(errs...)
 }
 
 // mediaAddrs picks the address RTP binds to and the one written into SDP: the first
@@ -287,6 +340,15 @@ func (a *App) SIPAddr() string {
 		return ""
 	}
 	return ls[0].Addr.String()
+}
+
+// Drain stops taking new calls and lets those in progress finish until ctx
+// ends (shutdown_timeout); Stop then hangs up the rest with BYE.
+func (a *App) Drain(ctx context.Context) error {
+	if a.PBX == nil {
+		return nil
+	}
+	return a.PBX.Drain(ctx)
 }
 
 // Stop shuts down gracefully: no new calls, calls in progress hung up cleanly and

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -65,6 +66,8 @@ type Config struct {
 	BanTime time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Logger receives the banned and unbanned lines; nil discards them.
+	Logger *slog.Logger
 }
 
 // Authenticator checks digest credentials. It is safe for concurrent use.
@@ -130,7 +133,11 @@ func New(cfg Config, lookup Lookup) *Authenticator {
 	if banTime <= 0 {
 		banTime = 10 * time.Minute
 	}
-	a.bans = newBanList(threshold, banTime)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a.bans = newBanList(threshold, banTime, log)
 	a.replay = newReplayCache(a.ttl)
 	return a
 }
@@ -305,7 +312,15 @@ func (a *Authenticator) dummyHA1(alg, realm, username string) string {
 
 func (a *Authenticator) fail(ip netip.Addr, now time.Time) {
 	a.failures.Add(1)
-	a.bans.fail(ip, now)
+	a.bans.fail(ip, now, ReasonAuth)
+}
+
+// Malformed counts a message from ip that did not parse or broke the protocol
+// toward ip's ban, as a failed credential check counts: garbage costs an
+// attacker the same as guessing passwords, and one broken phone message is far
+// below the threshold.
+func (a *Authenticator) Malformed(ip netip.Addr) {
+	a.bans.fail(ip.Unmap(), a.now(), ReasonMalformed)
 }
 
 func (a *Authenticator) challenge(req *sip.Request, tx sip.ServerTransaction, realm string, proxy, stale bool, now time.Time) {
@@ -345,9 +360,22 @@ func quoteEscape(s string) string {
 	return b.String()
 }
 
+// StatelessResponder is a transaction that can answer without retransmitting.
+// Challenges and refusals go out that way when the transaction offers it: an
+// unauthenticated INVITE over UDP would otherwise get its 401 retransmitted
+// until 32 s later, ten times the request's size toward whatever source it
+// claims (RFC 3261 section 8.2.6 lets a UAS answer statelessly).
+type StatelessResponder interface {
+	RespondStateless(res *sip.Response) error
+}
+
 // respond sends res; a transport error leaves nothing to do here (the client retransmits
 // or gives up), and the transaction layer logs it.
 func respond(tx sip.ServerTransaction, res *sip.Response) {
+	if st, ok := tx.(StatelessResponder); ok {
+		_ = st.RespondStateless(res)
+		return
+	}
 	_ = tx.Respond(res)
 }
 

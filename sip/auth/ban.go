@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"log/slog"
 	"net/netip"
 	"switchboard/internal/limit"
 	"sync"
@@ -19,6 +20,7 @@ type banList struct {
 	threshold int
 	banTime   time.Duration
 	fails     *limit.Window[netip.Addr]
+	log       *slog.Logger
 
 	mu        sync.Mutex // one failure at a time decides a ban
 	lastSweep time.Time  // of bans
@@ -27,12 +29,22 @@ type banList struct {
 	nbans atomic.Int64 // entries in bans; lets banned skip the map when nobody is banned
 }
 
-func newBanList(threshold int, banTime time.Duration) *banList {
-	return &banList{threshold: threshold, banTime: banTime, fails: limit.New[netip.Addr](failWindow)}
+func newBanList(threshold int, banTime time.Duration, log *slog.Logger) *banList {
+	return &banList{threshold: threshold, banTime: banTime, fails: limit.New[netip.Addr](failWindow), log: log}
 }
 
-// fail records one failed credential check from ip and reports whether it caused a ban.
-func (b *banList) fail(ip netip.Addr, now time.Time) bool {
+// Ban reasons, as logged in reason=.
+const (
+	ReasonAuth      = "auth"      // failed credential checks
+	ReasonMalformed = "malformed" // messages that do not parse or break the protocol
+)
+
+// fail records one failure (a failed credential check, a malformed message) from
+// ip and reports whether it caused a ban. The ban is logged as one line in a
+// stable format that fail2ban filters can match:
+//
+//	level=WARN msg=banned ip=192.0.2.7 reason=auth until=2026-01-02T15:04:05Z
+func (b *banList) fail(ip netip.Addr, now time.Time, reason string) bool {
 	if !ip.IsValid() {
 		return false
 	}
@@ -43,10 +55,17 @@ func (b *banList) fail(ip netip.Addr, now time.Time) bool {
 		return false
 	}
 	b.fails.Reset(ip)
-	if _, loaded := b.bans.Swap(ip, now.Add(b.banTime)); !loaded {
+	until := now.Add(b.banTime)
+	if _, loaded := b.bans.Swap(ip, until); !loaded {
 		b.nbans.Add(1)
 	}
+	b.log.Warn("banned", "ip", ip.String(), "reason", reason, "until", until.UTC().Format(time.RFC3339))
 	return true
+}
+
+// unbanned logs the end of a ban, once: by whoever removed it from the map.
+func (b *banList) unbanned(ip netip.Addr, until time.Time) {
+	b.log.Info("unbanned", "ip", ip.String(), "until", until.UTC().Format(time.RFC3339))
 }
 
 func (b *banList) banned(ip netip.Addr, now time.Time) bool {
@@ -62,6 +81,7 @@ func (b *banList) banned(ip netip.Addr, now time.Time) bool {
 	}
 	if b.bans.CompareAndDelete(ip, v) {
 		b.nbans.Add(-1)
+		b.unbanned(ip, v.(time.Time))
 	}
 	return false
 }
@@ -77,6 +97,7 @@ func (b *banList) sweepLocked(now time.Time) {
 	b.bans.Range(func(k, v any) bool {
 		if !now.Before(v.(time.Time)) && b.bans.CompareAndDelete(k, v) {
 			b.nbans.Add(-1)
+			b.unbanned(k.(netip.Addr), v.(time.Time))
 		}
 		return true
 	})

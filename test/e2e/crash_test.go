@@ -60,7 +60,12 @@ var listenLine = regexp.MustCompile(`^(SIP|HTTP)\s+(\S+)://(\S+)`)
 
 func startProc(t *testing.T, config, data string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "-config", config, "-data", data)
+	return startCmd(t, exec.Command(binary(t), "serve", "-config", config, "-data", data))
+}
+
+// startCmd runs cmd (a switchboard serve, maybe wrapped) and waits for its listeners.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -297,7 +302,8 @@ func TestSIGTERMHangsUpCalls(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	config := filepath.Join(dir, "switchboard.yaml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(baseConfig, rtpRange())+twoAgents), 0o600); err != nil {
+	// Calls may go on for shutdown_timeout after SIGTERM, then get BYE.
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(baseConfig, rtpRange())+twoAgents+"shutdown_timeout: 200ms\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := startProc(t, config, data)

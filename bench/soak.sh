@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# soak.sh: a long run of a real Switchboard process under steady call load with media, to
+# show that nothing leaks (issue 14). Not part of make test or make bench.
+#
+# For SOAK_SECONDS it runs, at the same time:
+#   - SIPp UAC 1001 (digest) -> switchboard -> SIPp UAS 1002 at CALL_RATE calls/s, each call
+#     held CALL_HOLD_MS (test/sipp/uac-call-auth.xml, uas-answer.xml);
+#   - bench/cmd/rtpload in back-to-back rounds: MEDIA_CALLS calls 1003 -> 1004 with G.711
+#     both ways for MEDIA_SECONDS each (packet loss per round).
+# Before the load and SETTLE_SECONDS after it (transactions live 32 s), it samples from the
+# server: goroutines and heap in use after a forced collection (/metrics, pprof), open file descriptors (/proc/PID/fd) and
+# RTP ports held (switchboard_rtp_ports_in_use). It prints failed calls and these figures,
+# and exits 1 when a call failed or a figure did not come back near its baseline.
+#
+# Usage: ./bench/soak.sh   (30 minutes by default; SOAK_SECONDS=120 for a quick check)
+# Environment: SOAK_SECONDS [1800] CALL_RATE [20] CALL_HOLD_MS [2000] MEDIA_CALLS [20]
+#              MEDIA_SECONDS [30] SETTLE_SECONDS [45] KEEP=1 keeps the work dir.
+# Everything binds 127.0.0.1; every process is started here and killed by PID at exit.
+set -euo pipefail
+
+SOAK_SECONDS=${SOAK_SECONDS:-1800}
+CALL_RATE=${CALL_RATE:-20}
+CALL_HOLD_MS=${CALL_HOLD_MS:-2000}
+MEDIA_CALLS=${MEDIA_CALLS:-20}
+MEDIA_SECONDS=${MEDIA_SECONDS:-30}
+SETTLE_SECONDS=${SETTLE_SECONDS:-45}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+command -v sipp >/dev/null || { echo "sipp not installed (make deps)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/switchboard-soak.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [[ "${KEEP:-}" == 1 ]]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+go build -o "$work/switchboard" ./cmd/switchboard
+go build -o "$work/rtpload" ./bench/cmd/rtpload
+rtp_first=$((20000 + ($$ % 100) * 200))
+cat >"$work/switchboard.yaml" <<EOF
+domain: bench.local
+listen:
+  sip: [udp://127.0.0.1:0]
+  http: 127.0.0.1:0
+  rtp_ports: ${rtp_first}-$((rtp_first + 9999))
+agents:
+  - {id: a1001, extension: "1001", password: pw-1001}
+  - {id: a1002, extension: "1002", password: pw-1002, ring_timeout: 30s}
+  - {id: a1003, extension: "1003", password: pw-1003}
+  - {id: a1004, extension: "1004", password: pw-1004, ring_timeout: 30s}
+EOF
+# The pprof listener lets sample force a collection (heap?gc=1): serve runs with GOGC=400,
+# so without one the heap in use says little about what is still live.
+pprof_addr="127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+SWITCHBOARD_PPROF=$pprof_addr "$work/switchboard" serve -config "$work/switchboard.yaml" -data "$work/data" >"$work/server.out" 2>"$work/server.log" &
+spid=$!
+pids+=("$spid")
+sip_addr="" http_addr=""
+for _ in $(seq 100); do
+	sip_addr=$(sed -n 's|^SIP  *udp://\(127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/server.out" | head -1)
+	http_addr=$(sed -n 's|^HTTP http://\([0-9.:]*\).*|\1|p' "$work/server.out" | head -1)
+	[[ -n "$sip_addr" && -n "$http_addr" ]] && break
+	kill -0 "$spid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+	sleep 0.1
+done
+[[ -n "$http_addr" ]] || { echo "server did not start" >&2; exit 1; }
+echo "== switchboard pid $spid, SIP udp $sip_addr, HTTP $http_addr, work dir $work"
+
+# metric NAME: a value from /metrics (loopback needs no token).
+metric() { curl -s "http://$http_addr/metrics" | awk -v n="$1" '$1 == n { print $2 + 0; exit }'; }
+sample() {
+	curl -s -o /dev/null "http://$pprof_addr/debug/pprof/heap?gc=1" || true
+	printf '%s %s %s %s\n' "$(metric go_goroutines)" "$(ls "/proc/$spid/fd" | wc -l)" \
+		"$(metric switchboard_rtp_ports_in_use)" "$(metric go_memstats_heap_inuse_bytes)"
+}
+stat_last() {
+	awk -F';' -v col="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+		{ v = $c } END { print v + 0 }' "$2"
+}
+
+uas_port=$(free_port)
+printf 'SEQUENTIAL\n1002;[authentication username=1002 password=pw-1002];3600;uas\n' >"$work/reg-uas.csv"
+timeout 30 sipp "$sip_addr" -sf test/sipp/register-auth.xml -i 127.0.0.1 -p "$uas_port" -nostdin \
+	-inf "$work/reg-uas.csv" -m 1 -timeout 10s -trace_stat -stf "$work/reg-uas.stat" >/dev/null 2>&1 || true
+[[ $(stat_last 'SuccessfulCall(C)' "$work/reg-uas.stat") == 1 ]] || { echo "UAS registration failed" >&2; exit 1; }
+sleep 2
+read -r g0 f0 r0 h0 < <(sample)
+echo "baseline: goroutines $g0  fds $f0  rtp ports $r0  heap in use $((h0 / 1024)) KiB"
+
+n=$((CALL_RATE * SOAK_SECONDS))
+sipp "$sip_addr" -sf test/sipp/uas-answer.xml -i 127.0.0.1 -p "$uas_port" -nostdin -buff_size 4194304 \
+	-m "$n" -timeout "$((SOAK_SECONDS + 120))s" -trace_stat -stf "$work/uas.stat" -fd 5 >"$work/uas.out" 2>&1 &
+pids+=($!)
+sleep 0.5
+printf 'SEQUENTIAL\n1001;[authentication username=1001 password=pw-1001];1002;bench.local\n' >"$work/call.csv"
+sipp "$sip_addr" -sf test/sipp/uac-call-auth.xml -i 127.0.0.1 -p "$(free_port)" -nostdin -buff_size 4194304 \
+	-inf "$work/call.csv" -r "$CALL_RATE" -l $((CALL_RATE * (CALL_HOLD_MS / 1000 + 3) + 50)) -m "$n" -d "$CALL_HOLD_MS" \
+	-timeout "$((SOAK_SECONDS + 120))s" -trace_stat -stf "$work/uac.stat" -fd 5 >"$work/uac.out" 2>&1 &
+uac=$!
+pids+=("$uac")
+
+end=$(($(date +%s) + SOAK_SECONDS))
+round=0 media_fail=0
+while (($(date +%s) + MEDIA_SECONDS + 10 < end)); do
+	round=$((round + 1))
+	if line=$(timeout $((MEDIA_SECONDS + 120)) "$work/rtpload" -server "$sip_addr" -domain bench.local \
+		-caller 1003 -caller-pw pw-1003 -callee 1004 -callee-pw pw-1004 \
+		-calls "$MEDIA_CALLS" -seconds "$MEDIA_SECONDS" 2>>"$work/rtpload.err"); then
+		echo "media round $round: $line"
+	else
+		media_fail=$((media_fail + 1))
+		echo "media round $round FAILED (see $work/rtpload.err)"
+	fi
+	read -r g f r h < <(sample)
+	echo "  during: goroutines $g  fds $f  rtp ports $r  heap $((h / 1024)) KiB  calls ok $(stat_last 'SuccessfulCall(C)' "$work/uac.stat") failed $(stat_last 'FailedCall(C)' "$work/uac.stat")"
+done
+wait "$uac" || true
+echo "== load over; settling ${SETTLE_SECONDS}s (transactions live 32 s)"
+sleep "$SETTLE_SECONDS"
+read -r g1 f1 r1 h1 < <(sample)
+ok=$(stat_last 'SuccessfulCall(C)' "$work/uac.stat")
+failed=$(stat_last 'FailedCall(C)' "$work/uac.stat")
+echo
+echo "== soak summary: ${SOAK_SECONDS}s at ${CALL_RATE} calls/s (hold ${CALL_HOLD_MS} ms) plus $round media rounds of $MEDIA_CALLS calls"
+echo "calls: placed $n  ok $ok  failed $failed  media rounds failed $media_fail"
+echo "goroutines $g0 -> $g1   fds $f0 -> $f1   rtp ports $r0 -> $r1   heap in use $((h0 / 1024)) -> $((h1 / 1024)) KiB"
+status=0
+((failed == 0 && media_fail == 0 && ok == n)) || { echo "FAIL: calls failed or missing"; status=1; }
+# Back to baseline: a few goroutines and fds of slack (idle RTP sockets rest 30 s, timers),
+# heap within 2x or 4 MiB.
+((g1 <= g0 + 10)) || { echo "FAIL: goroutines did not come back"; status=1; }
+((f1 <= f0 + 10)) || { echo "FAIL: file descriptors did not come back"; status=1; }
+((r1 <= r0)) || { echo "FAIL: RTP ports still held"; status=1; }
+awk -v a="$h0" -v b="$h1" 'BEGIN { exit !(b <= 2 * a || b <= a + 4 * 1048576) }' || { echo "FAIL: heap did not come back"; status=1; }
+exit "$status"

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package limit
+
+func openFileLimit() int { return 0 }
