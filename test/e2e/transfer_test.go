@@ -240,6 +240,10 @@ func (c *apiClient) do(method, path string, body any) (int, []byte) {
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	} else {
+		// A session cookie is the agent app's: its requests come from the
+		// PBX's own origin, which the API checks.
+		req.Header.Set("Origin", c.base)
 	}
 	res, err := c.client.Do(req)
 	if err != nil {
