@@ -208,7 +208,6 @@ func TestTransferAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer aliceLeg.Hangup(ctx) //nolint:errcheck // the call may be over already
 	id := liveCallID(t, admin, "pbx.test")
 	path := "/api/calls/" + id + "/transfer"
 
@@ -229,7 +228,8 @@ func TestTransferAnswered(t *testing.T) {
 		t.Fatal("bob's leg not ended after his transfer")
 	}
 	in = <-dPhone.Incoming()
-	if _, err := in.Answer(ctx); err != nil {
+	daveLeg, err := in.Answer(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got := liveCallID(t, admin, "pbx.test"); got != id {
@@ -237,6 +237,16 @@ func TestTransferAnswered(t *testing.T) {
 	}
 	// bob has left the call: it is not his to transfer any more.
 	bob.wantError("POST", path, map[string]string{"target": "1002"}, http.StatusForbidden)
+	// The call ends before the phones go: a BYE to a phone already closed
+	// would hold the server's shutdown.
+	if err := aliceLeg.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-daveLeg.Done():
+	case <-ctx.Done():
+		t.Fatal("dave's leg not ended after alice hung up")
+	}
 }
 
 // wrapYAML gives the support team a wrap-up.
