@@ -30,6 +30,7 @@ var adminCommands = map[string]func(*adminCLI, []string) int{
 	"callback":  (*adminCLI).callback,
 	"voicemail": (*adminCLI).voicemail,
 	"dial":      (*adminCLI).dial,
+	"backup":    (*adminCLI).backup,
 }
 
 // admin runs an admin command; ok is false when cmd is not one.
