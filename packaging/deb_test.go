@@ -122,12 +122,12 @@ func TestDeb(t *testing.T) {
 			files[path] = f[0]
 		}
 		want := map[string]string{
-			"/usr/bin/switchboard":                   "-rwxr-xr-x",
+			"/usr/bin/switchboard":                    "-rwxr-xr-x",
 			"/lib/systemd/system/switchboard.service": "-rw-r--r--",
-			"/etc/switchboard":                       "drwxr-x---",
-			"/etc/switchboard/switchboard.yaml":      "-rw-r-----",
-			"/var/lib/switchboard":                   "drwxr-x---",
-			"/usr/share/doc/switchboard/README.md":   "-rw-r--r--",
+			"/etc/switchboard":                        "drwxr-x---",
+			"/etc/switchboard/switchboard.yaml":       "-rw-r-----",
+			"/var/lib/switchboard":                    "drwxr-x---",
+			"/usr/share/doc/switchboard/README.md":    "-rw-r--r--",
 		}
 		for path, mode := range want {
 			if files[path] != mode {
