@@ -128,3 +128,73 @@ func BenchmarkTranscode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRelayBareUDP is the baseline BenchmarkRelay is held against, run the
+// same way in the same process: the least a relay in Go can do per packet, one
+// goroutine that reads each datagram from one socket and writes it unchanged
+// from another. The PBX's relay should cost no more.
+func BenchmarkRelayBareUDP(b *testing.B) {
+	in, out := listen(b), listen(b)
+	caller, callee := listen(b), listen(b)
+	dst := callee.LocalAddr().(*net.UDPAddr).AddrPort()
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := in.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return // the socket closed at the end of the run
+			}
+			if _, err := out.WriteToUDPAddrPort(buf[:n], dst); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { in.Close(); <-relayDone }()
+
+	payload, err := rtp.Encode(make([]byte, 160), audio.Sine(1000, 9000, 0, 160), rtp.PCMU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pkt := pionrtp.Packet{Header: pionrtp.Header{Version: 2, PayloadType: rtp.PCMU.PT, SSRC: 0x5eed}, Payload: payload}
+	wire := make([]byte, 1500)
+	rcv := make([]byte, 1500)
+	to := in.LocalAddr().(*net.UDPAddr).AddrPort()
+	var received atomic.Int64
+	senderDone := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for sent := range b.N {
+			for int64(sent)-received.Load() >= window {
+				time.Sleep(10 * time.Microsecond)
+			}
+			pkt.SequenceNumber++
+			pkt.Timestamp += 160
+			n, err := pkt.MarshalTo(wire)
+			if err == nil {
+				_, err = caller.WriteToUDPAddrPort(wire[:n], to)
+			}
+			if err != nil {
+				senderDone <- err
+				return
+			}
+		}
+		senderDone <- nil
+	}()
+	for received.Load() < int64(b.N) {
+		if err := callee.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := callee.ReadFromUDPAddrPort(rcv); err != nil {
+			b.Fatalf("after %d of %d packets: %v", received.Load(), b.N, err)
+		}
+		received.Add(1)
+	}
+	b.StopTimer()
+	if err := <-senderDone; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+}

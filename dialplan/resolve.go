@@ -384,6 +384,17 @@ func (f *Firm) SupervisedBy(agentID string) []*Team {
 	return out
 }
 
+// SupervisesCall reports whether supervisor may watch a call (or its recording)
+// of agent: the call's team's supervisors when it came through a team, else the
+// supervisors of any team of the agent.
+func (f *Firm) SupervisesCall(supervisor, agent, team string) bool {
+	if team != "" {
+		t := f.Team(team)
+		return t != nil && slices.Contains(t.Supervisors, supervisor)
+	}
+	return agent != "" && f.Supervises(supervisor, agent)
+}
+
 // Supervises reports whether supervisor supervises a team that agent is a member of.
 func (f *Firm) Supervises(supervisor, agent string) bool {
 	for _, t := range f.SupervisedBy(supervisor) {

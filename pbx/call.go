@@ -37,6 +37,8 @@ type Call struct {
 	cmds chan command
 	// taps hears the parties of the call's bridges (taps.go).
 	taps audioTaps
+	// monitored: a supervisor is in the call or being rung for it (monitor.go).
+	monitored atomic.Bool
 	// recording is the call's recording, if any (record.go).
 	recording callRecording
 

@@ -410,7 +410,12 @@ func (k *control) connect(c *Call, callee party) {
 	}
 	caller.sess = aSess
 	c.outcome(callinfo.Answered, callinfo.CauseOK)
-	k.recordNotice(c, aSess) // record.go
+	// The notice is for the customer: the callee when an agent called out.
+	notice := aSess
+	if caller.agent != nil && callee.agent == nil {
+		notice = callee.sess
+	}
+	k.recordNotice(c, notice) // record.go
 	k.bridge(c, caller, callee)
 }
 

@@ -62,16 +62,24 @@ func (p *PBX) Monitor(firm, callID, supervisor string, mode MonitorMode) error {
 	if len(specs) == 0 {
 		return ErrNoPhone
 	}
+	// One supervisor at a time, refused before a second one's phone rings.
+	if !c.monitored.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: a supervisor is already in the call", ErrNotAnswered)
+	}
 	if !p.tasks.spawn(func(context.Context) { p.ctl.ringSupervisor(c, sup, specs, mode) }) {
+		c.monitored.Store(false)
 		return errors.New("pbx is shutting down")
 	}
 	return nil
 }
 
-// maySupervise checks that sup supervises a team of the call's agent.
+// maySupervise checks that sup supervises the call: its team, or when it came
+// through none, a team of its agent.
 func (k *control) maySupervise(c *Call, sup *dialplan.Agent) error {
-	agent := c.agentID()
-	if agent == "" || agent == sup.ID || !c.Firm.Supervises(sup.ID, agent) {
+	c.mu.Lock()
+	agent, team := c.rec.Agent, c.rec.Team
+	c.mu.Unlock()
+	if agent == "" || agent == sup.ID || !c.Firm.SupervisesCall(sup.ID, agent, team) {
 		return ErrNotYourCall
 	}
 	return nil
@@ -87,16 +95,27 @@ func (k *control) ringSupervisor(c *Call, sup *dialplan.Agent, specs []sip.DialS
 	sub := &Call{ID: c.ID, Firm: c.Firm, p: p, ctx: ctx, cancel: cancel}
 	r := k.ring(sub, specs, sup.RingTimeout)
 	if r.outcome != callinfo.Answered {
+		c.monitored.Store(false)
 		p.log.Info("monitor: supervisor did not answer", "call", c.ID, "supervisor", sup.ID, "outcome", r.outcome)
 		return
 	}
 	sp := agentParty(c.Firm, sup, r)
 	sub.media.release(sp.sess)
 	c.media.track(sp.sess)
-	if err := c.command(func(br *bridging) error { return br.addMonitor(sp, mode) }); err != nil {
+	// Listening is work: queues and the dialer leave the supervisor alone meanwhile.
+	k.adjustBusy(c.Firm.ID, sup.ID, 1, false)
+	if err := c.command(func(br *bridging) error {
+		if err := br.addMonitor(sp, mode); err != nil {
+			return err
+		}
+		br.mon.busy = true
+		return nil
+	}); err != nil {
+		c.monitored.Store(false)
 		p.log.Info("monitor: call ended before the supervisor joined", "call", c.ID, "err", err)
 		sp.leg.Hangup(context.Background())
 		c.media.untrack(sp.sess)
+		k.adjustBusy(c.Firm.ID, sup.ID, -1, true)
 	}
 }
 
@@ -107,12 +126,15 @@ func (k *control) monitorByPhone(c *Call, d dialplan.Decision) {
 	sup := c.callerAgent
 	target := c.Firm.AgentByExtension(d.Number)
 	refuse := func(cause callinfo.Cause, why string) {
-		p.log.Info("*33 refused", "call", c.ID, "supervisor", sup.ID, "extension", d.Number, "why", why)
+		p.log.Info("*33 refused", "call", c.ID, "extension", d.Number, "why", why)
 		c.outcome(callinfo.Failed, cause)
 		c.In.Reject(cause.Code, cause.Reason)
 	}
-	if sup == nil || target == nil {
-		refuse(callinfo.CauseNotFound, "no such agent")
+	forbidden := callinfo.Cause{Code: 403, Reason: "Forbidden"}
+	// Who is not a supervisor of the agent learns nothing, not even whether
+	// the agent is in a call.
+	if sup == nil || target == nil || target.ID == sup.ID || !c.Firm.Supervises(sup.ID, target.ID) {
+		refuse(forbidden, "not a supervisor of that agent")
 		return
 	}
 	tc := p.agentCall(c.Firm.ID, target.ID, c)
@@ -121,7 +143,11 @@ func (k *control) monitorByPhone(c *Call, d dialplan.Decision) {
 		return
 	}
 	if err := k.maySupervise(tc, sup); err != nil {
-		refuse(callinfo.Cause{Code: 403, Reason: "Forbidden"}, "not a supervisor of the agent's team")
+		refuse(forbidden, "not a supervisor of the call's team")
+		return
+	}
+	if !tc.monitored.CompareAndSwap(false, true) {
+		refuse(callinfo.CauseBusyHere, "a supervisor is already in the call")
 		return
 	}
 	c.setAgent(sup.ID)
@@ -132,6 +158,7 @@ func (k *control) monitorByPhone(c *Call, d dialplan.Decision) {
 	c.outcome(callinfo.Answered, callinfo.CauseOK)
 	sp := party{leg: c.In, sess: sess, agent: sup}
 	if err := tc.command(func(br *bridging) error { return br.addMonitor(sp, Listen) }); err != nil {
+		tc.monitored.Store(false)
 		p.apps.play(c.ctx, sess, "unavailable")
 		return
 	}
@@ -168,6 +195,7 @@ func (p *PBX) agentCall(firm, agent string, skip *Call) *Call {
 // to a mix of the three, made every 20 ms.
 type monitor struct {
 	sup     party
+	busy    bool         // the supervisor's busy mark is the monitor's to release
 	mode    atomic.Value // MonitorMode
 	in      [3]mixInput  // by mixRole
 	stop    func()       // stops the mixer and waits for it
@@ -184,13 +212,14 @@ const (
 	mixSupervisor
 )
 
-// mixInput holds the frames a party sent since the mixer last took one. A few
-// frames of slack absorb jitter; older ones are dropped.
+// mixInput holds the samples a party sent since the mixer last took a frame, in
+// whatever packet sizes the phone uses (10, 20, 30 ms...). About 100 ms of slack
+// absorbs jitter; older samples are dropped.
 type mixInput struct {
-	mu     sync.Mutex
-	frames [mixDepth][rtpFrame]int16
-	head   int
-	n      int
+	mu   sync.Mutex
+	buf  [mixDepth * rtpFrame]int16
+	head int // index of the oldest sample
+	n    int // samples held
 }
 
 const (
@@ -201,27 +230,32 @@ const (
 func (in *mixInput) push(pcm []int16) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.n == mixDepth {
-		in.head = (in.head + 1) % mixDepth
-		in.n--
+	size := len(in.buf)
+	if len(pcm) > size {
+		pcm = pcm[len(pcm)-size:]
 	}
-	f := &in.frames[(in.head+in.n)%mixDepth]
-	m := copy(f[:], pcm)
-	clear(f[m:])
-	in.n++
+	if over := in.n + len(pcm) - size; over > 0 {
+		in.head = (in.head + over) % size
+		in.n -= over
+	}
+	tail := (in.head + in.n) % size
+	m := copy(in.buf[tail:], pcm)
+	copy(in.buf[:], pcm[m:])
+	in.n += len(pcm)
 }
 
-// pop copies the oldest frame into out, or silence when there is none.
+// pop takes the oldest 20 ms into out, padded with silence when the party sent
+// less.
 func (in *mixInput) pop(out *[rtpFrame]int16) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.n == 0 {
-		clear(out[:])
-		return
-	}
-	*out = in.frames[in.head]
-	in.head = (in.head + 1) % mixDepth
-	in.n--
+	take := min(in.n, rtpFrame)
+	size := len(in.buf)
+	m := copy(out[:take], in.buf[in.head:min(in.head+take, size)])
+	copy(out[m:take], in.buf[:take-m])
+	clear(out[take:])
+	in.head = (in.head + take) % size
+	in.n -= take
 }
 
 // addMonitor joins a supervisor to the bridge. Only one at a time.
@@ -289,6 +323,10 @@ func (br *bridging) endMonitor(hangup, relay bool) {
 		m.sup.leg.Hangup(context.Background())
 	}
 	br.c.media.untrack(m.sup.sess)
+	if m.busy {
+		br.k.adjustBusy(br.c.Firm.ID, m.sup.agentID(), -1, true)
+	}
+	br.c.monitored.Store(false)
 	if relay && br.relay == nil {
 		br.relay = rtp.Bridge(br.sides[0].sess, br.sides[1].sess)
 	}

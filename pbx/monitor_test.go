@@ -2,8 +2,8 @@ package pbx
 
 import "testing"
 
-// A party's input keeps the newest frames when the mixer lags, and gives silence
-// when the party sent nothing; a mix sums what the mode lets a leg hear, clipped.
+// A party's input joins packets of any size into 20 ms frames, keeps the newest
+// 100 ms when the mixer lags, and gives silence when the party sent nothing; a mix sums what the mode lets a leg hear, clipped.
 func TestMixInputAndMix(t *testing.T) {
 	t.Parallel()
 	var in mixInput
@@ -12,18 +12,40 @@ func TestMixInputAndMix(t *testing.T) {
 	if got != ([rtpFrame]int16{}) {
 		t.Fatal("empty input gave sound")
 	}
-	for i := range mixDepth + 2 {
-		in.push([]int16{int16(i), int16(i)})
-	}
-	for want := 2; want < mixDepth+2; want++ {
-		in.pop(&got)
-		if got[0] != int16(want) || got[1] != int16(want) || got[2] != 0 {
-			t.Fatalf("frame %v..., want %d (oldest dropped, short frame padded)", got[:3], want)
+	fill := func(v int16, n int) []int16 {
+		out := make([]int16, n)
+		for i := range out {
+			out[i] = v
 		}
+		return out
+	}
+	// Packets of any size join up; what is missing is silence.
+	in.push(fill(1, 80))
+	in.push(fill(2, 40))
+	in.pop(&got)
+	if got[0] != 1 || got[79] != 1 || got[80] != 2 || got[119] != 2 || got[120] != 0 {
+		t.Fatalf("10 ms + 5 ms: %v", got)
+	}
+	// 30 ms packets come out as 20 ms frames.
+	in.push(fill(3, 240))
+	in.pop(&got)
+	if got[0] != 3 || got[159] != 3 {
+		t.Fatalf("first 20 ms of 30: %v", got)
 	}
 	in.pop(&got)
-	if got[0] != 0 {
-		t.Fatal("drained input gave sound")
+	if got[0] != 3 || got[79] != 3 || got[80] != 0 {
+		t.Fatalf("last 10 ms of 30: %v", got)
+	}
+	// A mixer that lags keeps the newest 100 ms.
+	ramp := make([]int16, 900)
+	for i := range ramp {
+		ramp[i] = int16(i)
+	}
+	in.push(ramp[:500])
+	in.push(ramp[500:])
+	in.pop(&got)
+	if got[0] != 100 || got[159] != 259 {
+		t.Fatalf("after overflow: %v..%v, want 100..259", got[0], got[159])
 	}
 
 	var frames [3][rtpFrame]int16

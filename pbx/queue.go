@@ -190,6 +190,10 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 			me.offering = false
 			q.mu.Unlock()
 			if r.outcome == callinfo.Answered {
+				// The agent first: the wallboard must not see the call out of the
+				// queue with nobody taking it.
+				c.setAgent(r.agent)
+				c.tookForTeam(r.agent, t.ID)
 				leave()
 				stopMusic()
 				for _, a := range candidates {
@@ -197,8 +201,6 @@ func (k *control) queueCall(c *Call, t *dialplan.Team) {
 						c.unmarkBusy(a.ID)
 					}
 				}
-				c.setAgent(r.agent)
-				c.tookForTeam(r.agent, t.ID)
 				c.outcome(callinfo.Answered, callinfo.CauseOK)
 				k.recordNotice(c, sess) // record.go
 				k.bridge(c, party{leg: c.In, sess: sess, agent: c.inAgent}, agentParty(c.Firm, c.Firm.Agent(r.agent), r.ringResult))

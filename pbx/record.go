@@ -127,7 +127,8 @@ func (k *control) startRecording(c *Call) error {
 		return nil
 	}
 	c.mu.Lock()
-	m := recording.Meta{ID: c.ID, Firm: c.Firm.ID, Call: c.ID, Agent: c.rec.Agent, Team: c.rec.Team, Start: time.Now()}
+	m := recording.Meta{ID: c.ID, Firm: c.Firm.ID, Call: c.ID, Agent: c.rec.Agent, CallerAgent: c.rec.CallerAgent,
+		Team: c.rec.Team, Start: time.Now()}
 	c.mu.Unlock()
 	r, err := recording.Start(recording.Path(p.recordingsDir(), c.Firm.ID, c.ID), m, p.log)
 	if err != nil {
@@ -257,15 +258,7 @@ func MaySeeRecording(f *dialplan.Firm, agent string, r store.Recording) bool {
 // SupervisesRecording reports whether agent supervises the team of a recording
 // (or call): its own team, or a team of its agent.
 func SupervisesRecording(f *dialplan.Firm, agent string, r store.Recording) bool {
-	if agent == "" {
-		return false
-	}
-	for _, t := range f.SupervisedBy(agent) {
-		if t.ID == r.Team {
-			return true
-		}
-	}
-	return r.Agent != "" && f.Supervises(agent, r.Agent)
+	return agent != "" && f.SupervisesCall(agent, r.Agent, r.Team)
 }
 
 // DeleteRecording removes a recording of firm: its file first, then its entry,
@@ -313,7 +306,7 @@ func (p *PBX) sweepRecordings() {
 func (p *PBX) recoverRecordings() error {
 	n, err := recording.Recover(p.recordingsDir(), p.log, func(m recording.Meta, res recording.Result) error {
 		return p.store.AddRecording(&store.Recording{
-			ID: m.ID, Firm: m.Firm, Call: m.Call, Agent: m.Agent, Team: m.Team,
+			ID: m.ID, Firm: m.Firm, Call: m.Call, Agent: m.Agent, CallerAgent: m.CallerAgent, Team: m.Team,
 			Start: m.Start, Duration: res.Duration, File: res.File, Size: res.Size,
 		})
 	})

@@ -52,12 +52,14 @@ const (
 
 // Meta is what identifies a recording in the index.
 type Meta struct {
-	ID    string    `json:"id"`
-	Firm  string    `json:"firm"`
-	Call  string    `json:"call"`
-	Agent string    `json:"agent,omitempty"`
-	Team  string    `json:"team,omitempty"`
-	Start time.Time `json:"start"`
+	ID    string `json:"id"`
+	Firm  string `json:"firm"`
+	Call  string `json:"call"`
+	Agent string `json:"agent,omitempty"`
+	// CallerAgent is the agent who placed the call, who may fetch it too.
+	CallerAgent string    `json:"caller_agent,omitempty"`
+	Team        string    `json:"team,omitempty"`
+	Start       time.Time `json:"start"`
 }
 
 // Result describes a finished (or repaired) recording file.
@@ -115,6 +117,10 @@ func Start(path string, m Meta, log *slog.Logger) (*Recorder, error) {
 	if err != nil {
 		os.Remove(sidecar(path))
 		return nil, fmt.Errorf("recording: %w", err)
+	}
+	// The new names must survive a power cut as well as their data will.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		log.Warn("recording: sync directory", "dir", filepath.Dir(path), "err", err)
 	}
 	r := &Recorder{path: path, w: w, log: log, on: true, stop: make(chan struct{}), done: make(chan struct{})}
 	go r.clock()
@@ -346,4 +352,14 @@ func Recover(root string, log *slog.Logger, index func(Meta, Result) error) (int
 		return n, fmt.Errorf("recording: recover: %w", err)
 	}
 	return n, nil
+}
+
+// syncDir makes the entries of dir durable (new or removed files).
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

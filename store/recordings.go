@@ -112,11 +112,12 @@ func (s *Store) ListRecordings(firm string, q RecordingQuery) ([]Recording, erro
 				return false, err
 			}
 			switch {
-			case !q.After.IsZero() && r.Start.Before(q.After):
-				// IDs sort by the call's start, which never follows the
-				// recording's: everything further down began earlier still.
-				return true, nil
-			case !q.Until.IsZero() && !r.Start.Before(q.Until),
+			// IDs sort by the call's start, and a recording starts any time
+			// after its call (a queued call: when answered): an earlier call
+			// further down may still have been recorded after q.After, so
+			// the walk cannot stop at the first recording before it.
+			case !q.After.IsZero() && r.Start.Before(q.After),
+				!q.Until.IsZero() && !r.Start.Before(q.Until),
 				q.Agent != "" && r.Agent != q.Agent && r.CallerAgent != q.Agent,
 				q.Team != "" && r.Team != q.Team,
 				q.Allow != nil && !q.Allow(r):

@@ -54,6 +54,19 @@ func TestRecordings(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, a, b)
 		}
 	}
+	// A queued call recorded only once answered, long after calls that came later.
+	late := Recording{ID: CallID(base.Add(30*time.Minute), 9), Firm: "c.test", Call: "x", Agent: "carol",
+		Start: base.Add(5 * time.Hour), Duration: time.Minute, File: "/rec/c.test/late.wav"}
+	early := Recording{ID: CallID(base.Add(40*time.Minute), 10), Firm: "c.test", Call: "y", Agent: "carol",
+		Start: base.Add(150 * time.Minute), Duration: time.Minute, File: "/rec/c.test/early.wav"}
+	for _, r := range []*Recording{&late, &early} {
+		if err := s.AddRecording(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.ListRecordings("c.test", RecordingQuery{After: base.Add(4 * time.Hour)}); err != nil || len(got) != 1 || got[0].ID != late.ID {
+		t.Errorf("after, with a call recorded late behind one recorded early: %v %v, want [%s]", ids(got), err, late.ID)
+	}
 	got, err := s.GetRecording("a.test", r1.ID)
 	if err != nil || norm(got) != norm(r1) {
 		t.Errorf("get: %+v %v, want %+v", got, err, r1)

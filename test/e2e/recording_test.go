@@ -328,6 +328,7 @@ agents:
 	}
 	body := apiGetBytes(t, p.http, data, list[0].URL)
 	d := checkStereo(t, "the recording cut by kill -9", body, 440, 1000)
+	t.Logf("after kill -9: the recording holds %v of the %v before the kill", d, killedAt.Sub(list[0].Start))
 	if want := killedAt.Sub(list[0].Start) - time.Second; d < want {
 		t.Errorf("recording holds %v, want at least %v (up to a second before the kill)", d, want)
 	}
