@@ -58,9 +58,11 @@ type proc struct {
 
 var listenLine = regexp.MustCompile(`^(SIP|HTTP)\s+(\S+)://(\S+)`)
 
-func startProc(t *testing.T, config, data string) *proc {
+// startProc runs `switchboard serve` on config and data, with extra flags
+// (e.g. -log-format json), and waits until it prints its HTTP address.
+func startProc(t *testing.T, config, data string, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "-config", config, "-data", data)
+	cmd := exec.Command(binary(t), append([]string{"serve", "-config", config, "-data", data}, extra...)...)
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
