@@ -32,7 +32,8 @@ import (
 	"switchboard/internal/testphone"
 )
 
-// transferConfig: tina and wendy use the browser; uma takes transfers on a test
+// transferConfig: tina, tess and wendy use the browser (one each, since the
+// scenarios run in parallel and a call rings every page of its agent); uma takes transfers on a test
 // phone; vic is away; the customers walt, xena and yuri call from test phones.
 const transferConfig = `
 domain: test.local
@@ -48,6 +49,7 @@ agents:
   - {id: wendy, name: Wendy, extension: "1025", password: wendy-pw, ring_timeout: 15s}
   - {id: xena, extension: "1026", password: xena-pw}
   - {id: yuri, extension: "1027", password: yuri-pw}
+  - {id: tess, name: Tess, extension: "1028", password: tess-pw, ring_timeout: 15s}
 teams:
   - {id: billing, name: Billing, extension: "2010", members: [uma], ring_timeout: 15s, max_wait: 60s}
   - {id: wrap, name: Wrap, extension: "2011", members: [wendy], ring_timeout: 15s, max_wait: 60s, wrap_up: 30s}
@@ -182,17 +184,18 @@ func transferPicker(t *testing.T, s *server, browser context.Context) {
 	}
 	p.screenshot("transfer-picker")
 
-	// A colleague's status changes while the picker is open.
+	// A colleague's status changes while the picker is open (vic: uma takes
+	// the transfers of the scenarios running meanwhile).
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
-	if err := s.adminDo(ctx, "PUT", "/api/agents/uma/status", map[string]string{"status": "away"}, http.StatusOK, nil); err != nil {
+	if err := s.adminDo(ctx, "PUT", "/api/agents/vic/status", map[string]string{"status": "online"}, http.StatusOK, nil); err != nil {
 		t.Fatal(err)
 	}
-	agentIs("uma", "away")
-	if err := s.adminDo(ctx, "PUT", "/api/agents/uma/status", map[string]string{"status": "online"}, http.StatusOK, nil); err != nil {
+	agentIs("vic", "online")
+	if err := s.adminDo(ctx, "PUT", "/api/agents/vic/status", map[string]string{"status": "away"}, http.StatusOK, nil); err != nil {
 		t.Fatal(err)
 	}
-	agentIs("uma", "online")
+	agentIs("vic", "away")
 
 	// No route goes anywhere from 99999: the API refuses, the picker says so.
 	eval[bool](p, recordRequestsJS)
@@ -220,8 +223,8 @@ func transferPicker(t *testing.T, s *server, browser context.Context) {
 func transferToAgent(t *testing.T, s *server, browser context.Context) {
 	uma := s.phone(t, "1022", "uma-pw")
 	p := newPage(t, browser, s)
-	p.loginPhone("1021", "tina-pw")
-	c, id := callBrowser(t, s, p, "1026", "xena-pw", "1021")
+	p.loginPhone("1028", "tess-pw")
+	c, id := callBrowser(t, s, p, "1026", "xena-pw", "1028")
 
 	p.click("#transfer")
 	p.visible("transfer-picker")
@@ -266,8 +269,8 @@ func transferToAgent(t *testing.T, s *server, browser context.Context) {
 		}
 	}
 	// The chain names the agent the call went to, not the extension dialled.
-	if got := calls[0]; got.Agent != "uma" || len(got.Transfers) != 1 || got.Transfers[0] != (transfer{By: "tina", To: "uma"}) {
-		t.Errorf("call log entry %+v, want agent uma and one transfer by tina to uma", got)
+	if got := calls[0]; got.Agent != "uma" || len(got.Transfers) != 1 || got.Transfers[0] != (transfer{By: "tess", To: "uma"}) {
+		t.Errorf("call log entry %+v, want agent uma and one transfer by tess to uma", got)
 	}
 }
 
