@@ -56,7 +56,8 @@ type Server struct {
 	limiter  *failLimiter
 	metrics  http.Handler
 	now      func() time.Time
-	streams  streams // open /api/events streams
+	streams  streams       // open /api/events streams
+	backups  chan struct{} // one slot: the backup being taken
 }
 
 // Limits of request handling.
@@ -82,6 +83,7 @@ func New(d Deps) *Server {
 		tokenSum: sha256.Sum256([]byte(d.Token)),
 		now:      time.Now,
 		streams:  streams{closing: make(chan struct{})},
+		backups:  make(chan struct{}, 1),
 	}
 	s.sessions = newSessions(s.now, func(se session) {
 		if se.sip.Username != "" {
@@ -143,6 +145,8 @@ func New(d Deps) *Server {
 	m.HandleFunc("GET /api/voicemail/{mailbox}/{id}", s.auth(s.handleVoicemailGet))
 	m.HandleFunc("DELETE /api/voicemail/{mailbox}/{id}", s.auth(s.handleVoicemailDelete))
 	m.HandleFunc("POST /api/voicemail/{mailbox}/{id}/heard", s.auth(s.handleVoicemailHeard))
+
+	m.HandleFunc("GET /api/backup", s.auth(s.handleBackup))
 	return s
 }
 

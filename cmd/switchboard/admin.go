@@ -30,6 +30,7 @@ var adminCommands = map[string]func(*adminCLI, []string) int{
 	"callback":  (*adminCLI).callback,
 	"voicemail": (*adminCLI).voicemail,
 	"dial":      (*adminCLI).dial,
+	"backup":    (*adminCLI).backup,
 }
 
 // admin runs an admin command; ok is false when cmd is not one.
@@ -62,7 +63,7 @@ func (c *adminCLI) flags(usage string) *flag.FlagSet {
 	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "URL of the running server's HTTP API")
 	fs.StringVar(&c.data, "data", "./data", "data directory to read admin.token from when SWITCHBOARD_TOKEN is unset")
 	fs.StringVar(&c.firm, "firm", "", "firm (SIP domain) to act in; default: all firms, or the only one that matches")
-	fs.StringVar(&c.config, "config", "", "the server's config file: its listen.http and data_dir become the defaults of -server and -data (default ./switchboard.yaml when present)")
+	fs.StringVar(&c.config, "config", "", "the server's config file: its listen.http and data_dir become the defaults of -server and -data (default ./switchboard.yaml, else "+systemConfig+", when present)")
 	fs.BoolVar(&c.json, "json", false, "print the API's raw JSON")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "usage: switchboard %s\n\nflags:\n", usage)
@@ -98,17 +99,27 @@ func (c *adminCLI) parse(fs *flag.FlagSet, args []string, min, max int) ([]strin
 	return pos, true
 }
 
+// systemConfig is where the Debian package puts the config file.
+const systemConfig = "/etc/switchboard/switchboard.yaml"
+
 // defaultsFromConfig takes -server and -data from the server's config file when
-// they were not given: admins run commands next to the config they edit.
+// they were not given: admins run commands next to the config they edit, and
+// on a packaged install (no ./switchboard.yaml) `sudo switchboard agents`
+// finds the service's address and token through systemConfig.
 func (c *adminCLI) defaultsFromConfig(fs *flag.FlagSet) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	path := c.config
 	if path == "" {
-		if _, err := os.Stat("switchboard.yaml"); err != nil {
+		for _, p := range []string{"switchboard.yaml", systemConfig} {
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+		}
+		if path == "" {
 			return
 		}
-		path = "switchboard.yaml"
 	}
 	cfg, err := dialplan.Load(path)
 	if err != nil {

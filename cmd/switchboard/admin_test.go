@@ -277,6 +277,44 @@ func TestCLI(t *testing.T) {
 		fails(sb("dial", "alice", "12ab"), 1, "invalid number")
 		fails(sb("dial", "zed", "1002"), 1, "unknown agent")
 	})
+	t.Run("backup", func(t *testing.T) {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "copy.db")
+		ok(sb("backup", file), "wrote "+file, "bbolt check passed")
+		st, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("backup mode %v, want 0600 (it holds the admin token)", st.Mode().Perm())
+		}
+		if err := store.Verify(file); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := store.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range cbIDs {
+			if _, err := cp.GetCallback("cli.test", id); err != nil {
+				t.Errorf("callback %s not in the backup: %v", id, err)
+			}
+		}
+		if err := cp.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Refused: the old file stays, and no partial file is left beside it.
+		fails(run([]string{"SWITCHBOARD_TOKEN=wrong"}, "backup", file, "-server", server), 1, "invalid bearer token")
+		fails(run(tok, "backup", file, "-server", "http://127.0.0.1:1"), 1, "cannot reach the server")
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 1 || entries[0].Name() != "copy.db" {
+			t.Errorf("backup dir holds %v, want only copy.db", entries)
+		}
+		fails(sb("backup"), 2, "usage: switchboard backup")
+	})
 	t.Run("server down", func(t *testing.T) {
 		fails(run(tok, "agents", "-server", "http://127.0.0.1:1"), 1, "cannot reach the server")
 	})

@@ -28,8 +28,11 @@ import (
 const usage = `usage: switchboard [global flags] <command> [flags]
 
 commands:
-  serve [-config F | F] [-data DIR] run the PBX (demo config when no file exists)
+  serve [-config F | F] [-data DIR] [-log-format text|json]
+                                     run the PBX (demo config when no file exists)
   check [-config F | F]              validate a config file
+  version                            print the version, commit and Go version
+  backup FILE                        copy the running server's database to FILE
   agents                             list agents with status and registrations
   status AGENT online|away|offline   set an agent's status
   calls [-n N] [-csv]                call log
@@ -65,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(rest, stdout, stderr)
 	case "check":
 		return check(rest, stdout, stderr)
+	case "version":
+		return versionCmd(rest, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -103,6 +108,10 @@ func splitCommand(args []string) (cmd string, rest []string, err error) {
 		name, _, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
 		if name == "h" || name == "help" {
 			return "", nil, errHelp
+		}
+		if name == "version" && !hasValue {
+			// What admins try first; the same as the version command.
+			return "version", nil, nil
 		}
 		takesValue, ok := globalFlags[name]
 		if !ok {
@@ -238,11 +247,18 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "config file (default ./switchboard.yaml, else the built-in demo); or name it without -config")
 	data := fs.String("data", "", "data directory (overrides data_dir)")
+	logFormat := fs.String("log-format", logText, "log format on stderr: text (key=value) or json (one object a line)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: switchboard serve [-config F | F] [-data DIR]\n\nflags:\n")
+		fmt.Fprint(stderr, "usage: switchboard serve [-config F | F] [-data DIR] [-log-format text|json]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if !parseWithConfig(fs, config, args, stderr) {
+		return 2
+	}
+	log, err := newLogger(stderr, *logFormat, logLevel())
+	if err != nil {
+		fmt.Fprintf(stderr, "switchboard serve: %v\n", err)
+		fs.Usage()
 		return 2
 	}
 	if os.Getenv("GOGC") == "" {
@@ -250,7 +266,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		// some memory for fewer collections lowers CPU per call (see bench/README.md).
 		debug.SetGCPercent(400)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
 	cfg, demo, err := loadConfig(*config)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -318,13 +333,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 	}
-}
-
-func logLevel() slog.Level {
-	if os.Getenv("SWITCHBOARD_DEBUG") != "" {
-		return slog.LevelDebug
-	}
-	return slog.LevelInfo
 }
 
 func printDemo(w io.Writer, cfg *dialplan.Config) {

@@ -58,9 +58,11 @@ type proc struct {
 
 var listenLine = regexp.MustCompile(`^(SIP|HTTP)\s+(\S+)://(\S+)`)
 
-func startProc(t *testing.T, config, data string) *proc {
+// startProc runs `switchboard serve` on config and data, with extra flags
+// (e.g. -log-format json), and waits until it prints its HTTP address.
+func startProc(t *testing.T, config, data string, extra ...string) *proc {
 	t.Helper()
-	return startCmd(t, exec.Command(binary(t), "serve", "-config", config, "-data", data))
+	return startCmd(t, exec.Command(binary(t), append([]string{"serve", "-config", config, "-data", data}, extra...)...))
 }
 
 // startCmd runs cmd (a switchboard serve, maybe wrapped) and waits for its listeners.
