@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,4 +121,89 @@ func listeningServer(t *testing.T, cfg Config) *Server {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// A phone that rang and then went silent does not hold a shutdown: abandoning
+// the wait sends it one CANCEL and returns at once, instead of waiting 64*T1 for
+// answers that never come.
+func TestAbandonAfterRinging(t *testing.T) {
+	t.Parallel()
+	s := listeningServer(t, Config{Listen: []string{"udp://127.0.0.1:0"}})
+	phone, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	cancels := make(chan string, 4)
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := phone.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			msg := string(buf[:n])
+			switch {
+			case strings.HasPrefix(msg, "INVITE "):
+				// 180 Ringing, then nothing: not even to the CANCEL.
+				phone.WriteTo([]byte(ringingFor(msg)), from)
+			case strings.HasPrefix(msg, "CANCEL "):
+				cancels <- msg
+			}
+		}
+	}()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	leg, err := s.Dial(ctx, DialSpec{URI: "sip:1001@" + phone.LocalAddr().String(), SDP: []byte("v=0\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rang := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- leg.Wait(ctx, func(code int, _ []byte) {
+			if code == 180 {
+				close(rang)
+			}
+		})
+	}()
+	select {
+	case <-rang:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the phone's 180 never arrived")
+	}
+	cancel(ErrAbandoned)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Wait answered nil for an abandoned INVITE")
+		}
+	case <-time.After(10 * time.Second): // a failure guard: without the fix this takes 64*T1
+		t.Fatal("Wait still waits for the silent phone")
+	}
+	select {
+	case m := <-cancels:
+		if !strings.Contains(m, "CSeq: 1 CANCEL") && !strings.Contains(m, " CANCEL\r\n") {
+			t.Errorf("CANCEL without a CANCEL CSeq:\n%s", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the ringing phone got no CANCEL")
+	}
+}
+
+// ringingFor builds a 180 for a raw INVITE: its Via, From, To (with a tag),
+// Call-ID and CSeq.
+func ringingFor(invite string) string {
+	var b strings.Builder
+	b.WriteString("SIP/2.0 180 Ringing\r\n")
+	for _, line := range strings.Split(invite, "\r\n") {
+		name, _, _ := strings.Cut(line, ":")
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "via", "from", "call-id", "cseq":
+			b.WriteString(line + "\r\n")
+		case "to":
+			b.WriteString(line + ";tag=silent1\r\n")
+		}
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return b.String()
 }

@@ -559,9 +559,11 @@ func sanitize(s string) string {
 }
 
 // ErrAbandoned, as the cause of cancelling Wait's context (context.WithCancelCause),
-// ends the wait at once when the callee has sent no response at all: there is no
-// transaction to CANCEL yet (RFC 3261 9.1), and waiting for one would hold a
-// shutdown for up to 64*T1. A callee that did respond gets its CANCEL as usual.
+// ends the wait at once (the PBX is shutting down): a callee that has sent no
+// response at all gets nothing, since there is no transaction to CANCEL yet (RFC
+// 3261 9.1); one that did gets a single CANCEL whose answer, and the 487, nobody
+// waits for. Waiting would hold a shutdown for up to 64*T1 when the phone went
+// away after its 180.
 var ErrAbandoned = errors.New("sip: INVITE abandoned")
 
 // Wait blocks until the INVITE gets a final answer. On 2xx it sends the ACK and
@@ -573,7 +575,10 @@ func (l *OutboundLeg) Wait(ctx context.Context, onProgress func(code int, sdp []
 	defer wcancel(nil)
 	stop := context.AfterFunc(ctx, func() {
 		cause := context.Cause(ctx)
-		if errors.Is(cause, ErrAbandoned) && !responded.Load() {
+		if errors.Is(cause, ErrAbandoned) {
+			if responded.Load() {
+				l.cancelOnce()
+			}
 			cause = sipgo.WaitAnswerForceCancelErr
 		}
 		wcancel(cause)
@@ -676,4 +681,26 @@ func (l *OutboundLeg) Reinvite(ctx context.Context, sdp []byte) ([]byte, error) 
 	}
 	l.setLocalSDP(sdp)
 	return res.Body(), nil
+}
+
+// cancelOnce sends one CANCEL for the INVITE outside any transaction: the
+// ringing phone stops, and nothing waits for its answer.
+func (l *OutboundLeg) cancelOnce() {
+	inv := l.d.InviteRequest
+	c := gosip.NewRequest(gosip.CANCEL, inv.Recipient)
+	c.AppendHeader(gosip.HeaderClone(inv.Via())) // the INVITE's top Via: it names the transaction
+	c.AppendHeader(gosip.HeaderClone(inv.From()))
+	c.AppendHeader(gosip.HeaderClone(inv.To()))
+	c.AppendHeader(gosip.HeaderClone(inv.CallID()))
+	cseq := gosip.HeaderClone(inv.CSeq()).(*gosip.CSeqHeader)
+	cseq.MethodName = gosip.CANCEL
+	c.AppendHeader(cseq)
+	gosip.CopyHeaders("Route", inv, c)
+	c.AppendHeader(gosip.NewHeader("Max-Forwards", "70"))
+	c.SetTransport(inv.Transport())
+	c.SetDestination(inv.Destination())
+	c.Laddr = inv.Laddr
+	if err := l.d.UA.Client.WriteRequest(c); err != nil {
+		l.s.log.Debug("sip: CANCEL at shutdown", "err", err)
+	}
 }
