@@ -339,6 +339,9 @@ func (k *control) ringMembers(c *Call, agents []*dialplan.Agent, timeout time.Du
 		c.ringDone("", r)
 		return memberResult{ringResult: r}
 	}
+	// The agent is the call's before the ring is over for them: a view that
+	// sees them busy and no longer ringing finds them in this call.
+	c.setAgent(owner[r.leg.URI()])
 	c.ringDone(owner[r.leg.URI()], r)
 	return memberResult{ringResult: r, agent: owner[r.leg.URI()]}
 }
