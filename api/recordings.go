@@ -3,10 +3,8 @@ package api
 import (
 	"cmp"
 	"errors"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,24 +146,9 @@ func (s *Server) handleRecordingGet(w http.ResponseWriter, r *http.Request, p pr
 		writeJSON(w, http.StatusOK, recordingView(rec))
 		return
 	}
-	file, err := os.Open(rec.File)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.fail(w, r, errorf(http.StatusNotFound, "the audio of recording %s is missing", id))
-		return
+	if herr := serveWAV(w, r, rec.File, id, "recording"); herr != nil {
+		s.fail(w, r, herr)
 	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer file.Close()
-	st, err := file.Stat()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "audio/wav")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.wav"`)
-	http.ServeContent(w, r, id+".wav", st.ModTime(), file)
 }
 
 // handleRecordingDelete removes a recording (file, then entry): the admin, or

@@ -88,24 +88,10 @@ func (s *Server) handleVoicemailGet(w http.ResponseWriter, r *http.Request, p pr
 		writeJSON(w, http.StatusOK, voicemailView(v))
 		return
 	}
-	file, err := os.Open(v.File)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.fail(w, r, errorf(http.StatusNotFound, "the audio of message %s is missing", id))
+	if herr := serveWAV(w, r, v.File, id, "message"); herr != nil {
+		s.fail(w, r, herr)
 		return
 	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer file.Close()
-	st, err := file.Stat()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "audio/wav")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.wav"`)
-	http.ServeContent(w, r, id+".wav", st.ModTime(), file)
 	if !v.Read && r.Method == http.MethodGet {
 		if err := s.markHeard(f.ID, mb, id); err != nil {
 			s.log.Warn("mark voicemail read", "firm", f.ID, "mailbox", mb, "id", id, "err", err)
@@ -175,4 +161,26 @@ func (s *Server) handleVoicemailDelete(w http.ResponseWriter, r *http.Request, p
 	s.d.PBX.VoicemailChanged(f.ID, mb, id, "deleted")
 	s.log.Info("voicemail deleted", "firm", f.ID, "mailbox", mb, "id", id, "by", p.who())
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// serveWAV sends the audio file of a voicemail message or a recording (what,
+// for the error) as id.wav, with ranges; an error is returned before anything
+// was written.
+func serveWAV(w http.ResponseWriter, r *http.Request, path, id, what string) error {
+	file, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errorf(http.StatusNotFound, "the audio of %s %s is missing", what, id)
+	}
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "audio/wav")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.wav"`)
+	http.ServeContent(w, r, id+".wav", st.ModTime(), file)
+	return nil
 }

@@ -59,10 +59,14 @@ func benchRelay(b *testing.B, from, to rtp.Codec) {
 		b.Fatal(err)
 	}
 	pkt := pionrtp.Packet{Header: pionrtp.Header{Version: 2, PayloadType: from.PT, SSRC: 0x5eed}, Payload: payload}
+	pump(b, caller, callee, sa.LocalAddr(), pkt)
+}
+
+// pump times b.N packets sent from caller to dst and received by callee, with
+// at most window in flight, and reports the rate.
+func pump(b *testing.B, caller, callee *net.UDPConn, dst netip.AddrPort, pkt pionrtp.Packet) {
 	out := make([]byte, 1500)
 	in := make([]byte, 1500)
-	dst := sa.LocalAddr()
-
 	var received atomic.Int64
 	senderDone := make(chan error, 1)
 	b.ReportAllocs()
@@ -158,43 +162,5 @@ func BenchmarkRelayBareUDP(b *testing.B) {
 		b.Fatal(err)
 	}
 	pkt := pionrtp.Packet{Header: pionrtp.Header{Version: 2, PayloadType: rtp.PCMU.PT, SSRC: 0x5eed}, Payload: payload}
-	wire := make([]byte, 1500)
-	rcv := make([]byte, 1500)
-	to := in.LocalAddr().(*net.UDPAddr).AddrPort()
-	var received atomic.Int64
-	senderDone := make(chan error, 1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	go func() {
-		for sent := range b.N {
-			for int64(sent)-received.Load() >= window {
-				time.Sleep(10 * time.Microsecond)
-			}
-			pkt.SequenceNumber++
-			pkt.Timestamp += 160
-			n, err := pkt.MarshalTo(wire)
-			if err == nil {
-				_, err = caller.WriteToUDPAddrPort(wire[:n], to)
-			}
-			if err != nil {
-				senderDone <- err
-				return
-			}
-		}
-		senderDone <- nil
-	}()
-	for received.Load() < int64(b.N) {
-		if err := callee.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
-			b.Fatal(err)
-		}
-		if _, _, err := callee.ReadFromUDPAddrPort(rcv); err != nil {
-			b.Fatalf("after %d of %d packets: %v", received.Load(), b.N, err)
-		}
-		received.Add(1)
-	}
-	b.StopTimer()
-	if err := <-senderDone; err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+	pump(b, caller, callee, in.LocalAddr().(*net.UDPAddr).AddrPort(), pkt)
 }
