@@ -38,58 +38,23 @@ if ! command -v kamailio >/dev/null; then
 	systemctl disable --now kamailio >/dev/null 2>&1 || true
 fi
 
-work=$(mktemp -d /tmp/switchboard-compare.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [[ "${KEEP:-}" == 1 ]]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-now() { date +%s.%N; }
+source bench/lib.sh
+bench_init compare
 clk=$(getconf CLK_TCK)
 
 echo "== building bin/switchboard"
 go build -o bin/switchboard ./cmd/switchboard
 
 # ---- the users, the same on both sides -------------------------------------------------
-rtp_first=$((20000 + ($$ % 100) * 200))
-cat >"$work/switchboard.yaml" <<EOF
-domain: bench.local
-listen:
-  sip: [udp://127.0.0.1:0]
-  http: 127.0.0.1:0
-  rtp_ports: ${rtp_first}-$((rtp_first + 19999))
-agents:
-  - {id: a1001, extension: "1001", password: pw-1001}
-  - {id: a1002, extension: "1002", password: pw-1002, ring_timeout: 30s}
-EOF
-printf 'SEQUENTIAL\n' >"$work/reg.csv"
-for ((u = 30000; u < 30000 + USERS; u++)); do
-	printf '  - {id: u%d, extension: "%d", password: pw-%d}\n' "$u" "$u" "$u" >>"$work/switchboard.yaml"
-	printf '%d;[authentication username=%d password=pw-%d];3600;load\n' "$u" "$u" "$u" >>"$work/reg.csv"
-done
+write_config "$USERS" 20000
 printf 'SEQUENTIAL\n1002;[authentication username=1002 password=pw-1002];3600;uas\n' >"$work/reg-uas.csv"
 printf 'SEQUENTIAL\n1001;[authentication username=1001 password=pw-1001];1002;bench.local\n' >"$work/call.csv"
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # ---- Switchboard -----------------------------------------------------------------------
-bin/switchboard serve -config "$work/switchboard.yaml" -data "$work/data" >"$work/switchboard.log" 2>&1 &
-spid=$!
-pids+=("$spid")
-sb_addr=""
-for _ in $(seq 100); do
-	sb_addr=$(sed -n 's|^SIP  *udp://\(127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/switchboard.log" | head -1)
-	[[ -n "$sb_addr" ]] && break
-	kill -0 "$spid" 2>/dev/null || { cat "$work/switchboard.log" >&2; exit 1; }
-	sleep 0.1
-done
-[[ -n "$sb_addr" ]] || { echo "switchboard did not start" >&2; exit 1; }
+start_switchboard bin/switchboard
+sb_addr=$sip_addr
 
 # ---- Kamailio --------------------------------------------------------------------------
 kport=$(free_port)
@@ -117,11 +82,6 @@ cpu_ticks() {
 	fi
 }
 addr_of() { if [[ $1 == sb ]]; then echo "$sb_addr"; else echo "$k_addr"; fi; }
-
-stat_last() {
-	awk -F';' -v col="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-		{ v = $c } END { print v + 0 }' "$2"
-}
 
 # sipp_run SYSTEM NAME ARGS...: one bounded SIPp run against SYSTEM.
 sipp_run() {

@@ -43,74 +43,23 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 command -v sipp >/dev/null || { echo "sipp not installed (make deps)" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/switchboard-bench.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [[ "${KEEP:-}" == 1 ]]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-# free_port prints a UDP port on 127.0.0.1 that the OS reported free a moment ago.
-free_port() {
-	python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source bench/lib.sh
+bench_init bench
 
 echo "== building bin/switchboard"
 go build -o bin/switchboard ./cmd/switchboard
 go build -o "$work/rtpload" ./bench/cmd/rtpload
 
-rtp_first=$((20000 + ($$ % 100) * 200))
-cat >"$work/switchboard.yaml" <<EOF
-domain: bench.local
-listen:
-  sip: [udp://127.0.0.1:0]
-  http: 127.0.0.1:0
-  rtp_ports: ${rtp_first}-$((rtp_first + 19999))
-agents:
-  - {id: a1001, extension: "1001", password: pw-1001}
-  - {id: a1002, extension: "1002", password: pw-1002, ring_timeout: 30s}
-  - {id: a1003, extension: "1003", password: pw-1003}
-  - {id: a1004, extension: "1004", password: pw-1004, ring_timeout: 30s}
-EOF
-printf 'SEQUENTIAL\n' >"$work/reg.csv"
-for ((u = 30000; u < 30000 + REG_USERS; u++)); do
-	printf '  - {id: u%d, extension: "%d", password: pw-%d}\n' "$u" "$u" "$u" >>"$work/switchboard.yaml"
-	printf '%d;[authentication username=%d password=pw-%d];3600;load\n' "$u" "$u" "$u" >>"$work/reg.csv"
-done
+write_config "$REG_USERS" 20000
 printf 'SEQUENTIAL\n1001;[authentication username=1001 password=pw-1001];3600;load\n' >"$work/reg-one.csv"
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-bin/switchboard serve -config "$work/switchboard.yaml" -data "$work/data" >"$work/server.log" 2>&1 &
-spid=$!
-pids+=("$spid")
-sip_addr=""
-for _ in $(seq 100); do
-	sip_addr=$(sed -n 's|^SIP  *udp://\(127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/server.log" | head -1)
-	[[ -n "$sip_addr" ]] && break
-	kill -0 "$spid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-	sleep 0.1
-done
-[[ -n "$sip_addr" ]] || { echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
+start_switchboard bin/switchboard
 echo "== switchboard pid $spid on udp $sip_addr (work dir $work)"
 
 clk=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$spid/status"; }
-now() { date +%s.%N; }
-
-# stat_last COLUMN FILE: the value of COLUMN in the last line of a SIPp -trace_stat file.
-stat_last() {
-	awk -F';' -v col="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-		{ v = $c } END { print v + 0 }' "$2"
-}
-# stat_max COLUMN FILE: the largest value of COLUMN over the file.
-stat_max() {
-	awk -F';' -v col="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-		{ if ($c + 0 > m) m = $c + 0 } END { print m + 0 }' "$2"
-}
-
 # sipp_run NAME ARGS...: one bounded SIPp run with stats and errors under $work/NAME.*
 sipp_run() {
 	local name=$1

@@ -29,49 +29,17 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 command -v sipp >/dev/null || { echo "sipp not installed (make deps)" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/switchboard-soak.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [[ "${KEEP:-}" == 1 ]]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source bench/lib.sh
+bench_init soak
 
 go build -o "$work/switchboard" ./cmd/switchboard
 go build -o "$work/rtpload" ./bench/cmd/rtpload
-rtp_first=$((20000 + ($$ % 100) * 200))
-cat >"$work/switchboard.yaml" <<EOF
-domain: bench.local
-listen:
-  sip: [udp://127.0.0.1:0]
-  http: 127.0.0.1:0
-  rtp_ports: ${rtp_first}-$((rtp_first + 9999))
-agents:
-  - {id: a1001, extension: "1001", password: pw-1001}
-  - {id: a1002, extension: "1002", password: pw-1002, ring_timeout: 30s}
-  - {id: a1003, extension: "1003", password: pw-1003}
-  - {id: a1004, extension: "1004", password: pw-1004, ring_timeout: 30s}
-EOF
+write_config 0 10000
 # The pprof listener lets sample force a collection (heap?gc=1): serve runs with GOGC=400,
 # so without one the heap in use says little about what is still live.
 pprof_addr="127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-SWITCHBOARD_PPROF=$pprof_addr "$work/switchboard" serve -config "$work/switchboard.yaml" -data "$work/data" >"$work/server.out" 2>"$work/server.log" &
-spid=$!
-pids+=("$spid")
-sip_addr="" http_addr=""
-for _ in $(seq 100); do
-	sip_addr=$(sed -n 's|^SIP  *udp://\(127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/server.out" | head -1)
-	http_addr=$(sed -n 's|^HTTP http://\([0-9.:]*\).*|\1|p' "$work/server.out" | head -1)
-	[[ -n "$sip_addr" && -n "$http_addr" ]] && break
-	kill -0 "$spid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-	sleep 0.1
-done
-[[ -n "$http_addr" ]] || { echo "server did not start" >&2; exit 1; }
+export SWITCHBOARD_PPROF=$pprof_addr
+start_switchboard "$work/switchboard"
 echo "== switchboard pid $spid, SIP udp $sip_addr, HTTP $http_addr, work dir $work"
 
 # metric NAME: a value from /metrics (loopback needs no token).
@@ -81,11 +49,6 @@ sample() {
 	printf '%s %s %s %s\n' "$(metric go_goroutines)" "$(ls "/proc/$spid/fd" | wc -l)" \
 		"$(metric switchboard_rtp_ports_in_use)" "$(metric go_memstats_heap_inuse_bytes)"
 }
-stat_last() {
-	awk -F';' -v col="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-		{ v = $c } END { print v + 0 }' "$2"
-}
-
 uas_port=$(free_port)
 printf 'SEQUENTIAL\n1002;[authentication username=1002 password=pw-1002];3600;uas\n' >"$work/reg-uas.csv"
 timeout 30 sipp "$sip_addr" -sf test/sipp/register-auth.xml -i 127.0.0.1 -p "$uas_port" -nostdin \
