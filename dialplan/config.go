@@ -56,12 +56,16 @@ type Listen struct {
 	SIP []string
 	// HTTP is the host:port of the HTTP API and web console.
 	HTTP string
+	// HTTPS is the host:port of the same over TLS (TLSCert, TLSKey): browsers
+	// give the microphone only to secure pages.
+	HTTPS string
 	// RTPMin and RTPMax bound the UDP port range for media (RTPMin is even).
 	RTPMin, RTPMax int
 	// PublicIP, when set, is the address written into SDP and Contact headers
 	// instead of the local one (for a PBX behind NAT).
 	PublicIP string
-	// TLSCert and TLSKey are PEM files for tls:// and wss:// listeners.
+	// TLSCert and TLSKey are PEM files for tls:// and wss:// listeners and for
+	// HTTPS; SIGHUP loads them again.
 	TLSCert, TLSKey string
 	// TrustedProxies are the reverse proxies in front of listen.http whose
 	// X-Forwarded-Proto: https makes the session cookie Secure.

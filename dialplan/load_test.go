@@ -84,6 +84,7 @@ func TestLoadBad(t *testing.T) {
 		{"bad_rtp_ports_order.yaml", "bad_rtp_ports_order.yaml:2", `first port must be below last port`},
 		{"bad_sip_listen.yaml", "bad_sip_listen.yaml:4", `listen.sip[1]: unknown transport "sctp"`},
 		{"tls_without_cert.yaml", "tls_without_cert.yaml:4", `listen.sip[1]: tls://127.0.0.1:5061 needs listen.tls_cert and listen.tls_key`},
+		{"https_without_cert.yaml", "https_without_cert.yaml:3", `listen.https: needs listen.tls_cert and listen.tls_key`},
 		{"bad_public_ip.yaml", "bad_public_ip.yaml:2", `listen.public_ip: invalid IP address`},
 		{"bad_domain.yaml", "bad_domain.yaml:1", `domain: invalid host name`},
 		{"voicemail_limit_twice.yaml", "voicemail_limit_twice.yaml:2", `silence_timeout: set either here or as voicemail.silence_timeout (line 4), not both`},

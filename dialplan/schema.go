@@ -459,6 +459,17 @@ func (f *fl) listen(p string, v *yaml.Node, l *Listen, dir string) {
 			}
 			l.HTTP = s
 		},
+		"https": func(p string, v *yaml.Node) {
+			s, ok := f.str(p, v)
+			if !ok {
+				return
+			}
+			if err := checkHostPort(s); err != nil {
+				f.errf(v, p, "%v", err)
+				return
+			}
+			l.HTTPS = s
+		},
 		"rtp_ports": func(p string, v *yaml.Node) {
 			s, ok := f.str(p, v)
 			if !ok {
@@ -515,6 +526,9 @@ func (f *fl) listen(p string, v *yaml.Node, l *Listen, dir string) {
 			missing, other = other, missing
 		}
 		f.errf(keys[other], join(p, other), "needs %s as well", join(p, missing))
+	}
+	if l.HTTPS != "" && (l.TLSCert == "" || l.TLSKey == "") {
+		f.errf(keys["https"], join(p, "https"), "needs listen.tls_cert and listen.tls_key")
 	}
 	for i, n := range sipItems {
 		s, _ := f.str("", n)

@@ -290,6 +290,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if a.HTTPAddr != "" {
 		fmt.Fprintf(stdout, "HTTP http://%s (admin token in %s, or SWITCHBOARD_TOKEN)\n", a.HTTPAddr, a.DataDir)
 	}
+	if a.HTTPSAddr != "" {
+		fmt.Fprintf(stdout, "HTTPS https://%s\n", a.HTTPSAddr)
+	}
 	if demo {
 		printDemo(stdout, cfg)
 	}
@@ -309,6 +312,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	for {
 		select {
 		case <-hup:
+			// The certificate first: renewed on disk, it is what SIGHUP is sent for.
+			if err := a.ReloadCerts(); err != nil {
+				log.Error("TLS certificate not reloaded, keeping the running one", "err", err)
+			} else if a.Config.Listen.TLSCert != "" {
+				log.Info("TLS certificate reloaded", "file", a.Config.Listen.TLSCert)
+			}
 			if demo {
 				log.Info("SIGHUP: demo config has no file to reload")
 				continue

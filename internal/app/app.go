@@ -65,7 +65,9 @@ type App struct {
 	PBX      *pbx.PBX
 	API      *api.Server
 	HTTPAddr string
-	Token    string
+	// HTTPSAddr is the bound listen.https address, if any.
+	HTTPSAddr string
+	Token     string
 	DataDir  string
 
 	log      *slog.Logger
@@ -75,7 +77,8 @@ type App struct {
 	httpSrv  *http.Server
 	cancel   context.CancelFunc
 	stopped  atomic.Bool
-	doneHTTP chan struct{}
+	httpWG   sync.WaitGroup // the HTTP and HTTPS serve loops
+	certs    *certs         // the TLS certificate, reloaded by ReloadCerts
 	// Conns is the connection budget the SIP stream listeners and HTTP share.
 	Conns   *limit.Conns
 	httpErr atomic.Pointer[error] // why the HTTP server stopped serving, if it did
@@ -98,7 +101,7 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	a := &App{Config: cfg, DataDir: dataDir, log: o.Logger, opts: o, doneHTTP: make(chan struct{})}
+	a := &App{Config: cfg, DataDir: dataDir, log: o.Logger, opts: o}
 	// The SIP stack lives until Stop, not until the caller's context ends: Stop must
 	// still send the BYEs of the calls it hangs up.
 	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -118,11 +121,12 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 
 	var tlsConf *tls.Config
 	if cfg.Listen.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.Listen.TLSCert, cfg.Listen.TLSKey)
+		c, err := loadCerts(cfg.Listen.TLSCert, cfg.Listen.TLSKey)
 		if err != nil {
-			return nil, fmt.Errorf("tls certificate: %w", err)
+			return nil, err
 		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		a.certs = c
+		tlsConf = c.config()
 	}
 	maxConns := cfg.Limits.MaxConnections
 	if maxConns == 0 {
@@ -184,28 +188,41 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 	if err := writeTokenFile(dataDir, token); err != nil {
 		return nil, err
 	}
-	if cfg.Listen.HTTP != "" {
+	if cfg.Listen.HTTP != "" || cfg.Listen.HTTPS != "" {
 		a.API = api.New(api.Deps{PBX: p, Store: st, Token: token, Logger: o.Logger, Health: a.Health,
 			TrustedProxies: cfg.Listen.TrustedProxies})
-		tl, err := net.Listen("tcp", cfg.Listen.HTTP)
-		if err != nil {
-			return nil, fmt.Errorf("http listen %s: %w", cfg.Listen.HTTP, err)
-		}
-		a.HTTPAddr = tl.Addr().String()
-		l := limit.NewListener(tl, limit.ListenerConfig{Name: "http", Conns: a.Conns, Logger: o.Logger})
 		a.httpSrv = newHTTPServer(a.API, cfg.Limits)
-		go func() {
-			defer close(a.doneHTTP)
-			err := a.httpSrv.Serve(l)
-			if errors.Is(err, http.ErrServerClosed) || a.stopped.Load() {
-				return
+		// One server for both: the same API, and Shutdown closes both listeners.
+		for _, ln := range []struct {
+			name, addr string
+			tls        *tls.Config
+			bound      *string
+		}{{"http", cfg.Listen.HTTP, nil, &a.HTTPAddr}, {"https", cfg.Listen.HTTPS, tlsConf, &a.HTTPSAddr}} {
+			if ln.addr == "" {
+				continue
 			}
-			err = fmt.Errorf("http server stopped: %w", err)
-			a.httpErr.Store(&err)
-			o.Logger.Error("http server stopped", "err", err)
-		}()
-	} else {
-		close(a.doneHTTP)
+			tl, err := net.Listen("tcp", ln.addr)
+			if err != nil {
+				return nil, fmt.Errorf("%s listen %s: %w", ln.name, ln.addr, err)
+			}
+			*ln.bound = tl.Addr().String()
+			var l net.Listener = limit.NewListener(tl, limit.ListenerConfig{Name: ln.name, Conns: a.Conns, Logger: o.Logger})
+			if ln.tls != nil {
+				l = tls.NewListener(l, ln.tls)
+			}
+			name := ln.name
+			a.httpWG.Add(1)
+			go func() {
+				defer a.httpWG.Done()
+				err := a.httpSrv.Serve(l)
+				if errors.Is(err, http.ErrServerClosed) || a.stopped.Load() {
+					return
+				}
+				err = fmt.Errorf("%s server stopped: %w", name, err)
+				a.httpErr.Store(&err)
+				o.Logger.Error(name+" server stopped", "err", err)
+			}()
+		}
 	}
 	ok = true
 	return a, nil
@@ -370,7 +387,7 @@ func (a *App) Stop(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		a.httpSrv.Shutdown(sctx)
 		cancel()
-		<-a.doneHTTP
+		a.httpWG.Wait()
 	}
 	a.cancel()
 	if err := a.closeParts(); err != nil {
@@ -394,4 +411,14 @@ func (a *App) closeParts() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ReloadCerts loads listen.tls_cert and tls_key again (SIGHUP): new TLS, WSS and
+// HTTPS handshakes get the new certificate. A file that does not load leaves the
+// old one in use.
+func (a *App) ReloadCerts() error {
+	if a.certs == nil {
+		return nil
+	}
+	return a.certs.reload()
 }
