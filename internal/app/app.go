@@ -68,17 +68,17 @@ type App struct {
 	// HTTPSAddr is the bound listen.https address, if any.
 	HTTPSAddr string
 	Token     string
-	DataDir  string
+	DataDir   string
 
-	log      *slog.Logger
-	opts     Options
-	mailMu   sync.Mutex
-	mailer   *mailer.Mailer // nil until smtp: is configured
-	httpSrv  *http.Server
-	cancel   context.CancelFunc
-	stopped  atomic.Bool
-	httpWG   sync.WaitGroup // the HTTP and HTTPS serve loops
-	certs    *certs         // the TLS certificate, reloaded by ReloadCerts
+	log     *slog.Logger
+	opts    Options
+	mailMu  sync.Mutex
+	mailer  *mailer.Mailer // nil until smtp: is configured
+	httpSrv *http.Server
+	cancel  context.CancelFunc
+	stopped atomic.Bool
+	httpWG  sync.WaitGroup // the HTTP and HTTPS serve loops
+	certs   *certs         // the TLS certificate, reloaded by ReloadCerts
 	// Conns is the connection budget the SIP stream listeners and HTTP share.
 	Conns   *limit.Conns
 	httpErr atomic.Pointer[error] // why the HTTP server stopped serving, if it did
