@@ -253,7 +253,7 @@ func (s *Server) auth(h func(http.ResponseWriter, *http.Request, principal)) htt
 			return
 		}
 		if p.sess != nil {
-			if herr := checkCookieRequest(r); herr != nil {
+			if herr := s.checkCookieRequest(r); herr != nil {
 				s.log.Warn("cookie request refused", "err", herr.msg, "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "ip", clientIP(r))
 				writeError(w, herr.code, herr.msg)
 				return
@@ -269,12 +269,12 @@ func (s *Server) auth(h func(http.ResponseWriter, *http.Request, principal)) htt
 // another site cannot send without a CORS preflight that we never grant.
 // SameSite=Strict alone leaves older browsers and same-site subdomains.
 // Bearer-token clients (CLI, scripts) are not browsers and are not checked.
-func checkCookieRequest(r *http.Request) *httpError {
+func (s *Server) checkCookieRequest(r *http.Request) *httpError {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
 	}
-	if herr := checkOrigin(r, true); herr != nil {
+	if herr := s.checkOrigin(r, true); herr != nil {
 		return herr
 	}
 	ct := r.Header.Get("Content-Type")
@@ -290,7 +290,7 @@ func checkCookieRequest(r *http.Request) *httpError {
 // checkOrigin checks that Origin (else Referer) names the host the request was
 // sent to. required: a request with neither is refused (every browser sends
 // Origin on a cross-origin POST, and the agent app's fetch sends it too).
-func checkOrigin(r *http.Request, required bool) *httpError {
+func (s *Server) checkOrigin(r *http.Request, required bool) *httpError {
 	src := r.Header.Get("Origin")
 	if src == "" || src == "null" {
 		src = r.Header.Get("Referer")
@@ -301,11 +301,30 @@ func checkOrigin(r *http.Request, required bool) *httpError {
 		}
 		return nil
 	}
+	host := r.Host
+	if fwd := r.Header.Get("X-Forwarded-Host"); fwd != "" && s.fromTrustedProxy(r) {
+		// A reverse proxy that rewrites Host says here what the browser asked for.
+		host = strings.TrimSpace(strings.Split(fwd, ",")[0])
+	}
 	u, err := url.Parse(src)
-	if err != nil || !strings.EqualFold(u.Host, r.Host) {
-		return errorf(http.StatusForbidden, "cross-site request refused: origin %q is not %q", src, r.Host)
+	if err != nil || !strings.EqualFold(u.Host, host) {
+		return errorf(http.StatusForbidden, "cross-site request refused: origin %q is not %q", src, host)
 	}
 	return nil
+}
+
+// fromTrustedProxy reports whether the request came from a listen.trusted_proxies address.
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.d.TrustedProxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // secureRequest reports whether the client reached us over TLS: directly, or
@@ -314,16 +333,7 @@ func (s *Server) secureRequest(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	for _, p := range s.d.TrustedProxies {
-		if p.Contains(ap.Addr().Unmap()) {
-			return strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
-		}
-	}
-	return false
+	return s.fromTrustedProxy(r) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
 }
 
 // handleMetrics serves /metrics: open to loopback clients (a local Prometheus or

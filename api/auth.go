@@ -181,7 +181,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	// Login CSRF (logging a victim into the attacker's account): a browser
 	// posting from another site names it in Origin.
-	if herr := checkOrigin(r, false); herr != nil {
+	if herr := s.checkOrigin(r, false); herr != nil {
 		writeError(w, herr.code, herr.msg)
 		return
 	}
@@ -238,7 +238,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if herr := checkOrigin(r, false); herr != nil {
+	if herr := s.checkOrigin(r, false); herr != nil {
 		writeError(w, herr.code, herr.msg)
 		return
 	}

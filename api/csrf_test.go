@@ -55,3 +55,24 @@ func TestSecureCookieBehindTrustedProxy(t *testing.T) {
 		}
 	}
 }
+
+// Behind a trusted reverse proxy that rewrites Host, the browser's Origin names
+// the host in X-Forwarded-Host; from anyone else that header counts for nothing.
+func TestOriginBehindTrustedProxy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, proxies string
+		want          int
+	}{
+		{"trusted proxy", "  trusted_proxies: [127.0.0.0/8]\n", http.StatusOK},
+		{"no trusted proxy", "", http.StatusForbidden},
+	} {
+		a := startAppYAML(t, strings.Replace(mainYAML, "  http: 127.0.0.1:0\n", "  http: 127.0.0.1:0\n"+tc.proxies, 1))
+		c := agentClient(t, a.HTTPAddr, "alice", "alice-pw", "pbx.test")
+		res := c.do("PUT", "/api/agents/alice/status", map[string]string{"status": "away"},
+			"Origin", "https://pbx.example.com", "X-Forwarded-Host", "pbx.example.com")
+		if res.code != tc.want {
+			t.Errorf("%s: status %d, want %d (%s)", tc.name, res.code, tc.want, strings.TrimSpace(string(res.body)))
+		}
+	}
+}

@@ -570,14 +570,18 @@ var ErrAbandoned = errors.New("sip: INVITE abandoned")
 // returns nil; a failure answer is a *StatusError. Cancelling ctx sends CANCEL and
 // returns ctx's error. onProgress sees each 18x (code, early SDP).
 func (l *OutboundLeg) Wait(ctx context.Context, onProgress func(code int, sdp []byte)) error {
-	var responded atomic.Bool
+	// pendingCancel is the CANCEL for the INVITE that got a provisional answer,
+	// built on WaitAnswer's goroutine: a digest retry rewrites the INVITE there.
+	var pendingCancel atomic.Pointer[gosip.Request]
 	wctx, wcancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer wcancel(nil)
 	stop := context.AfterFunc(ctx, func() {
 		cause := context.Cause(ctx)
 		if errors.Is(cause, ErrAbandoned) {
-			if responded.Load() {
-				l.cancelOnce()
+			if c := pendingCancel.Load(); c != nil {
+				if err := l.d.UA.Client.WriteRequest(c); err != nil {
+					l.s.log.Debug("sip: CANCEL at shutdown", "err", err)
+				}
 			}
 			cause = sipgo.WaitAnswerForceCancelErr
 		}
@@ -588,7 +592,13 @@ func (l *OutboundLeg) Wait(ctx context.Context, onProgress func(code int, sdp []
 		Username: l.spec.AuthUser,
 		Password: l.spec.AuthPass,
 		OnResponse: func(res *gosip.Response) error {
-			responded.Store(true)
+			if res.IsProvisional() {
+				if c := cancelFor(l.d.InviteRequest); c != nil {
+					pendingCancel.Store(c)
+				}
+			} else {
+				pendingCancel.Store(nil) // a challenge: the next INVITE is another transaction
+			}
 			if res.StatusCode > 100 && res.StatusCode < 200 && onProgress != nil {
 				onProgress(res.StatusCode, res.Body())
 			}
@@ -683,24 +693,24 @@ func (l *OutboundLeg) Reinvite(ctx context.Context, sdp []byte) ([]byte, error) 
 	return res.Body(), nil
 }
 
-// cancelOnce sends one CANCEL for the INVITE outside any transaction: the
-// ringing phone stops, and nothing waits for its answer.
-func (l *OutboundLeg) cancelOnce() {
-	inv := l.d.InviteRequest
+// cancelFor builds the CANCEL of an INVITE (RFC 3261 9.1), to be sent outside
+// any transaction: the ringing phone stops, and nothing waits for its answer.
+// nil when the INVITE lacks what a CANCEL copies.
+func cancelFor(inv *gosip.Request) *gosip.Request {
+	if inv == nil || inv.Via() == nil || inv.CSeq() == nil || inv.From() == nil || inv.To() == nil || inv.CallID() == nil {
+		return nil
+	}
 	c := gosip.NewRequest(gosip.CANCEL, inv.Recipient)
 	c.AppendHeader(gosip.HeaderClone(inv.Via())) // the INVITE's top Via: it names the transaction
 	c.AppendHeader(gosip.HeaderClone(inv.From()))
 	c.AppendHeader(gosip.HeaderClone(inv.To()))
 	c.AppendHeader(gosip.HeaderClone(inv.CallID()))
-	cseq := gosip.HeaderClone(inv.CSeq()).(*gosip.CSeqHeader)
-	cseq.MethodName = gosip.CANCEL
+	cseq := &gosip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: gosip.CANCEL}
 	c.AppendHeader(cseq)
 	gosip.CopyHeaders("Route", inv, c)
 	c.AppendHeader(gosip.NewHeader("Max-Forwards", "70"))
 	c.SetTransport(inv.Transport())
 	c.SetDestination(inv.Destination())
 	c.Laddr = inv.Laddr
-	if err := l.d.UA.Client.WriteRequest(c); err != nil {
-		l.s.log.Debug("sip: CANCEL at shutdown", "err", err)
-	}
+	return c
 }

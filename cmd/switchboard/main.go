@@ -313,10 +313,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		select {
 		case <-hup:
 			// The certificate first: renewed on disk, it is what SIGHUP is sent for.
-			if err := a.ReloadCerts(); err != nil {
+			if file, err := a.ReloadCerts(); err != nil {
 				log.Error("TLS certificate not reloaded, keeping the running one", "err", err)
-			} else if a.Config.Listen.TLSCert != "" {
-				log.Info("TLS certificate reloaded", "file", a.Config.Listen.TLSCert)
+			} else if file != "" {
+				log.Info("TLS certificate reloaded", "file", file)
 			}
 			if demo {
 				log.Info("SIGHUP: demo config has no file to reload")

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,6 +111,10 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 	ok := false
 	defer func() {
 		if !ok {
+			if a.httpSrv != nil { // HTTP was up when HTTPS failed to bind
+				a.httpSrv.Close()
+				a.httpWG.Wait()
+			}
 			a.cancel()
 			a.closeParts()
 		}
@@ -191,7 +198,7 @@ func Start(ctx context.Context, cfg *dialplan.Config, o Options) (*App, error) {
 	if cfg.Listen.HTTP != "" || cfg.Listen.HTTPS != "" {
 		a.API = api.New(api.Deps{PBX: p, Store: st, Token: token, Logger: o.Logger, Health: a.Health,
 			TrustedProxies: cfg.Listen.TrustedProxies})
-		a.httpSrv = newHTTPServer(a.API, cfg.Limits)
+		a.httpSrv = newHTTPServer(a.API, cfg.Limits, o.Logger)
 		// One server for both: the same API, and Shutdown closes both listeners.
 		for _, ln := range []struct {
 			name, addr string
@@ -236,8 +243,9 @@ const maxHeaderBytes = 16 << 10
 // from holding connections: headers within min(10 s, read timeout), the whole
 // request within the read timeout, the answer within twice that (event streams
 // and downloads move their own deadlines), keep-alive idle for the idle timeout.
-func newHTTPServer(h http.Handler, l dialplan.Limits) *http.Server {
+func newHTTPServer(h http.Handler, l dialplan.Limits, logger *slog.Logger) *http.Server {
 	return &http.Server{
+		ErrorLog:          log.New(&throttledLog{log: logger}, "", 0),
 		Handler:           h,
 		ReadHeaderTimeout: min(10*time.Second, l.HTTPReadTimeout),
 		ReadTimeout:       l.HTTPReadTimeout,
@@ -415,10 +423,50 @@ func (a *App) closeParts() error {
 
 // ReloadCerts loads listen.tls_cert and tls_key again (SIGHUP): new TLS, WSS and
 // HTTPS handshakes get the new certificate. A file that does not load leaves the
-// old one in use.
-func (a *App) ReloadCerts() error {
+// old one in use. It returns the certificate file ("" without TLS); the files
+// are those of the start: a reload that names others needs a restart.
+func (a *App) ReloadCerts() (string, error) {
 	if a.certs == nil {
-		return nil
+		return "", nil
 	}
-	return a.certs.reload()
+	return a.certs.file(), a.certs.reload()
+}
+
+// throttledLog takes net/http's error log (failed TLS handshakes, broken
+// requests): any client can cause a line per connection, so at most
+// httpLogBurst lines per httpLogEvery reach the log, and a count of the rest.
+type throttledLog struct {
+	log     *slog.Logger
+	mu      sync.Mutex
+	since   time.Time
+	n       int
+	dropped int
+}
+
+const (
+	httpLogBurst = 5
+	httpLogEvery = 10 * time.Second
+)
+
+func (w *throttledLog) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	if now.Sub(w.since) >= httpLogEvery {
+		if w.dropped > 0 {
+			w.log.Warn("http server errors suppressed", "count", w.dropped, "within", httpLogEvery)
+		}
+		w.since, w.n, w.dropped = now, 0, 0
+	}
+	if w.n >= httpLogBurst {
+		w.dropped++
+		return len(b), nil
+	}
+	w.n++
+	msg := strings.TrimSpace(string(b))
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	w.log.Warn("http server", "err", strconv.Quote(msg))
+	return len(b), nil
 }

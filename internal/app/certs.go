@@ -22,6 +22,9 @@ func loadCerts(certFile, keyFile string) (*certs, error) {
 	return c, nil
 }
 
+// file names the certificate in use, for logs.
+func (c *certs) file() string { return c.certFile }
+
 func (c *certs) reload() error {
 	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
 	if err != nil {
@@ -37,6 +40,11 @@ func (c *certs) config() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return c.cur.Load(), nil
+		},
+		// The SIP stack dials trunks with this configuration too: a carrier that
+		// asks for a client certificate (mutual TLS) gets the same one.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return c.cur.Load(), nil
 		},
 	}
