@@ -81,6 +81,7 @@ while (($(date +%s) + MEDIA_SECONDS + 10 < end)); do
 	else
 		media_fail=$((media_fail + 1))
 		echo "media round $round FAILED (see $work/rtpload.err)"
+		sleep 5 # a round that fails at once must not spin
 	fi
 	read -r g f r h < <(sample)
 	echo "  during: goroutines $g  fds $f  rtp ports $r  heap $((h / 1024)) KiB  calls ok $(stat_last 'SuccessfulCall(C)' "$work/uac.stat") failed $(stat_last 'FailedCall(C)' "$work/uac.stat")"

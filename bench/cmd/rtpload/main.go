@@ -83,16 +83,25 @@ func run(ctx context.Context, o options, log *slog.Logger) (string, error) {
 		}
 		return p, nil
 	}
+	// done unregisters a phone before it goes: rounds run again and again (the
+	// soak), and each would leave a binding behind until the PBX's contact limit
+	// refuses the next.
+	done := func(p *testphone.Phone) {
+		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Unregister(uctx)
+		p.Close()
+	}
 	callee, err := newPhone(o.callee, o.calleePW)
 	if err != nil {
 		return "", err
 	}
-	defer callee.Close()
+	defer done(callee)
 	caller, err := newPhone(o.caller, o.callerPW)
 	if err != nil {
 		return "", err
 	}
-	defer caller.Close()
+	defer done(caller)
 
 	// The callee answers everything. The PBX is a B2BUA, so the two legs of a call share
 	// no Call-ID; both sides are collected separately, which is all the counts need.
