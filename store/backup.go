@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"io"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,6 +42,10 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 // presence of Switchboard's buckets. It opens the file read-only and never
 // changes it.
 func Verify(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", path, err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
@@ -50,6 +55,12 @@ func Verify(path string) error {
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
+		// A file cut short (a copy that stopped half way) has valid meta pages
+		// naming pages past its end; bbolt would read them from the mapping and
+		// crash the process instead of reporting it.
+		if tx.Size() > st.Size() {
+			return fmt.Errorf("%w: %d bytes, but its meta page says %d", ErrCorrupt, st.Size(), tx.Size())
+		}
 		var errs []error
 		for err := range tx.Check() {
 			errs = append(errs, err)
