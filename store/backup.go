@@ -3,8 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
-	"os"
 	"io"
+	"os"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"

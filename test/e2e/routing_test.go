@@ -130,7 +130,9 @@ func TestOnlineNoAnswerGoesToVoicemail(t *testing.T) {
 	if info.SampleRate != 8000 || info.Channels != 1 || info.Format != wav.FormatULaw {
 		t.Errorf("WAV format %+v", info)
 	}
-	if info.Duration < 2500*time.Millisecond || info.Duration > 3600*time.Millisecond {
+	// The phone's 3 s of tone are wall time: on a loaded machine its sender
+	// ticks late and the message holds fewer 20 ms frames.
+	if info.Duration < 2*time.Second || info.Duration > 3600*time.Millisecond {
 		t.Errorf("WAV lasts %v, want about 3 s", info.Duration)
 	}
 	if f := audio.DominantFrequency(pcm); math.Abs(f-1000) > 15 {
