@@ -332,6 +332,15 @@ func (s *Server) handleDial(w http.ResponseWriter, r *http.Request, p principal)
 }
 
 // who names the principal for logs.
+// agentID is the session's agent, "" for the admin token: the PBX's "who asks"
+// for actions an agent may take on their own calls and the admin on any.
+func (p principal) agentID() string {
+	if p.admin {
+		return ""
+	}
+	return p.agent.ID
+}
+
 func (p principal) who() string {
 	if p.admin {
 		return "admin"

@@ -195,10 +195,7 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request, p principa
 		s.fail(w, r, herr)
 		return
 	}
-	by := ""
-	if !p.admin {
-		by = p.agent.ID
-	}
+	by := p.agentID()
 	if err := s.d.PBX.Record(f.ID, id, by, *req.On); err != nil {
 		s.fail(w, r, recordError(err, id))
 		return

@@ -41,10 +41,7 @@ func (s *Server) handleTransfer(w http.ResponseWriter, r *http.Request, p princi
 		s.fail(w, r, herr)
 		return
 	}
-	by := ""
-	if !p.admin {
-		by = p.agent.ID
-	}
+	by := p.agentID()
 	if err := s.d.PBX.Transfer(f.ID, id, by, target); err != nil {
 		s.fail(w, r, transferError(err, id, target))
 		return
