@@ -51,11 +51,8 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/ ./rtp/ ./store/
 	./bench/sipp-load.sh
 
-# A short coverage-guided run of every fuzz target (FUZZTIME=30s by default).
+# A short coverage-guided run of every fuzz target (FUZZTIME=30s by default; the nightly
+# run is make fuzz FUZZTIME=10m, see bench/fuzz-nightly.sh).
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-		done; \
-	done
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./bench/fuzz-nightly.sh
