@@ -136,6 +136,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 				return nil, net.ErrClosed
 			default:
 			}
+			// A socket that is no longer listening (shut down, or its
+			// descriptor gone) never accepts again: end, so that the server
+			// stops counting it as serving and /healthz fails.
+			if deadSocket(err) {
+				l.log.Error("accept failed for good", "listener", l.cfg.Name, "err", err)
+				return nil, err
+			}
 			// Every other error is retried: a listening socket that is still
 			// open accepts again once the cause (no descriptors, no memory, an
 			// aborted handshake) has passed, and giving up would leave the
@@ -184,6 +191,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // resourceShortage reports whether err says the process or system ran out of
 // descriptors or memory, as opposed to a peer that gave up early.
+// deadSocket tells an accept error that no retry can cure: the socket is not
+// listening any more (EINVAL after a shutdown), or is not a usable socket.
+func deadSocket(err error) bool {
+	return errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EBADF) ||
+		errors.Is(err, syscall.ENOTSOCK) || errors.Is(err, syscall.EOPNOTSUPP)
+}
+
 func resourceShortage(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)

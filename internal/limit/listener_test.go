@@ -82,6 +82,31 @@ func TestListenerClosedEndsAccept(t *testing.T) {
 	}
 }
 
+// A listening socket that was shut down under the server never accepts again:
+// Accept ends with the error instead of retrying forever.
+func TestListenerShutDownSocketEndsAccept(t *testing.T) {
+	t.Parallel()
+	inner := listen(t)
+	l := NewListener(inner, ListenerConfig{Name: "test"})
+	done := make(chan error, 1)
+	go func() { _, err := l.Accept(); done <- err }()
+	raw, err := inner.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Fatalf("err = %v, want EINVAL", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Accept kept retrying a socket that no longer listens")
+	}
+}
+
 // acceptN dials n connections to l and returns the accepted server sides that
 // Accept handed out before the dialed peers were all closed or refused.
 func dialN(t *testing.T, addr string, n int) []net.Conn {
