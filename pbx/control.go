@@ -17,6 +17,38 @@ import (
 	"switchboard/store"
 )
 
+// trunkOf recognises a carrier's INVITE by its source (see TrunkForSource and
+// trunks.bySource). A request with credentials is a phone's answer to our
+// challenge, never a trunk.
+func (k *control) trunkOf(cfg *dialplan.Config, req *sip.Request) (*dialplan.Firm, *dialplan.Trunk) {
+	if req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil {
+		return nil, nil
+	}
+	src, _ := netip.ParseAddrPort(req.Source())
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	if f, t := cfg.TrunkForSource(src.Addr()); t != nil {
+		return f, t
+	}
+	return k.p.trunks.bySource(cfg, src, req.Transport())
+}
+
+// challenge answers a phone's first REGISTER or INVITE, the one without
+// credentials, on the SIP read path (sip.Server.OnChallenge): the same 401
+// Authenticate sends, without a transaction. A carrier's INVITE (never
+// challenged) and any INVITE while draining (503) take the normal path.
+func (k *control) challenge(req *sip.Request) *sip.Response {
+	p := k.p
+	if req.IsInvite() {
+		if p.stopping.Load() {
+			return nil
+		}
+		if _, t := k.trunkOf(p.cfg.Load(), req); t != nil {
+			return nil
+		}
+	}
+	return p.auth.Challenge(req, p.accts.firmFor(req).Domain)
+}
+
 // handleInvite is where every new call starts: find who is calling (a trunk by its
 // address, otherwise a phone that must pass the digest check), accept the leg, ask the
 // dialplan, run the decision, log the call.
@@ -31,13 +63,7 @@ func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	cfg := p.cfg.Load()
 	var firm *dialplan.Firm
 	var from dialplan.Source
-	src, _ := netip.ParseAddrPort(req.Source())
-	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	// A request with credentials is a phone's answer to our challenge, never a trunk.
-	phone := req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil
-	if f, t := cfg.TrunkForSource(src.Addr()); t != nil && !phone {
-		firm, from.Trunk = f, t
-	} else if f, t := p.trunks.bySource(cfg, src, req.Transport()); t != nil && !phone {
+	if f, t := k.trunkOf(cfg, req); t != nil {
 		firm, from.Trunk = f, t
 	} else {
 		firm = p.accts.firmFor(req)

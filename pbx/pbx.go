@@ -282,6 +282,7 @@ func (p *PBX) seedTeamStats() error {
 // Start installs the SIP handlers and the housekeeping loop.
 func (p *PBX) Start() {
 	p.sip.OnInvite(p.ctl.handleInvite)
+	p.sip.OnChallenge(p.ctl.challenge)
 	p.sip.OnRequest("REGISTER", p.accts.handleRegister)
 	p.sip.OnRequest("SUBSCRIBE", p.accts.handleSubscribe)
 	p.sip.OnRequest("NOTIFY", func(req *sip.Request, tx sip.ServerTransaction) {

@@ -34,6 +34,11 @@ type Pool struct {
 	// waiting for another call to end.
 	maxAge    time.Duration
 	trimTimer *time.Timer
+	// Releases in the current and the previous idleRest window: the idle list
+	// keeps what two windows at that rate need (idleCap), so that at any call
+	// rate a new leg finds a rested socket instead of binding two.
+	windowStart          time.Time
+	releasedNow, lastWin int
 }
 
 type idleSocket struct {
@@ -43,11 +48,13 @@ type idleSocket struct {
 }
 
 // idleRest is how long a released socket rests before it is reused, unless the pool
-// has nothing else to give. At most maxIdle sockets are kept, none longer than
+// has nothing else to give. The idle list holds what the recent release rate needs
+// over two rests, at least minIdle and at most maxIdle sockets, none longer than
 // idleMaxAge: ports a quiet PBX no longer needs go back to the system.
 const (
 	idleRest   = 2 * time.Second
-	maxIdle    = 64
+	minIdle    = 64
+	maxIdle    = 4096
 	idleMaxAge = 30 * time.Second
 )
 
@@ -186,14 +193,33 @@ func (p *Pool) release(port int, rtpConn, rtcpConn *net.UDPConn) {
 		return
 	}
 	now := time.Now()
+	p.countRelease(now)
 	p.idle = append(p.idle, idleSocket{port: port, rtp: rtpConn, rtcp: rtcpConn, releasedAt: now})
 	p.trimLocked(now)
+}
+
+// countRelease counts a release at now into its window. Called with p.mu held.
+func (p *Pool) countRelease(now time.Time) {
+	if now.Sub(p.windowStart) >= idleRest {
+		p.lastWin = p.releasedNow
+		if now.Sub(p.windowStart) >= 2*idleRest {
+			p.lastWin = 0 // a quiet window in between
+		}
+		p.releasedNow, p.windowStart = 0, now
+	}
+	p.releasedNow++
+}
+
+// idleCap is how many idle sockets to keep: twice the releases of the busier of
+// the last two windows, within [minIdle, maxIdle]. Called with p.mu held.
+func (p *Pool) idleCap() int {
+	return min(maxIdle, max(minIdle, 2*max(p.releasedNow, p.lastWin)))
 }
 
 // trimLocked closes the idle sockets over maxIdle or older than maxAge and
 // arms the timer for the oldest one left. Called with p.mu held.
 func (p *Pool) trimLocked(now time.Time) {
-	for len(p.idle) > 0 && (len(p.idle) > maxIdle || now.Sub(p.idle[0].releasedAt) >= p.maxAge) {
+	for len(p.idle) > 0 && (len(p.idle) > p.idleCap() || now.Sub(p.idle[0].releasedAt) >= p.maxAge) {
 		p.idle[0].rtp.Close()
 		p.idle[0].rtcp.Close()
 		p.idle[0] = idleSocket{}

@@ -37,3 +37,30 @@ func TestPoolTrimsIdleSocketsByTime(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// At a call rate above what minIdle sockets cover for one rest, the idle list
+// grows with the rate, so that new legs reuse rested sockets instead of binding
+// fresh ones; a quiet spell shrinks it back to minIdle.
+func TestPoolIdleCapFollowsReleaseRate(t *testing.T) {
+	t.Parallel()
+	p := &Pool{}
+	start := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		at       time.Duration
+		releases int
+		want     int
+	}{
+		{0, 10, minIdle},                            // few releases: the floor
+		{100 * time.Millisecond, 290, 2 * 300},      // 300 in this window
+		{idleRest + time.Millisecond, 100, 2 * 300}, // the last window was busier
+		{3*idleRest + time.Millisecond, 1, minIdle}, // a quiet window in between
+		{4 * idleRest, 5000, maxIdle},               // the ceiling
+	} {
+		for range tc.releases {
+			p.countRelease(start.Add(tc.at))
+		}
+		if got := p.idleCap(); got != tc.want {
+			t.Errorf("after %d releases at %v: idle cap %d, want %d", tc.releases, tc.at, got, tc.want)
+		}
+	}
+}

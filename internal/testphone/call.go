@@ -130,6 +130,11 @@ func (c *Call) RTPSource() netip.AddrPort {
 // PacketsReceived counts every RTP packet received (audio, events, others).
 func (c *Call) PacketsReceived() uint64 { return c.media.packets.Load() }
 
+// PacketsSent counts the RTP packets this phone sent. A phone on a busy machine
+// sends fewer than one per 20 ms (its ticker skips beats), so loss is what the
+// peer did not receive of these.
+func (c *Call) PacketsSent() uint64 { return c.media.sent.Load() }
+
 // UnexpectedPackets counts RTP packets whose payload type is neither the call
 // codec nor telephone-event, such as PCMA arriving at a PCMU-only phone.
 func (c *Call) UnexpectedPackets() uint64 { return c.media.unexpected.Load() }

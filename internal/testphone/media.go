@@ -122,6 +122,7 @@ type media struct {
 
 	src        atomic.Pointer[netip.AddrPort]
 	packets    atomic.Uint64
+	sent       atomic.Uint64
 	unexpected atomic.Uint64
 
 	rxMu     sync.Mutex // receive buffer
@@ -361,7 +362,9 @@ func (m *media) tick() {
 	m.seq++
 	if err := m.tr.send(&pkt); err != nil {
 		m.log.Debug("send rtp", "error", err)
+		return
 	}
+	m.sent.Add(1)
 }
 
 func (m *media) sendDTMF(ctx context.Context, digit rune) error {

@@ -324,6 +324,17 @@ func (a *Authenticator) Malformed(ip netip.Addr) {
 }
 
 func (a *Authenticator) challenge(req *sip.Request, tx sip.ServerTransaction, realm string, proxy, stale bool, now time.Time) {
+	respond(tx, a.challengeResponse(req, realm, proxy, stale, now))
+}
+
+// Challenge is the 401 that Authenticate sends to a request without credentials
+// for realm, for a caller that answers it without a transaction (see
+// StatelessResponder): a fresh nonce per algorithm.
+func (a *Authenticator) Challenge(req *sip.Request, realm string) *sip.Response {
+	return a.challengeResponse(req, realm, false, false, a.now())
+}
+
+func (a *Authenticator) challengeResponse(req *sip.Request, realm string, proxy, stale bool, now time.Time) *sip.Response {
 	status, reason, header := sip.StatusUnauthorized, "Unauthorized", "WWW-Authenticate"
 	if proxy {
 		status, reason, header = sip.StatusProxyAuthRequired, "Proxy Authentication Required", "Proxy-Authenticate"
@@ -337,7 +348,7 @@ func (a *Authenticator) challenge(req *sip.Request, tx sip.ServerTransaction, re
 		}
 		res.AppendHeader(sip.NewHeader(header, v))
 	}
-	respond(tx, res)
+	return res
 }
 
 // quoteEscape escapes a value for a quoted-string; a realm comes from config, but a
