@@ -248,3 +248,74 @@ func TestGarbageDoesNotFloodTheLog(t *testing.T) {
 		t.Fatalf("%d malformed datagrams counted toward the ban, want %d", got, datagrams)
 	}
 }
+
+// A phone's first REGISTER or INVITE over UDP is answered on the read path by
+// OnChallenge, before any transaction or handler; everything else (credentials,
+// a request in a dialog, a protocol error, a nil answer) reaches the handlers.
+func TestEarlyChallenge(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{Listen: []string{"udp://127.0.0.1:0"}, Logger: slog.New(slog.NewTextHandler(&countingWriter{}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := auth.New(auth.Config{}, func(realm, user string) (auth.Account, bool) { return auth.Account{}, false })
+	var handled atomic.Int64
+	handler := func(req *Request, tx ServerTransaction) {
+		handled.Add(1)
+		s.Respond(tx, req, 403, "Handled")
+	}
+	s.OnInvite(handler)
+	s.OnRequest("REGISTER", handler)
+	s.OnChallenge(func(req *Request) *Response {
+		if req.GetHeader("X-Carrier") != nil {
+			return nil // as the PBX does for a trunk's INVITE
+		}
+		return a.Challenge(req, "test.local")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); s.Close() })
+	if err := s.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	server := net.UDPAddrFromAddrPort(s.Listeners()[0].Addr)
+	for _, tc := range []struct {
+		name, method, version, extra string
+		to                           string // replaces the To header when set
+		want                         int
+		handler                      bool // the request reached the method's handler
+	}{
+		{"register", "REGISTER", "SIP/2.0", "", "", 401, false},
+		{"invite", "INVITE", "SIP/2.0", "", "", 401, false},
+		{"register with credentials", "REGISTER", "SIP/2.0",
+			"Authorization: Digest username=\"1001\", realm=\"test.local\", nonce=\"x\", uri=\"sip:test.local\", response=\"0\"\r\n", "", 403, true},
+		{"invite with proxy credentials", "INVITE", "SIP/2.0",
+			"Proxy-Authorization: Digest username=\"1001\", realm=\"test.local\", nonce=\"x\", uri=\"sip:test.local\", response=\"0\"\r\n", "", 403, true},
+		{"no early answer", "INVITE", "SIP/2.0", "X-Carrier: 1\r\n", "", 403, true},
+		// Answered by the normal path's checks, not by a 401 from the read path.
+		{"another version", "REGISTER", "SIP/3.0", "", "", 505, false},
+		{"in a dialog", "INVITE", "SIP/2.0", "", "To: <sip:1002@test.local>;tag=b1\r\n", 481, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := udpClient(t)
+			req := request(tc.method, tc.version, c.LocalAddr().String(), "UDP", tc.extra, "")
+			if tc.to != "" {
+				req = strings.Replace(req, "To: <sip:1002@test.local>\r\n", tc.to, 1)
+			}
+			before := handled.Load()
+			c.WriteTo([]byte(req), server)
+			code, challenge, ok := readUDPStatus(t, c, 10*time.Second)
+			if !ok || code != tc.want {
+				t.Fatalf("answer %d (%v), want %d", code, ok, tc.want)
+			}
+			if tc.want == 401 && !strings.Contains(challenge, `realm="test.local"`) {
+				t.Errorf("401 without the realm's challenge: %q", challenge)
+			}
+			if reached := handled.Load() != before; reached != tc.handler {
+				t.Errorf("handler reached: %v, want %v", reached, tc.handler)
+			}
+		})
+	}
+	if n := s.RequestCounts()["REGISTER"]; n != 3 {
+		t.Errorf("REGISTER counted %d times, want 3", n)
+	}
+}
