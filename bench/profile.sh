@@ -9,7 +9,8 @@
 # The load runs for RUN_SECONDS (20); the profile covers PROFILE_SECONDS (10) in its middle,
 # taken from the server's pprof listener (SWITCHBOARD_PPROF). It prints the server's CPU
 # per operation over the profiled window and pprof's top 10 by flat CPU, and keeps the
-# profile as bench/out/KIND-RATE.pprof (`go tool pprof -http=: bin/switchboard FILE`).
+# profile as bench/out/KIND-RATE.pprof (`go tool pprof -http=: bin/switchboard FILE`), and
+# the allocations since start as bench/out/KIND-RATE.allocs.pprof (-sample_index=alloc_space).
 # Environment: RUN_SECONDS [20] PROFILE_SECONDS [10] USERS [1000] GOMAXPROCS (passed to the
 # server when set) KEEP=1 keeps the work dir.
 set -euo pipefail
@@ -76,6 +77,7 @@ c0=$(awk '{print $14 + $15}' "/proc/$spid/stat")
 out="bench/out/$kind-$rate.pprof"
 curl -s -o "$out" "http://$SWITCHBOARD_PPROF/debug/pprof/profile?seconds=$PROFILE_SECONDS"
 c1=$(awk '{print $14 + $15}' "/proc/$spid/stat")
+curl -s -o "bench/out/$kind-$rate.allocs.pprof" "http://$SWITCHBOARD_PPROF/debug/pprof/allocs"
 ops1=$(curl -s "http://$http_addr/metrics" | awk '$1 ~ /^switchboard_sip_requests_total/ && /REGISTER|INVITE/ { s += $2 } END { print s + 0 }')
 wait "$load" || true
 [[ -f "$work/load.out" ]] && cat "$work/load.out"

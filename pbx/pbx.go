@@ -167,7 +167,7 @@ func New(d Deps) (*PBX, error) {
 		events:    NewHub(),
 		webCreds:  sessionCreds{now: time.Now, m: map[string]sessionCred{}},
 	}
-	p.accts = &accounts{p}
+	p.accts = &accounts{p: p}
 	if !p.mediaIP.IsValid() {
 		ip, err := netip.ParseAddr(d.SIP.Host())
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +74,7 @@ type Config struct {
 // Authenticator checks digest credentials. It is safe for concurrent use.
 type Authenticator struct {
 	secret     []byte
+	macs       sync.Pool // of hash.Hash: HMAC-SHA256 keyed with secret (nonceMAC)
 	algorithms []string
 	ttl        time.Duration
 	now        func() time.Time
