@@ -11,8 +11,9 @@
 # per operation over the profiled window and pprof's top 10 by flat CPU, and keeps the
 # profile as bench/out/KIND-RATE.pprof (`go tool pprof -http=: bin/switchboard FILE`), and
 # the allocations since start as bench/out/KIND-RATE.allocs.pprof (-sample_index=alloc_space).
-# Environment: RUN_SECONDS [20] PROFILE_SECONDS [10] USERS [1000] GOMAXPROCS (passed to the
-# server when set) KEEP=1 keeps the work dir.
+# Environment: RUN_SECONDS [20] PROFILE_SECONDS [10] USERS [1000] BIN [bin/switchboard, built
+# here] TAG (added to the profile's file name) GOMAXPROCS (passed to the server when set)
+# KEEP=1 keeps the work dir.
 set -euo pipefail
 kind=${1:?usage: profile.sh register|call|rtp RATE}
 rate=${2:?usage: profile.sh register|call|rtp RATE}
@@ -28,10 +29,12 @@ bench_init profile
 clk=$(getconf CLK_TCK)
 mkdir -p bench/out
 
-go build -o bin/switchboard ./cmd/switchboard
+# BIN profiles another build (say, of an earlier commit, for a before/after pair).
+BIN=${BIN:-bin/switchboard}
+[[ $BIN == bin/switchboard ]] && go build -o bin/switchboard ./cmd/switchboard
 write_config "$USERS" 20000
 export SWITCHBOARD_PPROF="127.0.0.1:$(free_port)"
-start_switchboard bin/switchboard
+start_switchboard "$BIN"
 ulimit -n 65536 2>/dev/null || true
 
 sipp_bg() { # sipp_bg NAME ARGS...: SIPp against the server in the background
@@ -74,10 +77,10 @@ skip=$(((SECONDS_RUN - PROFILE_SECONDS) / 2))
 sleep "$skip"
 ops0=$(curl -s "http://$http_addr/metrics" | awk '$1 ~ /^switchboard_sip_requests_total/ && /REGISTER|INVITE/ { s += $2 } END { print s + 0 }')
 c0=$(awk '{print $14 + $15}' "/proc/$spid/stat")
-out="bench/out/$kind-$rate.pprof"
+out="bench/out/$kind-$rate${TAG:+-$TAG}.pprof"
 curl -s -o "$out" "http://$SWITCHBOARD_PPROF/debug/pprof/profile?seconds=$PROFILE_SECONDS"
 c1=$(awk '{print $14 + $15}' "/proc/$spid/stat")
-curl -s -o "bench/out/$kind-$rate.allocs.pprof" "http://$SWITCHBOARD_PPROF/debug/pprof/allocs"
+curl -s -o "bench/out/$kind-$rate${TAG:+-$TAG}.allocs.pprof" "http://$SWITCHBOARD_PPROF/debug/pprof/allocs"
 ops1=$(curl -s "http://$http_addr/metrics" | awk '$1 ~ /^switchboard_sip_requests_total/ && /REGISTER|INVITE/ { s += $2 } END { print s + 0 }')
 wait "$load" || true
 [[ -f "$work/load.out" ]] && cat "$work/load.out"
@@ -87,5 +90,5 @@ awk -v c=$((c1 - c0)) -v clk="$clk" -v n=$(((ops1 - ops0) / 2)) -v s="$PROFILE_S
 	printf "server CPU over %ds: %.1f%% of a core", s, c / clk / s * 100
 	if (k != "rtp" && n > 0) printf ", %d %ss, %.1f us per %s", n, k, c * 1e6 / clk / n, k
 	printf "\n" }'
-go tool pprof -top -nodecount=10 bin/switchboard "$out" 2>/dev/null | sed -n '/^Showing\|flat%/,$p'
+go tool pprof -top -nodecount=10 "$BIN" "$out" 2>/dev/null | sed -n '/^Showing\|flat%/,$p'
 echo "profile: $out"

@@ -7,14 +7,15 @@
 #     held CALL_HOLD_MS (test/sipp/uac-call-auth.xml, uas-answer.xml);
 #   - bench/cmd/rtpload in back-to-back rounds: MEDIA_CALLS calls 1003 -> 1004 with G.711
 #     both ways for MEDIA_SECONDS each (packet loss per round).
-# Before the load and SETTLE_SECONDS after it (transactions live 32 s), it samples from the
+# Before the load and SETTLE_SECONDS after it (transactions live 32 s, a digest nonce's
+# replay entry 5 minutes, swept every 30 s), it samples from the
 # server: goroutines and heap in use after a forced collection (/metrics, pprof), open file descriptors (/proc/PID/fd) and
 # RTP ports held (switchboard_rtp_ports_in_use). It prints failed calls and these figures,
 # and exits 1 when a call failed or a figure did not come back near its baseline.
 #
 # Usage: ./bench/soak.sh   (30 minutes by default; SOAK_SECONDS=120 for a quick check)
 # Environment: SOAK_SECONDS [1800] CALL_RATE [20] CALL_HOLD_MS [2000] MEDIA_CALLS [20]
-#              MEDIA_SECONDS [30] SETTLE_SECONDS [45] KEEP=1 keeps the work dir.
+#              MEDIA_SECONDS [30] SETTLE_SECONDS [360] KEEP=1 keeps the work dir.
 # Everything binds 127.0.0.1; every process is started here and killed by PID at exit.
 set -euo pipefail
 
@@ -23,7 +24,7 @@ CALL_RATE=${CALL_RATE:-20}
 CALL_HOLD_MS=${CALL_HOLD_MS:-2000}
 MEDIA_CALLS=${MEDIA_CALLS:-20}
 MEDIA_SECONDS=${MEDIA_SECONDS:-30}
-SETTLE_SECONDS=${SETTLE_SECONDS:-45}
+SETTLE_SECONDS=${SETTLE_SECONDS:-360}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -44,7 +45,10 @@ echo "== switchboard pid $spid, SIP udp $sip_addr, HTTP $http_addr, work dir $wo
 
 # metric NAME: a value from /metrics (loopback needs no token).
 metric() { curl -s "http://$http_addr/metrics" | awk -v n="$1" '$1 == n { print $2 + 0; exit }'; }
+# Two collections: what sync.Pool caches survives the first (its victim cache), and a
+# cache is not a leak.
 sample() {
+	curl -s -o /dev/null "http://$pprof_addr/debug/pprof/heap?gc=1" || true
 	curl -s -o /dev/null "http://$pprof_addr/debug/pprof/heap?gc=1" || true
 	printf '%s %s %s %s\n' "$(metric go_goroutines)" "$(ls "/proc/$spid/fd" | wc -l)" \
 		"$(metric switchboard_rtp_ports_in_use)" "$(metric go_memstats_heap_inuse_bytes)"
@@ -56,6 +60,7 @@ timeout 30 sipp "$sip_addr" -sf test/sipp/register-auth.xml -i 127.0.0.1 -p "$ua
 [[ $(stat_last 'SuccessfulCall(C)' "$work/reg-uas.stat") == 1 ]] || { echo "UAS registration failed" >&2; exit 1; }
 sleep 2
 read -r g0 f0 r0 h0 < <(sample)
+curl -s -o "$work/heap-baseline.pprof" "http://$pprof_addr/debug/pprof/heap" || true
 echo "baseline: goroutines $g0  fds $f0  rtp ports $r0  heap in use $((h0 / 1024)) KiB"
 
 n=$((CALL_RATE * SOAK_SECONDS))
@@ -87,9 +92,10 @@ while (($(date +%s) + MEDIA_SECONDS + 10 < end)); do
 	echo "  during: goroutines $g  fds $f  rtp ports $r  heap $((h / 1024)) KiB  calls ok $(stat_last 'SuccessfulCall(C)' "$work/uac.stat") failed $(stat_last 'FailedCall(C)' "$work/uac.stat")"
 done
 wait "$uac" || true
-echo "== load over; settling ${SETTLE_SECONDS}s (transactions live 32 s)"
+echo "== load over; settling ${SETTLE_SECONDS}s (transactions live 32 s, nonce replay entries 5 min)"
 sleep "$SETTLE_SECONDS"
 read -r g1 f1 r1 h1 < <(sample)
+curl -s -o "$work/heap-end.pprof" "http://$pprof_addr/debug/pprof/heap" || true
 ok=$(stat_last 'SuccessfulCall(C)' "$work/uac.stat")
 failed=$(stat_last 'FailedCall(C)' "$work/uac.stat")
 echo
@@ -103,5 +109,8 @@ status=0
 ((g1 <= g0 + 10)) || { echo "FAIL: goroutines did not come back"; status=1; }
 ((f1 <= f0 + 10)) || { echo "FAIL: file descriptors did not come back"; status=1; }
 ((r1 <= r0)) || { echo "FAIL: RTP ports still held"; status=1; }
+echo "heap held beyond the baseline, by allocation site (pprof inuse_space, end minus baseline):"
+go tool pprof -sample_index=inuse_space -top -nodecount=12 -base "$work/heap-baseline.pprof" \
+	"$work/switchboard" "$work/heap-end.pprof" 2>/dev/null | sed -n '/flat%/,$p' || true
 awk -v a="$h0" -v b="$h1" 'BEGIN { exit !(b <= 2 * a || b <= a + 4 * 1048576) }' || { echo "FAIL: heap did not come back"; status=1; }
 exit "$status"

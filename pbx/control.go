@@ -21,7 +21,7 @@ import (
 // trunks.bySource). A request with credentials is a phone's answer to our
 // challenge, never a trunk.
 func (k *control) trunkOf(cfg *dialplan.Config, req *sip.Request) (*dialplan.Firm, *dialplan.Trunk) {
-	if req.GetHeader("Proxy-Authorization") != nil || req.GetHeader("Authorization") != nil {
+	if req.GetHeader("proxy-authorization") != nil || req.GetHeader("authorization") != nil {
 		return nil, nil
 	}
 	src, _ := netip.ParseAddrPort(req.Source())
@@ -127,7 +127,7 @@ func (k *control) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// after a callee picked up. A browser's offer is answered now: only pion
 	// knows all it requires of one.
 	if body := leg.SDP(); len(bytes.TrimSpace(body)) > 0 {
-		md, err := rtp.CheckOffer(body)
+		md, err := c.media.checkOffer(body)
 		if err == nil && md.WebRTC() {
 			_, _, err = c.media.callerMedia()
 		}

@@ -20,6 +20,10 @@ type callMedia struct {
 	caller    *rtp.Session   // the caller's session, once prepared
 	sessions  []*rtp.Session // every session open for the call
 	lateOffer bool           // the caller's INVITE had no SDP: its answer is in the ACK
+	// The caller's offer as checked last (checkOffer): the INVITE's SDP is read
+	// when the call starts and again when the caller is answered.
+	offerBody []byte
+	offer     rtp.MediaDesc
 
 	// callerSess is caller for the goroutine that injects SIP INFO digits,
 	// read without mu.
@@ -72,6 +76,24 @@ func (m *callMedia) late() bool {
 	return m.lateOffer
 }
 
+// checkOffer is rtp.CheckOffer of the caller's SDP body, parsed once per body.
+func (m *callMedia) checkOffer(body []byte) (rtp.MediaDesc, error) {
+	m.mu.Lock()
+	if m.offerBody != nil && bytes.Equal(m.offerBody, body) {
+		md := m.offer
+		m.mu.Unlock()
+		return md, nil
+	}
+	m.mu.Unlock()
+	md, err := rtp.CheckOffer(body)
+	if err == nil {
+		m.mu.Lock()
+		m.offerBody, m.offer = body, md
+		m.mu.Unlock()
+	}
+	return md, err
+}
+
 // callerMedia prepares the caller's side of the media: a session bound to one of our
 // ports, the codec picked from the caller's offer, and the SDP answer to send.
 func (m *callMedia) callerMedia() (*rtp.Session, []byte, error) {
@@ -85,7 +107,7 @@ func (m *callMedia) callerMedia() (*rtp.Session, []byte, error) {
 	if len(bytes.TrimSpace(m.leg.SDP())) == 0 {
 		return m.lateOfferMedia()
 	}
-	offer, err := rtp.CheckOffer(m.leg.SDP())
+	offer, err := m.checkOffer(m.leg.SDP())
 	if err != nil {
 		return nil, nil, fmt.Errorf("caller SDP: %w", err)
 	}

@@ -66,7 +66,7 @@ func (m *mwi) subsOf(firm, mailbox string) int {
 // answers it and sends the counts.
 func (m *mwi) subscribe(req *sip.Request, tx sip.ServerTransaction, firm, mailbox string) {
 	expires := 3600
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := req.GetHeader("expires"); h != nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n >= 0 {
 			expires = min(n, 3600)
 		}

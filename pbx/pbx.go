@@ -355,6 +355,7 @@ func (p *PBX) Shutdown(ctx context.Context) error {
 		p.trunks.wait() // un-REGISTER sent before the SIP stack closes
 		p.regw.Close()  // pending registrations reach the database before it closes
 		p.tasks.close() // callbacks, MWI, relays: done before the store closes
+		p.auth.Close()
 	})
 	if err != nil {
 		return fmt.Errorf("pbx: shutdown: calls still running: %w", err)

@@ -159,7 +159,7 @@ func (s *Server) handleRefer(req *gosip.Request, tx gosip.ServerTransaction) {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	hs := req.GetHeaders("Refer-To")
+	hs := req.GetHeaders("refer-to")
 	if len(hs) != 1 {
 		s.respond(tx, req, 400, "Exactly One Refer-To Required")
 		return
@@ -171,10 +171,10 @@ func (s *Server) handleRefer(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	r.Target, r.Replaces = target, rep
-	if h := req.GetHeader("Referred-By"); h != nil {
+	if h := req.GetHeader("referred-by"); h != nil {
 		r.ReferredBy = h.Value()
 	}
-	if h := req.GetHeader("Refer-Sub"); h != nil {
+	if h := req.GetHeader("refer-sub"); h != nil {
 		v, _, _ := strings.Cut(h.Value(), ";")
 		r.noSub = strings.EqualFold(strings.TrimSpace(v), "false")
 	}

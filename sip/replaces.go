@@ -88,7 +88,7 @@ func (r Replaces) String() string {
 // ReplacesOf reads the Replaces header of an INVITE: ok is false when there is none;
 // err is set when it is malformed or given more than once (RFC 3891 section 3: 400).
 func ReplacesOf(req *Request) (r Replaces, ok bool, err error) {
-	hs := req.GetHeaders("Replaces")
+	hs := req.GetHeaders("replaces")
 	switch len(hs) {
 	case 0:
 		return Replaces{}, false, nil

@@ -301,7 +301,7 @@ func (s *Server) pinRegistration(req *gosip.Request, res *gosip.Response) {
 		return
 	}
 	longest := time.Duration(0)
-	if h := res.GetHeader("Expires"); h != nil {
+	if h := res.GetHeader("expires"); h != nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil {
 			longest = time.Duration(n) * time.Second
 		}
@@ -451,7 +451,7 @@ func (s *Server) answerEarly(req *gosip.Request, src netip.AddrPort, local net.A
 		return false
 	}
 	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil || req.Via() == nil ||
-		req.To().Params.Has("tag") || req.GetHeader("Authorization") != nil || req.GetHeader("Proxy-Authorization") != nil {
+		req.To().Params.Has("tag") || req.GetHeader("authorization") != nil || req.GetHeader("proxy-authorization") != nil {
 		return false
 	}
 	c, ok := s.udpConns.Load(local.String())

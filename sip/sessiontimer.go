@@ -47,12 +47,12 @@ func readSessionParams(req *gosip.Request) sessionParams {
 			}
 		}
 	}
-	if h := req.GetHeader("Min-SE"); h != nil {
+	if h := req.GetHeader("min-se"); h != nil {
 		if d, _, ok := parseDeltaParams(h.Value()); ok {
 			p.minSE = d
 		}
 	}
-	h := req.GetHeader("Session-Expires")
+	h := req.GetHeader("session-expires")
 	if h == nil {
 		h = req.GetHeader("x")
 	}
@@ -172,7 +172,7 @@ func (st *sessionTimer) requestHeaders() []Header {
 // confirmed applies a 2xx to a request of ours: it restarts the clock, with the
 // interval and refresher it names when it names them.
 func (st *sessionTimer) confirmed(res *gosip.Response, minSE time.Duration) {
-	h := res.GetHeader("Session-Expires")
+	h := res.GetHeader("session-expires")
 	if h == nil {
 		h = res.GetHeader("x")
 	}

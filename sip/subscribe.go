@@ -16,7 +16,7 @@ import (
 // EventPackage returns the event package a SUBSCRIBE names ("message-summary"),
 // lower-cased, without parameters; "" without an Event header.
 func EventPackage(req *Request) string {
-	ev := req.GetHeader("Event")
+	ev := req.GetHeader("event")
 	if ev == nil {
 		return ""
 	}

@@ -162,7 +162,7 @@ func (r *TrunkRegistrar) register(ctx context.Context, callID, fromTag string, c
 	}
 	if res.StatusCode == 423 && expires > 0 {
 		// Interval Too Brief: ask again for what the carrier wants (once).
-		if h := res.GetHeader("Min-Expires"); h != nil {
+		if h := res.GetHeader("min-expires"); h != nil {
 			if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && time.Duration(n)*time.Second > expires {
 				r.mu.Lock()
 				r.cfg.Expires = time.Duration(n) * time.Second
@@ -196,7 +196,7 @@ func grantedExpiry(res *gosip.Response, asked time.Duration, ours string) time.D
 			}
 		}
 	}
-	if h := res.GetHeader("Expires"); h != nil {
+	if h := res.GetHeader("expires"); h != nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n > 0 {
 			return time.Duration(n) * time.Second
 		}

@@ -103,6 +103,11 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	// A commit costs two fdatasyncs whatever it carries. Writes that go through
+	// Batch (call log entries, new registrations) wait up to batchDelay to share
+	// one: a tenth of a call's CPU at 500 calls/s with bbolt's 10 ms, and a commit
+	// per call at low rates. Each still returns only once it is on disk.
+	db.MaxBatchDelay = batchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -134,6 +139,9 @@ func (s *Store) ClosedUses() uint64 { return s.afterClose.Load() }
 func (s *Store) update(fn func(*bolt.Tx) error) error { return s.counted(s.db.Update(fn)) }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error { return s.counted(s.db.View(fn)) }
+
+// batchDelay is how long a Batch write waits for others to share its commit.
+const batchDelay = 50 * time.Millisecond
 
 func (s *Store) batch(fn func(*bolt.Tx) error) error { return s.counted(s.db.Batch(fn)) }
 

@@ -690,7 +690,7 @@ func (p *Phone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 
 // isReferEvent reports whether a NOTIFY is about a REFER (Event: refer).
 func isReferEvent(req *sip.Request) bool {
-	ev := req.GetHeader("Event")
+	ev := req.GetHeader("event")
 	if ev == nil {
 		return false
 	}

@@ -160,7 +160,7 @@ func (c *Call) referNotify(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	id := ""
-	if ev := req.GetHeader("Event"); ev != nil {
+	if ev := req.GetHeader("event"); ev != nil {
 		for _, p := range strings.Split(ev.Value(), ";")[1:] {
 			if k, v, _ := strings.Cut(p, "="); strings.EqualFold(strings.TrimSpace(k), "id") {
 				id = strings.TrimSpace(v)
@@ -168,7 +168,7 @@ func (c *Call) referNotify(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	terminated := false
-	if ss := req.GetHeader("Subscription-State"); ss != nil {
+	if ss := req.GetHeader("subscription-state"); ss != nil {
 		state, _, _ := strings.Cut(ss.Value(), ";")
 		terminated = strings.EqualFold(strings.TrimSpace(state), "terminated")
 	}

@@ -140,7 +140,7 @@ func New(cfg Config, lookup Lookup) *Authenticator {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a.bans = newBanList(threshold, banTime, log)
-	a.replay = newReplayCache(a.ttl)
+	a.replay = newReplayCache(a.ttl, a.now)
 	return a
 }
 
@@ -183,6 +183,10 @@ func HA1(algorithm, username, realm, password string) string {
 	return hexHash(alg, username, realm, password)
 }
 
+// Close stops the timer that sweeps expired nonces; Authenticate keeps working
+// without it (expired entries are then swept as requests come).
+func (a *Authenticator) Close() { a.replay.close() }
+
 // Banned reports whether ip is currently banned. It is cheap (no lock, no allocation
 // when nobody is banned) so that the transport read filter can call it per packet.
 func (a *Authenticator) Banned(ip netip.Addr) bool {
@@ -212,7 +216,7 @@ func (a *Authenticator) Authenticate(req *sip.Request, tx sip.ServerTransaction,
 		return Account{}, false
 	}
 
-	headerName, other := "Authorization", "Proxy-Authorization"
+	headerName, other := "authorization", "proxy-authorization" // lower case: sipgo looks these up without allocating
 	if proxy {
 		headerName, other = other, headerName
 	}

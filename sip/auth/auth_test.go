@@ -436,3 +436,32 @@ func TestHA1(t *testing.T) {
 		}
 	}
 }
+
+// Expired nonces are swept while the PBX is quiet, without a request to trigger
+// it, and the map that held them is made anew.
+func TestReplayCacheSweepsWhenIdle(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	a := New(Config{NonceTTL: 200 * time.Millisecond, Now: clock.Now}, testLookup)
+	defer a.Close()
+	for range 50 {
+		chal := challengeFor(t, a, false)
+		if _, ok := a.Authenticate(newRequest(t, "10.0.0.1:5060", "Authorization: "+authHeader(t, chal[0], "1001", "s3cret", 1)), &fakeTx{}, testRealm, false); !ok {
+			t.Fatal("auth failed")
+		}
+	}
+	clock.Advance(time.Second) // every nonce expired
+	deadline := time.Now().Add(10 * time.Second)
+	for a.replay.len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d replay entries kept while idle", a.replay.len())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	a.replay.mu.Lock()
+	peak, timer := a.replay.peak, a.replay.timer
+	a.replay.mu.Unlock()
+	if peak != 0 || timer != nil {
+		t.Errorf("after the sweep: peak %d (want a fresh map), timer armed %v", peak, timer != nil)
+	}
+}

@@ -100,7 +100,7 @@ func (r *Registrar) parseRegister(req *sip.Request, user string) (updates []cont
 	}
 
 	headerExpires, hasHeaderExpires := time.Duration(0), false
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := req.GetHeader("expires"); h != nil {
 		if headerExpires, hasHeaderExpires = parseDelta(h.Value()); !hasHeaderExpires {
 			return nil, false, refuse(sip.StatusBadRequest, "Bad Expires")
 		}
