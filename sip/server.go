@@ -129,6 +129,8 @@ type Server struct {
 	// datagrams sipgo never parsed go out on them (sipgo's pool knows a UDP
 	// peer only once it parsed a message from it).
 	udpConns sync.Map // string -> net.PacketConn
+	// udpTxs are the server transactions of REGISTERs over UDP (udptx.go).
+	udpTxs udpTxs
 	// stopErr is the error of the first listener that stopped while serving.
 	stopErr atomic.Pointer[error]
 }
@@ -258,6 +260,9 @@ func (s *Server) protocolError(req *gosip.Request) (int, string) {
 func (s *Server) respondStateless(tx gosip.ServerTransaction, res *gosip.Response) error {
 	if res.StatusCode >= 200 {
 		s.responses[min(res.StatusCode/100, 6)].Add(1)
+	}
+	if u, ok := tx.(*udpTx); ok {
+		return u.RespondStateless(res) // our own transaction sends on its socket
 	}
 	err := s.srv.WriteResponse(res)
 	tx.Terminate()
@@ -409,7 +414,7 @@ func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte,
 			}
 			return nil, nil
 		}
-		if req, ok := msg.(*gosip.Request); ok && s.answerEarly(req, ap, info.LocalAddr) {
+		if req, ok := msg.(*gosip.Request); ok && (s.answerEarly(req, ap, info.LocalAddr) || s.serveRegisterUDP(req, ap, info.LocalAddr)) {
 			return nil, nil
 		}
 		return data, nil
@@ -841,6 +846,7 @@ func (s *Server) Close() error {
 	}
 	err := s.ua.Close()
 	s.wg.Wait()
+	s.udpTxs.close()
 	return err
 }
 

@@ -1,0 +1,259 @@
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
+)
+
+// A REGISTER with credentials that comes over UDP does not go through sipgo's
+// transaction layer: it is parsed once (by the read filter), and its server
+// transaction is a table entry rather than sipgo's state machine with its own
+// channels, context, timers and a goroutine per message. REGISTER is most of
+// what a PBX receives (every phone refreshes every few minutes), and this took
+// a fifth of its CPU per REGISTER (bench/README.md).
+//
+// The transaction keeps RFC 3261 section 17.2.2 (non-INVITE server transaction,
+// unreliable transport): a retransmitted request gets the final response again,
+// or nothing while the first copy is being handled; the response is kept for
+// Timer J (64*T1) after it was sent. Requests are matched by the top Via's
+// branch (RFC 3261 cookie only) and the datagram's source.
+
+// udpTxs is the table of these transactions.
+type udpTxs struct {
+	mu     sync.Mutex
+	m      map[string]*udpTx
+	timer  *time.Timer // sweeps finished transactions while there are any
+	closed bool
+}
+
+// udpTx is one REGISTER's server transaction. It implements
+// gosip.ServerTransaction for the handlers.
+type udpTx struct {
+	s    *Server
+	key  string
+	conn net.PacketConn
+	dst  *net.UDPAddr
+
+	mu      sync.Mutex
+	final   []byte    // the final response, sent again to retransmissions
+	expires time.Time // Timer J, once final is sent
+	onTerm  []gosip.FnTxTerminate
+	done    chan struct{}
+}
+
+// serveRegisterUDP takes a REGISTER over UDP (parsed, not answered early) into
+// a transaction of its own and runs the REGISTER handler for it. false: the
+// request takes sipgo's path (no handler, a protocol error, an old-style branch).
+func (s *Server) serveRegisterUDP(req *gosip.Request, src netip.AddrPort, local net.Addr) bool {
+	if req.Method != gosip.REGISTER || s.closed.Load() {
+		return false
+	}
+	if _, ok := s.handlers.Load(string(gosip.REGISTER)); !ok {
+		return false
+	}
+	if code, _ := s.protocolError(req); code != 0 {
+		return false
+	}
+	via := req.Via()
+	if via == nil || req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
+		return false
+	}
+	branch, _ := via.Params.Get("branch")
+	if !strings.HasPrefix(branch, gosip.RFC3261BranchMagicCookie) {
+		return false
+	}
+	c, ok := s.udpConns.Load(local.String())
+	if !ok {
+		return false
+	}
+	key := branch + "|" + src.String()
+	s.udpTxs.mu.Lock()
+	if s.udpTxs.closed {
+		s.udpTxs.mu.Unlock()
+		return true // shutting down: the phone retransmits elsewhere or later
+	}
+	if tx, ok := s.udpTxs.m[key]; ok {
+		s.udpTxs.mu.Unlock()
+		tx.retransmitted()
+		return true
+	}
+	tx := &udpTx{s: s, key: key, conn: c.(net.PacketConn), dst: net.UDPAddrFromAddrPort(src), done: make(chan struct{})}
+	if s.udpTxs.m == nil {
+		s.udpTxs.m = map[string]*udpTx{}
+	}
+	s.udpTxs.m[key] = tx
+	s.udpTxs.mu.Unlock()
+
+	req.SetSource(src.String())
+	req.SetTransport("UDP")
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.guard(s.dispatch)(req, tx)
+		tx.mu.Lock()
+		answered := tx.final != nil
+		tx.mu.Unlock()
+		if !answered {
+			s.udpTxs.remove(tx) // nothing to repeat: a retransmission is handled afresh
+		}
+	}()
+	return true
+}
+
+// retransmitted answers a retransmission of the request with the final
+// response, if there is one yet.
+func (t *udpTx) retransmitted() {
+	t.mu.Lock()
+	final := t.final
+	t.mu.Unlock()
+	if final != nil {
+		t.write(final)
+	}
+}
+
+func (t *udpTx) write(b []byte) error {
+	if _, err := t.conn.WriteTo(b, t.dst); err != nil {
+		return fmt.Errorf("sip: REGISTER response to %s: %w", t.dst, err)
+	}
+	return nil
+}
+
+// Respond sends res; a final response is kept for retransmissions until Timer J.
+func (t *udpTx) Respond(res *gosip.Response) error {
+	b := []byte(res.String())
+	if res.StatusCode >= 200 {
+		t.mu.Lock()
+		if t.final != nil {
+			t.mu.Unlock()
+			return errors.New("sip: REGISTER transaction already answered")
+		}
+		t.final, t.expires = b, time.Now().Add(gosip.Timer_J)
+		t.mu.Unlock()
+		t.s.udpTxs.finished()
+	}
+	return t.write(b)
+}
+
+// RespondStateless is Respond: this transaction never retransmits on its own,
+// so each copy of the request gets at most one answer either way.
+func (t *udpTx) RespondStateless(res *gosip.Response) error { return t.Respond(res) }
+
+// Acks is nil: REGISTER is not INVITE.
+func (t *udpTx) Acks() <-chan *gosip.Request { return nil }
+
+// OnCancel: a CANCEL applies to INVITE only.
+func (t *udpTx) OnCancel(gosip.FnTxCancel) bool { return false }
+
+// Terminate ends the transaction at once (its response is no longer repeated).
+func (t *udpTx) Terminate() { t.s.udpTxs.remove(t) }
+
+func (t *udpTx) OnTerminate(f gosip.FnTxTerminate) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-t.done:
+		return false
+	default:
+	}
+	t.onTerm = append(t.onTerm, f)
+	return true
+}
+
+func (t *udpTx) Done() <-chan struct{} { return t.done }
+func (t *udpTx) Err() error            { return nil }
+
+// terminated closes done and runs the OnTerminate functions, once.
+func (t *udpTx) terminated() {
+	t.mu.Lock()
+	select {
+	case <-t.done:
+		t.mu.Unlock()
+		return
+	default:
+	}
+	close(t.done)
+	fns := t.onTerm
+	t.onTerm = nil
+	t.mu.Unlock()
+	for _, f := range fns {
+		f(t.key, nil)
+	}
+}
+
+// finished arms the sweep that ends transactions after Timer J.
+func (x *udpTxs) finished() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.timer == nil && !x.closed {
+		x.timer = time.AfterFunc(time.Second, x.sweep)
+	}
+}
+
+func (x *udpTxs) remove(t *udpTx) {
+	x.mu.Lock()
+	if x.m[t.key] == t {
+		delete(x.m, t.key)
+	}
+	x.mu.Unlock()
+	t.terminated()
+}
+
+// sweep ends the transactions whose Timer J ran out; it runs every second
+// while there are any.
+func (x *udpTxs) sweep() {
+	now := time.Now()
+	var ended []*udpTx
+	x.mu.Lock()
+	if x.closed {
+		x.mu.Unlock()
+		return
+	}
+	for k, t := range x.m {
+		t.mu.Lock()
+		over := t.final != nil && now.After(t.expires)
+		t.mu.Unlock()
+		if over {
+			delete(x.m, k)
+			ended = append(ended, t)
+		}
+	}
+	if len(x.m) == 0 {
+		x.m, x.timer = nil, nil // a fresh map after a burst gives its memory back
+	} else {
+		x.timer.Reset(time.Second)
+	}
+	x.mu.Unlock()
+	for _, t := range ended {
+		t.terminated()
+	}
+}
+
+// close ends every transaction and stops the sweep.
+func (x *udpTxs) close() {
+	x.mu.Lock()
+	x.closed = true
+	if x.timer != nil {
+		x.timer.Stop()
+		x.timer = nil
+	}
+	all := x.m
+	x.m = nil
+	x.mu.Unlock()
+	for _, t := range all {
+		t.terminated()
+	}
+}
+
+// pending counts the transactions in the table (tests, metrics).
+func (x *udpTxs) pending() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.m)
+}

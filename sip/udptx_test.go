@@ -1,0 +1,100 @@
+package sip
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A REGISTER over UDP runs in a transaction of our own: its handler runs once
+// however often the phone retransmits, every copy gets the same final response,
+// and the transaction ends after Timer J.
+func TestRegisterUDPTransaction(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{Listen: []string{"udp://127.0.0.1:0"}, Logger: slog.New(slog.NewTextHandler(&countingWriter{}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	release := make(chan struct{})
+	s.OnRequest("REGISTER", func(req *Request, tx ServerTransaction) {
+		if calls.Add(1) == 1 {
+			<-release // the phone retransmits while we work
+		}
+		s.Respond(tx, req, 200, "OK")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); s.Close() })
+	if err := s.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	server := net.UDPAddrFromAddrPort(s.Listeners()[0].Addr)
+	c := udpClient(t)
+	creds := "Authorization: Digest username=\"1001\", realm=\"test.local\", nonce=\"x\", uri=\"sip:test.local\", response=\"0\"\r\n"
+	reg := request("REGISTER", "SIP/2.0", c.LocalAddr().String(), "UDP", creds, "")
+	read := func() string {
+		buf := make([]byte, 65535)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		return string(buf[:n])
+	}
+
+	c.WriteTo([]byte(reg), server)
+	c.WriteTo([]byte(reg), server) // a retransmission while the handler works: no answer yet
+	deadline := time.Now().Add(10 * time.Second)
+	for calls.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	first := read()
+	if !strings.HasPrefix(first, "SIP/2.0 200 OK") {
+		t.Fatalf("answer %q", first)
+	}
+	c.WriteTo([]byte(reg), server) // a retransmission after the answer
+	if again := read(); again != first {
+		t.Errorf("retransmission answered with\n%s\nwant the same final response\n%s", again, first)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("handler ran %d times for one REGISTER", n)
+	}
+	// A copy that came in while the handler worked got no second answer.
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := c.ReadFrom(make([]byte, 65535)); err == nil {
+		t.Errorf("an extra answer: %d bytes", n)
+	}
+
+	// Timer J: the transaction ends once its time is up.
+	if n := s.udpTxs.pending(); n != 1 {
+		t.Fatalf("%d transactions, want 1", n)
+	}
+	var tx *udpTx
+	s.udpTxs.mu.Lock()
+	for _, x := range s.udpTxs.m {
+		tx = x
+	}
+	s.udpTxs.mu.Unlock()
+	tx.mu.Lock()
+	tx.expires = time.Now().Add(-time.Second)
+	tx.mu.Unlock()
+	select {
+	case <-tx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("transaction kept past Timer J")
+	}
+	if n := s.udpTxs.pending(); n != 0 {
+		t.Errorf("%d transactions left", n)
+	}
+	// The same branch again is a new request now.
+	c.WriteTo([]byte(reg), server)
+	read()
+	if n := calls.Load(); n != 2 {
+		t.Errorf("handler ran %d times, want 2 once the first transaction ended", n)
+	}
+}
