@@ -21,15 +21,26 @@ import (
 // trunks.bySource). A request with credentials is a phone's answer to our
 // challenge, never a trunk.
 func (k *control) trunkOf(cfg *dialplan.Config, req *sip.Request) (*dialplan.Firm, *dialplan.Trunk) {
+	f, t, _ := k.trunkMatch(cfg, req, false)
+	return f, t
+}
+
+// trunkMatch is trunkOf; cachedOnly does no DNS lookup (the SIP read path must
+// not wait), and sure is false when one would have been needed.
+func (k *control) trunkMatch(cfg *dialplan.Config, req *sip.Request, cachedOnly bool) (f *dialplan.Firm, t *dialplan.Trunk, sure bool) {
 	if req.GetHeader("proxy-authorization") != nil || req.GetHeader("authorization") != nil {
-		return nil, nil
+		return nil, nil, true
 	}
 	src, _ := netip.ParseAddrPort(req.Source())
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	if f, t := cfg.TrunkForSource(src.Addr()); t != nil {
-		return f, t
+		return f, t, true
 	}
-	return k.p.trunks.bySource(cfg, src, req.Transport())
+	if cachedOnly {
+		return k.p.trunks.bySourceCached(cfg, src, req.Transport())
+	}
+	f, t = k.p.trunks.bySource(cfg, src, req.Transport())
+	return f, t, true
 }
 
 // challenge answers a phone's first REGISTER or INVITE, the one without
@@ -42,7 +53,9 @@ func (k *control) challenge(req *sip.Request) *sip.Response {
 		if p.stopping.Load() {
 			return nil
 		}
-		if _, t := k.trunkOf(p.cfg.Load(), req); t != nil {
+		// Unsure (a trunk host's address not cached): the normal path looks
+		// it up, off the read loop.
+		if _, t, sure := k.trunkMatch(p.cfg.Load(), req, true); t != nil || !sure {
 			return nil
 		}
 	}

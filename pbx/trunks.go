@@ -109,6 +109,23 @@ func (tr *trunks) states() map[string]map[string]sip.TrunkState {
 // port counts: a browser or phone connecting from the carrier's address is
 // challenged as a phone. Host names are resolved and cached.
 func (tr *trunks) bySource(cfg *dialplan.Config, src netip.AddrPort, transport string) (*dialplan.Firm, *dialplan.Trunk) {
+	f, t, _ := tr.match(cfg, src, transport, func(host string) ([]netip.Addr, bool) {
+		return tr.dns.resolve(tr.ctx, tr.log, host), true
+	})
+	return f, t
+}
+
+// bySourceCached is bySource without a DNS lookup, for the SIP read path: sure
+// is false when a trunk host's addresses are not cached and fresh, and then
+// only bySource can tell.
+func (tr *trunks) bySourceCached(cfg *dialplan.Config, src netip.AddrPort, transport string) (f *dialplan.Firm, t *dialplan.Trunk, sure bool) {
+	return tr.match(cfg, src, transport, tr.dns.cached)
+}
+
+// match is bySource with the host lookup given: addrs returns a host's
+// addresses and whether it knows them.
+func (tr *trunks) match(cfg *dialplan.Config, src netip.AddrPort, transport string, addrs func(host string) ([]netip.Addr, bool)) (*dialplan.Firm, *dialplan.Trunk, bool) {
+	sure := true
 	udp := strings.EqualFold(transport, "udp")
 	for _, f := range cfg.Firms {
 		for _, t := range f.Trunks {
@@ -126,14 +143,19 @@ func (tr *trunks) bySource(cfg *dialplan.Config, src netip.AddrPort, transport s
 			if port != fmt.Sprint(src.Port()) {
 				continue
 			}
-			for _, a := range tr.dns.resolve(tr.ctx, tr.log, strings.Trim(h, "[]")) {
+			known, ok := addrs(strings.Trim(h, "[]"))
+			if !ok {
+				sure = false
+				continue
+			}
+			for _, a := range known {
 				if a == src.Addr() {
-					return f, t
+					return f, t, true
 				}
 			}
 		}
 	}
-	return nil, nil
+	return nil, nil, sure
 }
 
 // dnsCache remembers the addresses of trunk hosts for 5 minutes.
@@ -141,6 +163,24 @@ type dnsCache struct {
 	mu sync.Mutex
 	m  map[string]dnsEntry
 }
+
+// cached returns a trunk host's addresses without a lookup: false when the
+// cache has none fresh.
+func (d *dnsCache) cached(host string) ([]netip.Addr, bool) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.m[host]
+	if !ok || time.Since(e.at) >= dnsTTL {
+		return nil, false
+	}
+	return e.addrs, true
+}
+
+// dnsTTL is how long a trunk host's addresses are trusted.
+const dnsTTL = 5 * time.Minute
 
 // resolve returns the addresses of a trunk host, from the cache when fresh.
 func (d *dnsCache) resolve(ctx context.Context, log *slog.Logger, host string) []netip.Addr {
@@ -150,7 +190,7 @@ func (d *dnsCache) resolve(ctx context.Context, log *slog.Logger, host string) [
 	d.mu.Lock()
 	e, ok := d.m[host]
 	d.mu.Unlock()
-	if ok && time.Since(e.at) < 5*time.Minute {
+	if ok && time.Since(e.at) < dnsTTL {
 		return e.addrs
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -21,12 +21,32 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 func newTestPool(t testing.TB, ports int) *Pool {
 	t.Helper()
 	base := 20000 + 2*rand.IntN((32766-20000-ports)/2)
+	// A slice another process holds whole (a running PBX keeps released
+	// sockets a while) would leave a small pool nothing: look for a free one.
+	for range 50 {
+		if allFree(base, ports) {
+			break
+		}
+		base = 20000 + 2*rand.IntN((32766-20000-ports)/2)
+	}
 	p, err := NewPool(loopback, base, base+ports-1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() }) // after the sessions' cleanups (LIFO)
 	return p
+}
+
+// allFree reports whether every port in [base, base+n) could be bound a moment ago.
+func allFree(base, n int) bool {
+	for port := base; port < base+n; port++ {
+		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(port))))
+		if err != nil {
+			return false
+		}
+		c.Close()
+	}
+	return true
 }
 
 func openSession(t testing.TB, p *Pool) *Session {

@@ -27,8 +27,9 @@ type Pool struct {
 	// socket saves two binds, two closes and the poller bookkeeping per leg (about
 	// a tenth of a call's CPU); a socket rests for idleRest first, so that late
 	// packets of the old call are gone (and drained) before a new call uses it.
-	idle   []idleSocket
-	closed bool
+	idle      []idleSocket
+	idlePorts map[int]bool // the ports in idle, for take's search
+	closed    bool
 	// maxAge is idleMaxAge (tests shorten it); trimTimer fires when the oldest
 	// idle socket reaches it, so that a quiet PBX gives its ports back without
 	// waiting for another call to end.
@@ -74,7 +75,7 @@ func NewPool(ip netip.Addr, min, max int) (*Pool, error) {
 	if first > last {
 		return nil, fmt.Errorf("rtp: pool: port range %d-%d holds no even/odd port pair", min, max)
 	}
-	return &Pool{ip: ip.Unmap(), min: first, max: last, used: make(map[int]bool), next: first, maxAge: idleMaxAge}, nil
+	return &Pool{ip: ip.Unmap(), min: first, max: last, used: make(map[int]bool), idlePorts: make(map[int]bool), next: first, maxAge: idleMaxAge}, nil
 }
 
 // Size returns how many sessions the pool can hold at most.
@@ -119,7 +120,7 @@ func (p *Pool) take() (int, *net.UDPConn, *net.UDPConn, error) {
 		if port > p.max {
 			port = p.min
 		}
-		if p.used[candidate] || p.isIdle(candidate) {
+		if p.used[candidate] || p.idlePorts[candidate] {
 			continue
 		}
 		rtpConn, rtcpConn, err := p.bind(candidate)
@@ -159,23 +160,13 @@ func (p *Pool) reuse() (int, *net.UDPConn, *net.UDPConn, error) {
 	sock := p.idle[0]
 	p.idle[0] = idleSocket{}
 	p.idle = p.idle[1:]
+	delete(p.idlePorts, sock.port)
 	// The deadline that stopped the old session's reader goes first: Go fails
 	// every read on a socket whose deadline has passed, drain's included.
 	sock.rtp.SetReadDeadline(time.Time{})
 	drain(sock.rtp)
 	p.used[sock.port] = true
 	return sock.port, sock.rtp, sock.rtcp, nil
-}
-
-// isIdle reports whether port's socket rests in the idle list. Called with p.mu
-// held; the list is short (sockets released in the last moments, plus spares).
-func (p *Pool) isIdle(port int) bool {
-	for _, s := range p.idle {
-		if s.port == port {
-			return true
-		}
-	}
-	return false
 }
 
 // release takes back a closed session's port and keeps its sockets for reuse. A
@@ -195,6 +186,7 @@ func (p *Pool) release(port int, rtpConn, rtcpConn *net.UDPConn) {
 	now := time.Now()
 	p.countRelease(now)
 	p.idle = append(p.idle, idleSocket{port: port, rtp: rtpConn, rtcp: rtcpConn, releasedAt: now})
+	p.idlePorts[port] = true
 	p.trimLocked(now)
 }
 
@@ -222,6 +214,7 @@ func (p *Pool) trimLocked(now time.Time) {
 	for len(p.idle) > 0 && (len(p.idle) > p.idleCap() || now.Sub(p.idle[0].releasedAt) >= p.maxAge) {
 		p.idle[0].rtp.Close()
 		p.idle[0].rtcp.Close()
+		delete(p.idlePorts, p.idle[0].port)
 		p.idle[0] = idleSocket{}
 		p.idle = p.idle[1:]
 	}
@@ -267,5 +260,6 @@ func (p *Pool) Close() error {
 		errs = append(errs, s.rtp.Close(), s.rtcp.Close())
 	}
 	p.idle = nil
+	clear(p.idlePorts)
 	return errors.Join(errs...)
 }

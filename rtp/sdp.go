@@ -140,9 +140,15 @@ func rtpmaps(attrs []sdp.Attribute) map[uint8]rtpmapCodec {
 		if err != nil {
 			continue
 		}
+		if _, seen := known[uint8(pt)]; seen {
+			continue // the first line wins, and 0 and 8 stay what RFC 3551 says
+		}
 		name, rest, _ := strings.Cut(strings.TrimSpace(enc), "/")
 		rateText, _, _ := strings.Cut(rest, "/")
 		rate, err := strconv.ParseUint(rateText, 10, 32)
+		if rateText == "" {
+			rate, err = 0, nil // no clock rate: taken as the call's
+		}
 		if err != nil || name == "" {
 			continue
 		}

@@ -112,6 +112,10 @@ func TestParseSDP(t *testing.T) {
 			Addr: netip.MustParseAddr("2001:db8::5"), Port: 0,
 			Codecs: []Codec{PCMA, PCMU}, DTMFPT: -1, Direction: RecvOnly, Proto: "RTP/AVP",
 		}},
+		{"rtpmap without a clock rate, a static type remapped, a payload type mapped twice", "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\nm=audio 5000 RTP/AVP 0 8 101 102\na=rtpmap:0 PCMU/16000\na=rtpmap:101 telephone-event\na=rtpmap:102 PCMA/8000\na=rtpmap:102 opus/48000/2\n", MediaDesc{
+			Addr: netip.MustParseAddr("192.0.2.1"), Port: 5000,
+			Codecs: []Codec{PCMU, PCMA}, DTMFPT: 101, Direction: SendRecv, Proto: "RTP/AVP",
+		}},
 		{"lower-case names and SRTP profile kept for Negotiate", "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nt=0 0\nm=audio 5000 RTP/SAVP 0\nc=IN IP4 192.0.2.1\na=rtpmap:0 pcmu/8000\na=inactive\n", MediaDesc{
 			Addr: netip.MustParseAddr("192.0.2.1"), Port: 5000,
 			Codecs: []Codec{PCMU}, DTMFPT: -1, Direction: Inactive, Proto: "RTP/SAVP",

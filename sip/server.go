@@ -433,6 +433,25 @@ func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte,
 
 var errMalformed = errors.New("sip: connection closed after a malformed message")
 
+// responseAddr is where a response to a request over UDP goes (RFC 3261
+// section 18.2.2, RFC 3581): the datagram's source address, with its source port
+// when the top Via asks for rport, else the Via's port (5060 when it has none).
+// sipgo's transaction layer answers the same way.
+func responseAddr(req *gosip.Request, src netip.AddrPort) netip.AddrPort {
+	via := req.Via()
+	if via == nil {
+		return src
+	}
+	if rport, ok := via.Params.Get("rport"); ok && rport == "" {
+		return src
+	}
+	port := via.Port
+	if port <= 0 || port > 65535 {
+		port = 5060
+	}
+	return netip.AddrPortFrom(src.Addr(), uint16(port))
+}
+
 // OnChallenge sets the early answer to a new REGISTER or INVITE that came over
 // UDP without credentials. It is asked on the read path, before sipgo creates a
 // transaction and a goroutine for the request; the response it returns (the
@@ -447,11 +466,19 @@ func (s *Server) OnChallenge(f func(req *Request) *Response) { s.onChallenge.Sto
 // REGISTER (bench/README.md). Anything unusual takes the normal path, which
 // answers it: a protocol error, a missing header, a request inside a dialog,
 // credentials to check.
-func (s *Server) answerEarly(req *gosip.Request, src netip.AddrPort, local net.Addr) bool {
+func (s *Server) answerEarly(req *gosip.Request, src netip.AddrPort, local net.Addr) (answered bool) {
 	f := s.onChallenge.Load()
-	if f == nil || (req.Method != gosip.REGISTER && req.Method != gosip.INVITE) {
+	if f == nil || (req.Method != gosip.REGISTER && req.Method != gosip.INVITE) || s.closed.Load() {
 		return false
 	}
+	// No handler's guard runs here, and sipgo's read loop has no recover: a
+	// panic would end the process. The normal path gets the request instead.
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("sip early answer panic", "method", string(req.Method), "panic", r, "stack", string(debug.Stack()))
+			answered = false
+		}
+	}()
 	if code, _ := s.protocolError(req); code != 0 {
 		return false
 	}
@@ -471,8 +498,7 @@ func (s *Server) answerEarly(req *gosip.Request, src netip.AddrPort, local net.A
 	}
 	s.count(req)
 	s.responses[min(res.StatusCode/100, 6)].Add(1)
-	// To the datagram's source, as sipgo answers any request over UDP.
-	if _, err := c.(net.PacketConn).WriteTo([]byte(res.String()), net.UDPAddrFromAddrPort(src)); err != nil {
+	if _, err := c.(net.PacketConn).WriteTo([]byte(res.String()), net.UDPAddrFromAddrPort(responseAddr(req, src))); err != nil {
 		s.log.Debug("sip: early answer", "code", res.StatusCode, "err", err)
 	}
 	return true

@@ -84,7 +84,7 @@ func (s *Server) serveRegisterUDP(req *gosip.Request, src netip.AddrPort, local 
 		tx.retransmitted()
 		return true
 	}
-	tx := &udpTx{s: s, key: key, conn: c.(net.PacketConn), dst: net.UDPAddrFromAddrPort(src), done: make(chan struct{})}
+	tx := &udpTx{s: s, key: key, conn: c.(net.PacketConn), dst: net.UDPAddrFromAddrPort(responseAddr(req, src)), done: make(chan struct{})}
 	if s.udpTxs.m == nil {
 		s.udpTxs.m = map[string]*udpTx{}
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
 )
 
 // A REGISTER over UDP runs in a transaction of our own: its handler runs once
@@ -96,5 +99,30 @@ func TestRegisterUDPTransaction(t *testing.T) {
 	read()
 	if n := calls.Load(); n != 2 {
 		t.Errorf("handler ran %d times, want 2 once the first transaction ended", n)
+	}
+}
+
+// Answers sent outside sipgo's transactions go where sipgo's would: the
+// source with rport, else the source address with the Via's port.
+func TestResponseAddr(t *testing.T) {
+	t.Parallel()
+	src := netip.MustParseAddrPort("192.0.2.7:40000")
+	for _, tc := range []struct {
+		via  string
+		want string
+	}{
+		{"SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bK1;rport", "192.0.2.7:40000"},
+		{"SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bK1", "192.0.2.7:5070"},
+		{"SIP/2.0/UDP phone.example.com;branch=z9hG4bK1", "192.0.2.7:5060"},
+		{"SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bK1;rport=1234", "192.0.2.7:5062"},
+	} {
+		msg := "REGISTER sip:test.local SIP/2.0\r\nVia: " + tc.via + "\r\nFrom: <sip:1@test.local>;tag=a\r\nTo: <sip:1@test.local>\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+		parsed, err := gosip.NewParser().ParseSIP([]byte(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := responseAddr(parsed.(*gosip.Request), src); got.String() != tc.want {
+			t.Errorf("Via %q: answer to %v, want %s", tc.via, got, tc.want)
+		}
 	}
 }

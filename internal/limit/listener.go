@@ -189,8 +189,6 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// resourceShortage reports whether err says the process or system ran out of
-// descriptors or memory, as opposed to a peer that gave up early.
 // deadSocket tells an accept error that no retry can cure: the socket is not
 // listening any more (EINVAL after a shutdown), or is not a usable socket.
 func deadSocket(err error) bool {
@@ -198,6 +196,8 @@ func deadSocket(err error) bool {
 		errors.Is(err, syscall.ENOTSOCK) || errors.Is(err, syscall.EOPNOTSUPP)
 }
 
+// resourceShortage reports whether err says the process or system ran out of
+// descriptors or memory, as opposed to a peer that gave up early.
 func resourceShortage(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)

@@ -212,6 +212,9 @@ collect:
 	// Loss is against what the phones really sent: a load generator short of CPU
 	// sends late and skips beats, which is not the server's loss.
 	sent := float64(sent1 - sent0)
+	if sent == 0 {
+		return "", errors.New("the phones sent nothing during the measurement")
+	}
 	perLeg := sent / float64(len(all))
 	var got uint64
 	worst := 0.0
