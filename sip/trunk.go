@@ -186,7 +186,7 @@ func grantedExpiry(res *gosip.Response, asked time.Duration, ours string) time.D
 		if len(hdrs) > 1 && !strings.Contains(h.Value(), ours) {
 			continue
 		}
-		if i := strings.Index(strings.ToLower(h.Value()), "expires="); i >= 0 {
+		if i := indexFoldASCII(h.Value(), "expires="); i >= 0 {
 			v := h.Value()[i+len("expires="):]
 			if j := strings.IndexAny(v, ";,> "); j >= 0 {
 				v = v[:j]
@@ -202,4 +202,17 @@ func grantedExpiry(res *gosip.Response, asked time.Duration, ours string) time.D
 		}
 	}
 	return asked
+}
+
+// indexFoldASCII is strings.Index ignoring ASCII case. The index is into s
+// itself: strings.ToLower(s) can be longer than s (invalid UTF-8 becomes U+FFFD),
+// and an index into it sliced s out of range (a crash a registrar's answer could
+// cause; found by FuzzParseMessage).
+func indexFoldASCII(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
 }
