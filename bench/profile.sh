@@ -11,6 +11,8 @@
 # per operation over the profiled window and pprof's top 10 by flat CPU, and keeps the
 # profile as bench/out/KIND-RATE.pprof (`go tool pprof -http=: bin/switchboard FILE`), and
 # the allocations since start as bench/out/KIND-RATE.allocs.pprof (-sample_index=alloc_space).
+# PROFILE_SECONDS=0 runs the load without the profiler, for its own figures (rtpload's
+# loss over RUN_SECONDS: ./bench/profile.sh rtp 1000 with GOMAXPROCS=1 RUN_SECONDS=60).
 # Environment: RUN_SECONDS [20] PROFILE_SECONDS [10] USERS [1000] BIN [bin/switchboard, built
 # here] TAG (added to the profile's file name) GOMAXPROCS (passed to the server when set)
 # KEEP=1 keeps the work dir.
@@ -65,7 +67,7 @@ call)
 rtp)
 	go build -o "$work/rtpload" ./bench/cmd/rtpload
 	"$work/rtpload" -server "$sip_addr" -domain bench.local -caller 1003 -caller-pw pw-1003 \
-		-callee 1004 -callee-pw pw-1004 -calls "$rate" -seconds "$SECONDS_RUN" >"$work/load.out" 2>"$work/load.err" &
+		-callee 1004 -callee-pw pw-1004 -calls "$rate" -seconds "$SECONDS_RUN" -pid "$spid" >"$work/load.out" 2>"$work/load.err" &
 	pids+=("$!")
 	last=$!
 	sleep 5 # calls set up
@@ -74,11 +76,17 @@ rtp)
 esac
 load=$last
 skip=$(((SECONDS_RUN - PROFILE_SECONDS) / 2))
+((skip < 0)) && skip=0
 sleep "$skip"
 ops0=$(curl -s "http://$http_addr/metrics" | awk '$1 ~ /^switchboard_sip_requests_total/ && /REGISTER|INVITE/ { s += $2 } END { print s + 0 }')
 c0=$(awk '{print $14 + $15}' "/proc/$spid/stat")
 out="bench/out/$kind-$rate${TAG:+-$TAG}.pprof"
-curl -s -o "$out" "http://$SWITCHBOARD_PPROF/debug/pprof/profile?seconds=$PROFILE_SECONDS"
+if ((PROFILE_SECONDS > 0)); then
+	curl -s -o "$out" "http://$SWITCHBOARD_PPROF/debug/pprof/profile?seconds=$PROFILE_SECONDS"
+else
+	out="" # only the load's own figures (rtpload's loss), no profiler running
+	sleep 1
+fi
 c1=$(awk '{print $14 + $15}' "/proc/$spid/stat")
 curl -s -o "bench/out/$kind-$rate${TAG:+-$TAG}.allocs.pprof" "http://$SWITCHBOARD_PPROF/debug/pprof/allocs"
 ops1=$(curl -s "http://$http_addr/metrics" | awk '$1 ~ /^switchboard_sip_requests_total/ && /REGISTER|INVITE/ { s += $2 } END { print s + 0 }')
@@ -86,9 +94,11 @@ wait "$load" || true
 [[ -f "$work/load.out" ]] && cat "$work/load.out"
 [[ -f "$work/load.stat" ]] && echo "sipp: ok $(stat_last 'SuccessfulCall(C)' "$work/load.stat") failed $(stat_last 'FailedCall(C)' "$work/load.stat") retrans $(stat_last 'Retransmissions(C)' "$work/load.stat")"
 # A REGISTER or a call is two requests of its kind (the challenged one and the retry).
-awk -v c=$((c1 - c0)) -v clk="$clk" -v n=$(((ops1 - ops0) / 2)) -v s="$PROFILE_SECONDS" -v k="$kind" 'BEGIN {
+((PROFILE_SECONDS > 0)) && awk -v c=$((c1 - c0)) -v clk="$clk" -v n=$(((ops1 - ops0) / 2)) -v s="$PROFILE_SECONDS" -v k="$kind" 'BEGIN {
 	printf "server CPU over %ds: %.1f%% of a core", s, c / clk / s * 100
 	if (k != "rtp" && n > 0) printf ", %d %ss, %.1f us per %s", n, k, c * 1e6 / clk / n, k
 	printf "\n" }'
-go tool pprof -top -nodecount=10 "$BIN" "$out" 2>/dev/null | sed -n '/^Showing\|flat%/,$p'
-echo "profile: $out"
+if [[ -n $out ]]; then
+	go tool pprof -top -nodecount=10 "$BIN" "$out" 2>/dev/null | sed -n '/^Showing\|flat%/,$p'
+	echo "profile: $out"
+fi
