@@ -9,7 +9,9 @@
 #     both ways for MEDIA_SECONDS each (packet loss per round).
 # Before the load and SETTLE_SECONDS after it (transactions live 32 s, a digest nonce's
 # replay entry 5 minutes, swept every 30 s), it samples from the
-# server: goroutines and heap in use after a forced collection (/metrics, pprof), open file descriptors (/proc/PID/fd) and
+# server: goroutines and the live heap after forced collections (/metrics, pprof; the bytes of
+# live objects: spans in use also count fragmentation and the runtime's goroutine descriptors,
+# which it keeps for reuse, and are printed for context), open file descriptors (/proc/PID/fd) and
 # RTP ports held (switchboard_rtp_ports_in_use). It prints failed calls and these figures,
 # and exits 1 when a call failed or a figure did not come back near its baseline.
 #
@@ -50,8 +52,8 @@ metric() { curl -s "http://$http_addr/metrics" | awk -v n="$1" '$1 == n { print 
 sample() {
 	curl -s -o /dev/null "http://$pprof_addr/debug/pprof/heap?gc=1" || true
 	curl -s -o /dev/null "http://$pprof_addr/debug/pprof/heap?gc=1" || true
-	printf '%s %s %s %s\n' "$(metric go_goroutines)" "$(ls "/proc/$spid/fd" | wc -l)" \
-		"$(metric switchboard_rtp_ports_in_use)" "$(metric go_memstats_heap_inuse_bytes)"
+	printf '%s %s %s %s %s\n' "$(metric go_goroutines)" "$(ls "/proc/$spid/fd" | wc -l)" \
+		"$(metric switchboard_rtp_ports_in_use)" "$(metric go_memstats_heap_alloc_bytes)" "$(metric go_memstats_heap_inuse_bytes)"
 }
 uas_port=$(free_port)
 printf 'SEQUENTIAL\n1002;[authentication username=1002 password=pw-1002];3600;uas\n' >"$work/reg-uas.csv"
@@ -59,9 +61,9 @@ timeout 30 sipp "$sip_addr" -sf test/sipp/register-auth.xml -i 127.0.0.1 -p "$ua
 	-inf "$work/reg-uas.csv" -m 1 -timeout 10s -trace_stat -stf "$work/reg-uas.stat" >/dev/null 2>&1 || true
 [[ $(stat_last 'SuccessfulCall(C)' "$work/reg-uas.stat") == 1 ]] || { echo "UAS registration failed" >&2; exit 1; }
 sleep 2
-read -r g0 f0 r0 h0 < <(sample)
+read -r g0 f0 r0 h0 s0 < <(sample)
 curl -s -o "$work/heap-baseline.pprof" "http://$pprof_addr/debug/pprof/heap" || true
-echo "baseline: goroutines $g0  fds $f0  rtp ports $r0  heap in use $((h0 / 1024)) KiB"
+echo "baseline: goroutines $g0  fds $f0  rtp ports $r0  live heap $((h0 / 1024)) KiB (spans in use $((s0 / 1024)) KiB)"
 
 n=$((CALL_RATE * SOAK_SECONDS))
 sipp "$sip_addr" -sf test/sipp/uas-answer.xml -i 127.0.0.1 -p "$uas_port" -nostdin -buff_size 4194304 \
@@ -88,24 +90,24 @@ while (($(date +%s) + MEDIA_SECONDS + 10 < end)); do
 		echo "media round $round FAILED (see $work/rtpload.err)"
 		sleep 5 # a round that fails at once must not spin
 	fi
-	read -r g f r h < <(sample)
-	echo "  during: goroutines $g  fds $f  rtp ports $r  heap $((h / 1024)) KiB  calls ok $(stat_last 'SuccessfulCall(C)' "$work/uac.stat") failed $(stat_last 'FailedCall(C)' "$work/uac.stat")"
+	read -r g f r h _ < <(sample)
+	echo "  during: goroutines $g  fds $f  rtp ports $r  live heap $((h / 1024)) KiB  calls ok $(stat_last 'SuccessfulCall(C)' "$work/uac.stat") failed $(stat_last 'FailedCall(C)' "$work/uac.stat")"
 done
 wait "$uac" || true
 echo "== load over; settling ${SETTLE_SECONDS}s (transactions live 32 s, nonce replay entries 5 min)"
 sleep "$SETTLE_SECONDS"
-read -r g1 f1 r1 h1 < <(sample)
+read -r g1 f1 r1 h1 s1 < <(sample)
 curl -s -o "$work/heap-end.pprof" "http://$pprof_addr/debug/pprof/heap" || true
 ok=$(stat_last 'SuccessfulCall(C)' "$work/uac.stat")
 failed=$(stat_last 'FailedCall(C)' "$work/uac.stat")
 echo
 echo "== soak summary: ${SOAK_SECONDS}s at ${CALL_RATE} calls/s (hold ${CALL_HOLD_MS} ms) plus $round media rounds of $MEDIA_CALLS calls"
 echo "calls: placed $n  ok $ok  failed $failed  media rounds failed $media_fail"
-echo "goroutines $g0 -> $g1   fds $f0 -> $f1   rtp ports $r0 -> $r1   heap in use $((h0 / 1024)) -> $((h1 / 1024)) KiB"
+echo "goroutines $g0 -> $g1   fds $f0 -> $f1   rtp ports $r0 -> $r1   live heap $((h0 / 1024)) -> $((h1 / 1024)) KiB (spans in use $((s0 / 1024)) -> $((s1 / 1024)) KiB)"
 status=0
 ((failed == 0 && media_fail == 0 && ok == n)) || { echo "FAIL: calls failed or missing"; status=1; }
 # Back to baseline: a few goroutines and fds of slack (idle RTP sockets rest 30 s, timers),
-# heap within 2x or 4 MiB.
+# live heap within 2x or 4 MiB.
 ((g1 <= g0 + 10)) || { echo "FAIL: goroutines did not come back"; status=1; }
 ((f1 <= f0 + 10)) || { echo "FAIL: file descriptors did not come back"; status=1; }
 ((r1 <= r0)) || { echo "FAIL: RTP ports still held"; status=1; }
