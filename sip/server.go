@@ -436,16 +436,20 @@ var errMalformed = errors.New("sip: connection closed after a malformed message"
 // responseAddr is where a response to a request over UDP goes (RFC 3261
 // section 18.2.2, RFC 3581): the datagram's source address, with its source port
 // when the top Via asks for rport, else the Via's port (5060 when it has none).
-// sipgo's transaction layer answers the same way.
+// sipgo's transaction layer answers the same way (rport=N in a request: port N).
 func responseAddr(req *gosip.Request, src netip.AddrPort) netip.AddrPort {
 	via := req.Via()
 	if via == nil {
 		return src
 	}
-	if rport, ok := via.Params.Get("rport"); ok && rport == "" {
+	rport, ok := via.Params.Get("rport")
+	if ok && rport == "" {
 		return src
 	}
 	port := via.Port
+	if n, err := strconv.Atoi(rport); ok && err == nil {
+		port = n // a value in the request's rport names the port, as sipgo reads it
+	}
 	if port <= 0 || port > 65535 {
 		port = 5060
 	}
@@ -581,8 +585,7 @@ func (s *Server) answerBroken(src netip.AddrPort, transport string, local net.Ad
 	s.responses[code/100].Add(1)
 	if transport == "UDP" {
 		if c, ok := s.udpConns.Load(local.String()); ok {
-			// rport: the answer goes where the datagram came from.
-			if _, err := c.(net.PacketConn).WriteTo([]byte(res.String()), net.UDPAddrFromAddrPort(src)); err != nil {
+			if _, err := c.(net.PacketConn).WriteTo([]byte(res.String()), net.UDPAddrFromAddrPort(responseAddr(req, src))); err != nil {
 				s.log.Debug("sip: answer a malformed message", "code", code, "err", err)
 			}
 		}

@@ -27,11 +27,20 @@ import (
 
 // udpTxs is the table of these transactions.
 type udpTxs struct {
-	mu     sync.Mutex
-	m      map[string]*udpTx
-	timer  *time.Timer // sweeps finished transactions while there are any
-	closed bool
+	mu   sync.Mutex
+	m    map[string]*udpTx
+	peak int // most entries since m was made
+	// answered holds the transactions that sent their final response, in that
+	// order: their Timer J runs out in the same order, so the sweep pops from
+	// the front instead of scanning the table.
+	answered []*udpTx
+	timer    *time.Timer // sweeps answered transactions while there are any
+	closed   bool
 }
+
+// maxUDPTxs bounds the table: beyond it (a flood of REGISTERs with credentials
+// that each wait for their check) requests take sipgo's path.
+const maxUDPTxs = 1 << 16
 
 // udpTx is one REGISTER's server transaction. It implements
 // gosip.ServerTransaction for the handlers.
@@ -84,11 +93,16 @@ func (s *Server) serveRegisterUDP(req *gosip.Request, src netip.AddrPort, local 
 		tx.retransmitted()
 		return true
 	}
+	if len(s.udpTxs.m) >= maxUDPTxs {
+		s.udpTxs.mu.Unlock()
+		return false
+	}
 	tx := &udpTx{s: s, key: key, conn: c.(net.PacketConn), dst: net.UDPAddrFromAddrPort(responseAddr(req, src)), done: make(chan struct{})}
 	if s.udpTxs.m == nil {
 		s.udpTxs.m = map[string]*udpTx{}
 	}
 	s.udpTxs.m[key] = tx
+	s.udpTxs.peak = max(s.udpTxs.peak, len(s.udpTxs.m))
 	s.udpTxs.mu.Unlock()
 
 	req.SetSource(src.String())
@@ -136,14 +150,19 @@ func (t *udpTx) Respond(res *gosip.Response) error {
 		}
 		t.final, t.expires = b, time.Now().Add(gosip.Timer_J)
 		t.mu.Unlock()
-		t.s.udpTxs.finished()
+		t.s.udpTxs.finished(t)
 	}
 	return t.write(b)
 }
 
-// RespondStateless is Respond: this transaction never retransmits on its own,
-// so each copy of the request gets at most one answer either way.
-func (t *udpTx) RespondStateless(res *gosip.Response) error { return t.Respond(res) }
+// RespondStateless sends res and ends the transaction without keeping it: a
+// challenge or a refusal is not worth 32 s of memory to whoever sends requests
+// that earn one, and a retransmission is answered afresh.
+func (t *udpTx) RespondStateless(res *gosip.Response) error {
+	err := t.write([]byte(res.String()))
+	t.s.udpTxs.remove(t)
+	return err
+}
 
 // Acks is nil: REGISTER is not INVITE.
 func (t *udpTx) Acks() <-chan *gosip.Request { return nil }
@@ -187,11 +206,15 @@ func (t *udpTx) terminated() {
 	}
 }
 
-// finished arms the sweep that ends transactions after Timer J.
-func (x *udpTxs) finished() {
+// finished queues an answered transaction for the sweep and arms it.
+func (x *udpTxs) finished(t *udpTx) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.timer == nil && !x.closed {
+	if x.closed {
+		return
+	}
+	x.answered = append(x.answered, t)
+	if x.timer == nil {
 		x.timer = time.AfterFunc(time.Second, x.sweep)
 	}
 }
@@ -205,8 +228,8 @@ func (x *udpTxs) remove(t *udpTx) {
 	t.terminated()
 }
 
-// sweep ends the transactions whose Timer J ran out; it runs every second
-// while there are any.
+// sweep ends the transactions whose Timer J ran out, from the front of the
+// answered queue; it runs every second while the queue is not empty.
 func (x *udpTxs) sweep() {
 	now := time.Now()
 	var ended []*udpTx
@@ -215,17 +238,33 @@ func (x *udpTxs) sweep() {
 		x.mu.Unlock()
 		return
 	}
-	for k, t := range x.m {
+	n := 0
+	for ; n < len(x.answered); n++ {
+		t := x.answered[n]
 		t.mu.Lock()
-		over := t.final != nil && now.After(t.expires)
+		over := now.After(t.expires)
 		t.mu.Unlock()
-		if over {
-			delete(x.m, k)
-			ended = append(ended, t)
+		if !over {
+			break
 		}
+		if x.m[t.key] == t {
+			delete(x.m, t.key)
+		}
+		ended = append(ended, t)
 	}
-	if len(x.m) == 0 {
-		x.m, x.timer = nil, nil // a fresh map after a burst gives its memory back
+	clear(x.answered[:n])
+	x.answered = x.answered[n:]
+	// Go maps keep their buckets: after a burst, a mostly empty table is made
+	// anew so that its memory goes back.
+	if len(x.m) <= x.peak/4 {
+		fresh := make(map[string]*udpTx, len(x.m))
+		for k, t := range x.m {
+			fresh[k] = t
+		}
+		x.m, x.peak = fresh, len(fresh)
+	}
+	if len(x.answered) == 0 {
+		x.answered, x.timer = nil, nil
 	} else {
 		x.timer.Reset(time.Second)
 	}
@@ -244,7 +283,7 @@ func (x *udpTxs) close() {
 		x.timer = nil
 	}
 	all := x.m
-	x.m = nil
+	x.m, x.answered = nil, nil
 	x.mu.Unlock()
 	for _, t := range all {
 		t.terminated()

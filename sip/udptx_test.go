@@ -114,7 +114,7 @@ func TestResponseAddr(t *testing.T) {
 		{"SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bK1;rport", "192.0.2.7:40000"},
 		{"SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bK1", "192.0.2.7:5070"},
 		{"SIP/2.0/UDP phone.example.com;branch=z9hG4bK1", "192.0.2.7:5060"},
-		{"SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bK1;rport=1234", "192.0.2.7:5062"},
+		{"SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bK1;rport=1234", "192.0.2.7:1234"},
 	} {
 		msg := "REGISTER sip:test.local SIP/2.0\r\nVia: " + tc.via + "\r\nFrom: <sip:1@test.local>;tag=a\r\nTo: <sip:1@test.local>\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
 		parsed, err := gosip.NewParser().ParseSIP([]byte(msg))
@@ -124,5 +124,42 @@ func TestResponseAddr(t *testing.T) {
 		if got := responseAddr(parsed.(*gosip.Request), src); got.String() != tc.want {
 			t.Errorf("Via %q: answer to %v, want %s", tc.via, got, tc.want)
 		}
+	}
+}
+
+// A challenge or refusal sent statelessly keeps nothing: requests that earn
+// one cannot fill the table.
+func TestRegisterUDPStatelessAnswerKeepsNothing(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{Listen: []string{"udp://127.0.0.1:0"}, Logger: slog.New(slog.NewTextHandler(&countingWriter{}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.OnRequest("REGISTER", func(req *Request, tx ServerTransaction) {
+		tx.(interface{ RespondStateless(*Response) error }).RespondStateless(gosip.NewResponseFromRequest(req, 401, "Unauthorized", nil))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); s.Close() })
+	if err := s.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	server := net.UDPAddrFromAddrPort(s.Listeners()[0].Addr)
+	c := udpClient(t)
+	creds := "Authorization: Digest username=\"1001\", realm=\"elsewhere\", nonce=\"x\", uri=\"sip:test.local\", response=\"0\"\r\n"
+	for range 20 {
+		c.WriteTo([]byte(request("REGISTER", "SIP/2.0", c.LocalAddr().String(), "UDP", creds, "")), server)
+		buf := make([]byte, 65535)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, _, err := c.ReadFrom(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 401") {
+			t.Fatalf("answer %q, %v", buf[:n], err)
+		}
+	}
+	// The entry goes right after the answer is written.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.udpTxs.pending() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d transactions kept after stateless answers", s.udpTxs.pending())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
