@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/callinfo"
 	"switchboard/internal/testphone"
 	"switchboard/pbx"
 	"switchboard/store"
@@ -88,6 +89,17 @@ teams:
 					}
 					time.Sleep(5 * time.Millisecond)
 				}
+				// The member's phone answered; hang up once the PBX has joined it
+				// to the caller, not while its 200 is still on the way (that is a
+				// caller who gave up, logged as abandoned).
+				waitFor(t, "the member joined to the caller", func() bool {
+					for _, lc := range s.PBX.LiveCalls("") {
+						if lc.State == callinfo.StateTalking {
+							return true
+						}
+					}
+					return false
+				})
 				c.Hangup(ctxT(t, 5*time.Second))
 				waitIdle(t, s, "a1", "a2", "a3")
 			}
