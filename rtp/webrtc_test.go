@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,10 @@ type browser struct {
 	mu       sync.Mutex
 	received []int16
 	readers  sync.WaitGroup
+	// seq numbers audio and events alike, as a browser does: one stream, one
+	// sequence (a jump of tens of thousands looks like a wrapped, replayed
+	// packet to SRTP).
+	seq atomic.Uint32
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -132,11 +137,9 @@ func (b *browser) sendTone(ctx context.Context, freq float64) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	payload := make([]byte, 160)
-	var seq uint16
 	for i := 0; ; i++ {
 		Encode(payload, audio.Sine(freq, 8000, i*160, 160), PCMU)
-		b.track.writeRTP(&rtp.Header{Version: 2, PayloadType: PCMU.PT, SequenceNumber: seq, Timestamp: uint32(i * 160)}, payload)
-		seq++
+		b.track.writeRTP(&rtp.Header{Version: 2, PayloadType: PCMU.PT, SequenceNumber: uint16(b.seq.Add(1)), Timestamp: uint32(i * 160)}, payload)
 		select {
 		case <-ctx.Done():
 			return
@@ -152,7 +155,7 @@ func (b *browser) sendDigit(ts uint32) error {
 		if i >= 2 {
 			flags |= eventEndBit
 		}
-		h := &rtp.Header{Version: 2, PayloadType: 126, Marker: i == 0, SequenceNumber: uint16(60000 + i), Timestamp: ts}
+		h := &rtp.Header{Version: 2, PayloadType: 126, Marker: i == 0, SequenceNumber: uint16(b.seq.Add(1)), Timestamp: ts}
 		if _, err := b.track.writeRTP(h, []byte{5, flags, byte(d >> 8), byte(d)}); err != nil {
 			return err
 		}
