@@ -269,7 +269,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	_, err = bob.Dial(ctxT(t, 20*time.Second), "1001")
 	var se *testphone.StatusError
 	if !errors.As(err, &se) || se.Code != 503 {
-		t.Fatalf("new call while draining: %v, want 503", err)
+		t.Fatalf("new call while draining: %v, want 503; server log:\n%s", err, strings.Join(p.log(), "\n"))
 	}
 	select {
 	case <-a.Done():
