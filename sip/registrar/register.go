@@ -183,11 +183,15 @@ func (r *Registrar) apply(cur []Binding, req *sip.Request, k userKey, updates []
 	if h := req.GetHeader("User-Agent"); h != nil {
 		ua = h.Value()
 	}
+	// A contact listed twice in one REGISTER: the later entry wins, and the
+	// earlier one (which carries this very CSeq) is not an older request.
+	seen := map[string]bool{}
 	for _, u := range updates {
 		i := indexContact(next, u.contact)
-		if i >= 0 && outOfOrder(next[i]) {
+		if i >= 0 && !seen[u.contact] && outOfOrder(next[i]) {
 			return nil, nil, nil, false, refuse(sip.StatusInternalServerError, "Out Of Order CSeq")
 		}
+		seen[u.contact] = true
 		if u.expires == 0 {
 			if i >= 0 {
 				next = slices.Delete(next, i, i+1)
