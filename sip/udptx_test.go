@@ -13,29 +13,38 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 )
 
-// A REGISTER over UDP runs in a transaction of our own: its handler runs once
-// however often the phone retransmits, every copy gets the same final response,
-// and the transaction ends after Timer J.
-func TestRegisterUDPTransaction(t *testing.T) {
-	t.Parallel()
+// registerServer runs a server on loopback UDP whose REGISTER handler is
+// handler(server), and returns it with its address.
+func registerServer(t *testing.T, handler func(*Server) RequestHandler) (*Server, *net.UDPAddr) {
+	t.Helper()
 	s, err := New(Config{Listen: []string{"udp://127.0.0.1:0"}, Logger: slog.New(slog.NewTextHandler(&countingWriter{}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var calls atomic.Int64
-	release := make(chan struct{})
-	s.OnRequest("REGISTER", func(req *Request, tx ServerTransaction) {
-		if calls.Add(1) == 1 {
-			<-release // the phone retransmits while we work
-		}
-		s.Respond(tx, req, 200, "OK")
-	})
+	s.OnRequest("REGISTER", handler(s))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); s.Close() })
 	if err := s.Listen(ctx); err != nil {
 		t.Fatal(err)
 	}
-	server := net.UDPAddrFromAddrPort(s.Listeners()[0].Addr)
+	return s, net.UDPAddrFromAddrPort(s.Listeners()[0].Addr)
+}
+
+// A REGISTER over UDP runs in a transaction of our own: its handler runs once
+// however often the phone retransmits, every copy gets the same final response,
+// and the transaction ends after Timer J.
+func TestRegisterUDPTransaction(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	release := make(chan struct{})
+	s, server := registerServer(t, func(s *Server) RequestHandler {
+		return func(req *Request, tx ServerTransaction) {
+			if calls.Add(1) == 1 {
+				<-release // the phone retransmits while we work
+			}
+			s.Respond(tx, req, 200, "OK")
+		}
+	})
 	c := udpClient(t)
 	creds := "Authorization: Digest username=\"1001\", realm=\"test.local\", nonce=\"x\", uri=\"sip:test.local\", response=\"0\"\r\n"
 	reg := request("REGISTER", "SIP/2.0", c.LocalAddr().String(), "UDP", creds, "")
@@ -131,19 +140,11 @@ func TestResponseAddr(t *testing.T) {
 // one cannot fill the table.
 func TestRegisterUDPStatelessAnswerKeepsNothing(t *testing.T) {
 	t.Parallel()
-	s, err := New(Config{Listen: []string{"udp://127.0.0.1:0"}, Logger: slog.New(slog.NewTextHandler(&countingWriter{}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.OnRequest("REGISTER", func(req *Request, tx ServerTransaction) {
-		tx.(interface{ RespondStateless(*Response) error }).RespondStateless(gosip.NewResponseFromRequest(req, 401, "Unauthorized", nil))
+	s, server := registerServer(t, func(*Server) RequestHandler {
+		return func(req *Request, tx ServerTransaction) {
+			tx.(interface{ RespondStateless(*Response) error }).RespondStateless(gosip.NewResponseFromRequest(req, 401, "Unauthorized", nil))
+		}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); s.Close() })
-	if err := s.Listen(ctx); err != nil {
-		t.Fatal(err)
-	}
-	server := net.UDPAddrFromAddrPort(s.Listeners()[0].Addr)
 	c := udpClient(t)
 	creds := "Authorization: Digest username=\"1001\", realm=\"elsewhere\", nonce=\"x\", uri=\"sip:test.local\", response=\"0\"\r\n"
 	for range 20 {
