@@ -14,7 +14,7 @@
 # PROFILE_SECONDS=0 runs the load without the profiler, for its own figures (rtpload's
 # loss over RUN_SECONDS: ./bench/profile.sh rtp 1000 with GOMAXPROCS=1 RUN_SECONDS=60).
 # Environment: RUN_SECONDS [20] PROFILE_SECONDS [10] USERS [1000] BIN [bin/switchboard, built
-# here] TAG (added to the profile's file name) GOMAXPROCS (passed to the server when set)
+# here] TAG (added to the profile's file name) GOMAXPROCS (passed to the server when set, not to the load generator)
 # KEEP=1 keeps the work dir.
 set -euo pipefail
 kind=${1:?usage: profile.sh register|call|rtp RATE}
@@ -66,7 +66,7 @@ call)
 	;;
 rtp)
 	go build -o "$work/rtpload" ./bench/cmd/rtpload
-	"$work/rtpload" -server "$sip_addr" -domain bench.local -caller 1003 -caller-pw pw-1003 \
+	env -u GOMAXPROCS "$work/rtpload" -server "$sip_addr" -domain bench.local -caller 1003 -caller-pw pw-1003 \
 		-callee 1004 -callee-pw pw-1004 -calls "$rate" -seconds "$SECONDS_RUN" -pid "$spid" >"$work/load.out" 2>"$work/load.err" &
 	pids+=("$!")
 	last=$!

@@ -65,11 +65,12 @@ type peerMsg struct {
 	Err    string   `json:",omitempty"`
 }
 
-// BenchmarkRelayWebRTC compares the server's CPU per relayed packet on a
-// bridge with a WebRTC leg (SRTP both ways) against a bridge of two plain RTP
-// legs, in the same run. One op is one relayed packet; half of them flow each
-// way.
+// BenchmarkRelayCPU measures the server's CPU per relayed packet, in the same
+// run, for a bare Go UDP relay (the baseline), a bridge of two plain RTP legs,
+// and a bridge with a WebRTC leg (SRTP both ways). One op is one relayed
+// packet; half of them flow each way.
 //
+//	bare:   UDP peer <-> socket, one goroutine per direction reading it and writing the other <-> UDP peer
 //	plain:  UDP peer <-> Session <-Bridge-> Session <-> UDP peer
 //	webrtc: pion peer (full ICE, DTLS-SRTP) <-> WebRTC Session <-Bridge-> Session <-> UDP peer
 //
@@ -78,36 +79,50 @@ type peerMsg struct {
 // socket reads and writes, the bridge, and for the WebRTC leg pion's ICE mux,
 // SRTP decryption and encryption and its goroutines. allocs/op are the server's
 // too. Metrics: cpu-ns/pkt (server CPU per relayed packet), peer-cpu-ns/pkt
-// (the peer process, for context), x-plain-cpu (webrtc only: its cpu-ns/pkt
-// over plain's mean from the same run). ns/op is wall time with both processes
-// sharing the machine.
-func BenchmarkRelayWebRTC(b *testing.B) {
-	// plain's figure for the ratio: the mean of its runs at the largest b.N
-	// (with -count, every plain run comes before the first webrtc run).
-	var plainN, plainRuns int
-	var plainSum float64
-	b.Run("plain", func(b *testing.B) {
-		cpu := benchRelayLeg(b, "plain", 0)
-		if b.N > plainN {
-			plainN, plainRuns, plainSum = b.N, 0, 0
-		}
-		if b.N == plainN {
-			plainRuns++
-			plainSum += cpu
-		}
-	})
-	b.Run("webrtc", func(b *testing.B) {
-		var plainCPU float64
-		if plainRuns > 0 {
-			plainCPU = plainSum / float64(plainRuns)
-		}
-		benchRelayLeg(b, "webrtc", plainCPU)
-	})
+// (the peer process, for context), x-bare-cpu (plain and webrtc: cpu-ns/pkt
+// over bare's mean from the same run), x-plain-cpu (webrtc: over plain's mean).
+// ns/op is wall time with both processes sharing the machine.
+func BenchmarkRelayCPU(b *testing.B) {
+	// Each mode's figure for the ratios: the mean of its runs at the largest
+	// b.N (with -count, every run of a mode comes before the next mode's).
+	means := map[string]*relayMean{}
+	for _, mode := range []string{"bare", "plain", "webrtc"} {
+		m := &relayMean{}
+		means[mode] = m
+		b.Run(mode, func(b *testing.B) {
+			m.add(b.N, benchRelayLeg(b, mode, means))
+		})
+	}
+}
+
+// relayMean is the mean server CPU per packet of one mode's runs at its
+// largest b.N.
+type relayMean struct {
+	n, runs int
+	sum     float64
+}
+
+func (m *relayMean) add(n int, cpu float64) {
+	if n > m.n {
+		m.n, m.runs, m.sum = n, 0, 0
+	}
+	if n == m.n {
+		m.runs++
+		m.sum += cpu
+	}
+}
+
+func (m *relayMean) mean() float64 {
+	if m == nil || m.runs == 0 {
+		return 0
+	}
+	return m.sum / float64(m.runs)
 }
 
 // benchRelayLeg runs one relay of b.N packets against a fresh peer process and
-// returns the server CPU per packet in ns.
-func benchRelayLeg(b *testing.B, mode string, plainCPU float64) float64 {
+// returns the server CPU per packet in ns; means holds the earlier modes'
+// figures for the ratios.
+func benchRelayLeg(b *testing.B, mode string, means map[string]*relayMean) float64 {
 	base := 24000 + 2*int(time.Now().UnixNano()%2000)
 	pool, err := rtp.NewPool(netip.MustParseAddr("127.0.0.1"), base, base+63)
 	if err != nil {
@@ -116,7 +131,11 @@ func benchRelayLeg(b *testing.B, mode string, plainCPU float64) float64 {
 	defer pool.Close()
 
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), peerEnv+"="+mode)
+	peerMode := mode
+	if mode == "bare" {
+		peerMode = "plain" // the same two UDP peers
+	}
+	cmd.Env = append(os.Environ(), peerEnv+"="+peerMode)
 	cmd.Stderr = os.Stderr
 	toPeer, err := cmd.StdinPipe()
 	if err != nil {
@@ -167,6 +186,13 @@ func benchRelayLeg(b *testing.B, mode string, plainCPU float64) float64 {
 	var reply peerMsg
 	var left, right *rtp.Session
 	switch mode {
+	case "bare":
+		stop, addrs := bareRelay(b, udp[0], udp[1])
+		defer func() {
+			stopPeer()
+			stop()
+		}()
+		reply.Server = addrs
 	case "plain":
 		if left, err = pool.Open(); err != nil {
 			b.Fatal(err)
@@ -194,13 +220,15 @@ func benchRelayLeg(b *testing.B, mode string, plainCPU float64) float64 {
 		right.SetRemote(udp[0], rtp.PCMU, rtp.DefaultDTMFPT)
 		reply.Server = []string{right.LocalAddr().String()}
 	}
-	unbridge := rtp.Bridge(left, right)
-	defer func() {
-		unbridge()
-		stopPeer()
-		right.Close()
-		left.Close()
-	}()
+	if left != nil {
+		unbridge := rtp.Bridge(left, right)
+		defer func() {
+			unbridge()
+			stopPeer()
+			right.Close()
+			left.Close()
+		}()
+	}
 	send(reply)
 	recv() // Ready: media flows both ways
 
@@ -215,10 +243,43 @@ func benchRelayLeg(b *testing.B, mode string, plainCPU float64) float64 {
 	b.ReportMetric(server, "cpu-ns/pkt")
 	b.ReportMetric(float64(done.CPUNs)/float64(b.N), "peer-cpu-ns/pkt")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
-	if mode == "webrtc" && plainCPU > 0 {
-		b.ReportMetric(server/plainCPU, "x-plain-cpu")
+	if bare := means["bare"].mean(); mode != "bare" && bare > 0 {
+		b.ReportMetric(server/bare, "x-bare-cpu")
+	}
+	if plain := means["plain"].mean(); mode == "webrtc" && plain > 0 {
+		b.ReportMetric(server/plain, "x-plain-cpu")
 	}
 	return server
+}
+
+// bareRelay is the baseline: two sockets, and for each direction one goroutine
+// that reads a datagram from one socket and writes it unchanged from the other,
+// the least a relay in Go can do per packet. Peer 0 sends to the first address
+// and hears from it; peer 1 the same with the second.
+func bareRelay(b *testing.B, peer0, peer1 netip.AddrPort) (stop func(), addrs []string) {
+	socks := [2]*net.UDPConn{listen(b), listen(b)}
+	peers := [2]netip.AddrPort{peer1, peer0} // where what socket i receives goes
+	var wg sync.WaitGroup
+	for i := range 2 {
+		in, out := socks[i], socks[1-i]
+		wg.Go(func() {
+			buf := make([]byte, 1500)
+			for {
+				n, _, err := in.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return // closed at the end of the run
+				}
+				if _, err := out.WriteToUDPAddrPort(buf[:n], peers[i]); err != nil && errors.Is(err, net.ErrClosed) {
+					return
+				}
+			}
+		})
+	}
+	return func() {
+		socks[0].Close()
+		socks[1].Close()
+		wg.Wait()
+	}, []string{socks[0].LocalAddr().String(), socks[1].LocalAddr().String()}
 }
 
 // processCPU returns this process's user+system CPU time in ns.

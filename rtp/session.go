@@ -112,8 +112,7 @@ func newSessionOn(p *Pool, port int, conn, rtcpConn *net.UDPConn) *Session {
 	s.out.init()
 	// Until the peer's SDP is known we expect what the PBX offers first.
 	s.remote.Store(&remoteConfig{codec: PCMU, law: lawU, dtmfPT: DefaultDTMFPT})
-	s.rx.buf = make([]byte, maxPacket)
-	s.rx.pcm = make([]int16, maxPacket)
+	s.rx.buf = make([]byte, recvBatch*maxPacket)
 	return s
 }
 
@@ -240,7 +239,8 @@ func (s *Session) sendAddr(cfg *remoteConfig) netip.AddrPort {
 
 // rxState is touched only by the read goroutine.
 type rxState struct {
-	buf []byte
+	buf []byte // recvBatch datagrams of maxPacket
+	mm  recvState
 	pcm []int16
 	pkt rtp.Packet
 
@@ -252,9 +252,10 @@ type rxState struct {
 	dtmf      dtmfDecoder
 }
 
-func (s *Session) readLoop() {
-	defer close(s.readDone)
-	buf := s.rx.buf
+// readLoopPortable reads with Go's ReadFrom: one recvfrom per datagram, and
+// one more that finds the socket empty before each wait.
+func (s *Session) readLoopPortable() {
+	buf := s.rx.buf[:maxPacket]
 	for {
 		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -296,16 +297,21 @@ func (s *Session) receive(b []byte, from netip.AddrPort) {
 			}
 		}
 		if dst := s.peer.Load(); dst != nil {
-			dst.forward(s, h, pkt.Payload, lawNone)
+			dst.forward(s, h, pkt.Payload, lawNone, now)
 		}
 	case ptLaw(h.PayloadType) != lawNone:
 		l := ptLaw(h.PayloadType)
 		s.trackSeq(h)
 		if fn := s.onAudio.Load(); fn != nil && len(pkt.Payload) > 0 {
+			if s.rx.pcm == nil {
+				// Only recording, voicemail and prompts listen: a bridged
+				// call's sessions never need the decoded audio.
+				s.rx.pcm = make([]int16, maxPacket)
+			}
 			(*fn)(decodeInto(s.rx.pcm, pkt.Payload, l))
 		}
 		if dst := s.peer.Load(); dst != nil {
-			dst.forward(s, h, pkt.Payload, l)
+			dst.forward(s, h, pkt.Payload, l, now)
 		}
 	default:
 		// Comfort noise and codecs we never offered: nothing to do with them.

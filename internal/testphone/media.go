@@ -166,9 +166,13 @@ func newMedia(log *slog.Logger, tr transport, codecs []string) (*media, error) {
 	return m, nil
 }
 
-// start launches the reader and the sender.
+// start launches the reader and the sender (none for external media, which
+// nobody here sends).
 func (m *media) start() {
 	m.tr.start(m.deliver)
+	if _, external := m.tr.(*externalTransport); external {
+		return
+	}
 	m.wg.Add(1)
 	go m.sendLoop()
 }

@@ -70,6 +70,12 @@ type Config struct {
 	// handles it, for tests that check what the PBX wrote (its Contact in an
 	// in-dialog request, say). It runs on sipgo's handler goroutine: keep it short.
 	Observe func(*sip.Request)
+	// ExternalMedia, when set, gives the RTP address a plain SIP phone puts in
+	// the SDP of each new call instead of opening a socket of its own: the
+	// phone then neither sends nor receives media, and something else (a load
+	// generator holding many calls on a few sockets, bench/cmd/rtpload) moves
+	// the packets to the call's RemoteMedia.
+	ExternalMedia func() netip.AddrPort
 }
 
 // Stats counts requests the phone received, for tests that check "the other
@@ -350,9 +356,12 @@ func (p *Phone) codecs() []string {
 func (p *Phone) newMedia() (*media, error) {
 	var tr transport
 	var err error
-	if p.rtc != nil {
+	switch {
+	case p.rtc != nil:
 		tr, err = newWebRTCTransport(p.rtc, p.codecs())
-	} else {
+	case p.cfg.ExternalMedia != nil:
+		tr = &externalTransport{local: p.cfg.ExternalMedia()}
+	default:
 		tr, err = newRTPTransport()
 	}
 	if err != nil {

@@ -116,3 +116,50 @@ func (t *rtpTransport) close() {
 	t.closeOnce.Do(func() { _ = t.conn.Close() })
 	t.wg.Wait()
 }
+
+// externalTransport is the media of a phone whose packets someone else moves
+// (Config.ExternalMedia): it only negotiates, so the calls' SDP is real while
+// no socket, reader or 20 ms sender runs per call.
+type externalTransport struct {
+	local netip.AddrPort
+
+	mu     sync.Mutex
+	remote netip.AddrPort
+}
+
+func (t *externalTransport) offer(o mediaOffer) ([]byte, error) { return buildSDP(o) }
+
+func (t *externalTransport) answer(_ []byte, rm remoteMedia, o mediaOffer) ([]byte, error) {
+	t.setRemote(rm)
+	return buildSDP(o)
+}
+
+func (t *externalTransport) accept(_ []byte, rm remoteMedia) error {
+	t.setRemote(rm)
+	return nil
+}
+
+func (t *externalTransport) abandon() {}
+
+func (t *externalTransport) setRemote(rm remoteMedia) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.remote = rm.addr
+}
+
+func (t *externalTransport) localAddr() netip.AddrPort { return t.local }
+
+func (t *externalTransport) remoteAddr() netip.AddrPort {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.remote
+}
+
+// ready is false: the phone itself never sends.
+func (t *externalTransport) ready() bool { return false }
+
+func (t *externalTransport) send(*rtp.Packet) error { return nil }
+
+func (t *externalTransport) start(func(*rtp.Packet, netip.AddrPort)) {}
+
+func (t *externalTransport) close() {}

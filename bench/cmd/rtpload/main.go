@@ -1,8 +1,10 @@
 // Command rtpload measures the RTP relay of a running Switchboard under load: it
 // registers two test phones, holds a number of calls between them with G.711 audio
-// flowing both ways (one packet per 20 ms per direction), and reports the packets the
-// phones received against the packets sent, and, when given the server's PID, the
-// server's CPU time per relayed packet (utime+stime from /proc/PID/stat).
+// flowing both ways (one packet per 20 ms per direction), and reports the packets
+// received against the packets sent, and, when given the server's PID, the server's
+// CPU time per relayed packet (utime+stime from /proc/PID/stat). The phones only
+// signal; the media of all calls moves on a few shared sockets (see engine), so that
+// the generator needs far less CPU than the server it measures.
 //
 // It prints one summary line on stdout; progress and errors go to stderr. It is run by
 // bench/sipp-load.sh; see bench/README.md.
@@ -34,6 +36,7 @@ type options struct {
 	seconds                 float64
 	pid                     int
 	parallel                int
+	sockets                 int
 	callTimeout, settleTime time.Duration
 }
 
@@ -49,6 +52,7 @@ func main() {
 	flag.Float64Var(&o.seconds, "seconds", 10, "measurement time once every call is up")
 	flag.IntVar(&o.pid, "pid", 0, "server PID for CPU accounting (0: skip)")
 	flag.IntVar(&o.parallel, "parallel", 20, "calls set up at the same time")
+	flag.IntVar(&o.sockets, "sockets", 8, "UDP sockets the media of all calls shares")
 	flag.DurationVar(&o.callTimeout, "call-timeout", 20*time.Second, "bound on setting up one call")
 	flag.DurationVar(&o.settleTime, "settle", time.Second, "wait after setup before measuring")
 	flag.Parse()
@@ -65,14 +69,20 @@ func main() {
 type pair struct{ a, b *testphone.Call }
 
 func run(ctx context.Context, o options, log *slog.Logger) (string, error) {
-	if o.calls <= 0 || o.seconds <= 0 {
-		return "", errors.New("-calls and -seconds must be positive")
+	if o.calls <= 0 || o.seconds <= 0 || o.sockets <= 0 {
+		return "", errors.New("-calls, -seconds and -sockets must be positive")
 	}
+	eng, err := newEngine(o.sockets)
+	if err != nil {
+		return "", err
+	}
+	defer eng.close()
 	newPhone := func(user, pw string) (*testphone.Phone, error) {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		p, err := testphone.New(rctx, testphone.Config{
 			User: user, Password: pw, Domain: o.domain, Server: o.server, Codec: "PCMU", Logger: log,
+			ExternalMedia: eng.addr,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("phone %s: %w", user, err)
@@ -118,7 +128,6 @@ func run(ctx context.Context, o options, log *slog.Logger) (string, error) {
 						log.Warn("answer", "err", err)
 						return
 					}
-					c.StartTone(400)
 					answered <- c
 				}()
 			case <-actx.Done():
@@ -147,7 +156,6 @@ func run(ctx context.Context, o options, log *slog.Logger) (string, error) {
 				setupErr = errors.Join(setupErr, err)
 				return
 			}
-			c.StartTone(1000)
 			callers = append(callers, c)
 		}()
 	}
@@ -165,6 +173,7 @@ collect:
 		}
 	}
 	defer func() {
+		eng.close() // no packets to ports that are closing
 		hctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		for _, c := range callers {
@@ -176,25 +185,23 @@ collect:
 	}
 	fmt.Fprintf(os.Stderr, "rtpload: %d calls up in %v\n", len(callers), setup.Round(time.Millisecond))
 
-	time.Sleep(o.settleTime)
 	all := append(append([]*testphone.Call(nil), callers...), callees...)
-	counts := func() ([]uint64, uint64) {
-		out := make([]uint64, len(all))
-		var sent uint64
-		for i, c := range all {
-			out[i] = c.PacketsReceived()
-			sent += c.PacketsSent()
+	for _, c := range all {
+		if err := eng.add(c.LocalMedia(), c.RemoteMedia()); err != nil {
+			return "", err
 		}
-		return out, sent
 	}
+	eng.start()
+	time.Sleep(o.settleTime)
+	counts := func() (received, sent uint64) { return eng.received.Load(), eng.sent.Load() }
 	cpu0, err := cpuTicks(o.pid)
 	if err != nil {
 		return "", err
 	}
-	before, sent0 := counts()
+	got0, sent0 := counts()
 	t0 := time.Now()
 	time.Sleep(time.Duration(o.seconds * float64(time.Second)))
-	after, sent1 := counts()
+	got1, sent1 := counts()
 	t1 := time.Now()
 	cpu1, err := cpuTicks(o.pid)
 	if err != nil {
@@ -209,18 +216,15 @@ collect:
 	}
 
 	elapsed := t1.Sub(t0)
-	// Loss is against what the phones really sent: a load generator short of CPU
-	// sends late and skips beats, which is not the server's loss.
+	// Loss is against what was really sent: a load generator short of CPU sends
+	// late and skips beats, which is not the server's loss. No per-call figure:
+	// a B2BUA leg's peer is on the other side of the PBX, so which leg sent what
+	// a leg received is not known here.
 	sent := float64(sent1 - sent0)
 	if sent == 0 {
-		return "", errors.New("the phones sent nothing during the measurement")
+		return "", errors.New("nothing was sent during the measurement")
 	}
-	// No per-call figure: a B2BUA leg's peer is on the other side of the PBX,
-	// so which phone sent what a phone received is not known here.
-	var got uint64
-	for i := range all {
-		got += after[i] - before[i]
-	}
+	got := got1 - got0
 	loss := 1 - float64(got)/sent
 	line := fmt.Sprintf("media %4d calls  %7.0f pkt/s relayed  loss %5.2f%%  sent %.1f%% of the 20 ms pace",
 		len(callers), float64(got)/elapsed.Seconds(), max(loss, 0)*100,

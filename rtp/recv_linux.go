@@ -1,0 +1,108 @@
+//go:build linux && (amd64 || arm64)
+
+package rtp
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"syscall"
+	"unsafe"
+)
+
+// recvBatch is how many datagrams one recvmmsg takes. Two are enough: what
+// matters is that fewer than asked for means the socket is empty.
+const recvBatch = 2
+
+// mmsghdr is the kernel's struct mmsghdr.
+type mmsghdr struct {
+	hdr syscall.Msghdr
+	len uint32
+}
+
+// recvState is the read goroutine's recvmmsg vector; it lives in the heap
+// with the session, since the kernel writes through its pointers.
+type recvState struct {
+	hdrs  [recvBatch]mmsghdr
+	iov   [recvBatch]syscall.Iovec
+	names [recvBatch]syscall.RawSockaddrAny
+}
+
+// readLoop reads the socket with recvmmsg from inside one RawConn.Read that
+// lasts as long as the socket. A stream sends one packet per 20 ms, so with
+// Go's ReadFrom every packet costs two reads: the one that gets it and one
+// that finds the socket empty before the goroutine parks. Here a batch that
+// comes back short shows the socket is empty, and the goroutine waits for the
+// next packet without asking (the poller is edge-triggered and keeps an edge
+// that comes while nobody waits, and the wait happens within the same Read, so
+// nothing resets it): one system call per packet received instead of two.
+func (s *Session) readLoop() {
+	defer close(s.readDone)
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		s.readLoopPortable()
+		return
+	}
+	mm := &s.rx.mm
+	for i := range recvBatch {
+		mm.iov[i].Base = &s.rx.buf[i*maxPacket]
+		mm.iov[i].SetLen(maxPacket)
+		mm.hdrs[i].hdr.Iov = &mm.iov[i]
+		mm.hdrs[i].hdr.Iovlen = 1
+		mm.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&mm.names[i]))
+	}
+	// Read returns when Close sets a deadline in the past (the pool keeps the
+	// socket for a later session) or when the socket is closed.
+	_ = rc.Read(func(fd uintptr) bool {
+		for {
+			if s.closed() {
+				return true // however fast packets come, Close waits for this loop
+			}
+			for i := range recvBatch {
+				mm.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrAny
+				mm.hdrs[i].hdr.Flags = 0
+			}
+			r, _, errno := syscall.Syscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&mm.hdrs[0])), recvBatch, syscall.MSG_DONTWAIT, 0, 0)
+			switch {
+			case errno == syscall.EAGAIN:
+				return false // empty: wait for the next packet
+			case errno == syscall.EINTR:
+				continue
+			case errno != 0:
+				// A pending ICMP error is reported once and cleared; a
+				// closed socket ends the loop.
+				if s.closed() || errors.Is(errno, syscall.EBADF) {
+					return true
+				}
+				continue
+			}
+			n := int(r)
+			for i := range n {
+				h := &mm.hdrs[i]
+				if h.hdr.Flags&syscall.MSG_TRUNC != 0 {
+					s.dropped.Add(1) // larger than any RTP packet we take
+					continue
+				}
+				s.receive(s.rx.buf[i*maxPacket:i*maxPacket+int(h.len)], sockaddrAddrPort(&mm.names[i]))
+			}
+			if n < recvBatch {
+				return false
+			}
+		}
+	})
+}
+
+// sockaddrAddrPort converts a source address the kernel wrote.
+func sockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
+	switch sa.Addr.Family {
+	case syscall.AF_INET:
+		in := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:])
+		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), port)
+	case syscall.AF_INET6:
+		in := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:])
+		return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), port)
+	}
+	return netip.AddrPort{}
+}
