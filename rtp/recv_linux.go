@@ -4,8 +4,8 @@ package rtp
 
 import (
 	"encoding/binary"
-	"errors"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -53,6 +53,7 @@ func (s *Session) readLoop() {
 	}
 	// Read returns when Close sets a deadline in the past (the pool keeps the
 	// socket for a later session) or when the socket is closed.
+	failures := 0
 	_ = rc.Read(func(fd uintptr) bool {
 		for {
 			if s.closed() {
@@ -69,13 +70,17 @@ func (s *Session) readLoop() {
 			case errno == syscall.EINTR:
 				continue
 			case errno != 0:
-				// A pending ICMP error is reported once and cleared; a
-				// closed socket ends the loop.
-				if s.closed() || errors.Is(errno, syscall.EBADF) {
-					return true
+				// Nothing else is expected on an unconnected UDP socket
+				// (the read lock keeps the descriptor open); wait rather
+				// than spin on an error that repeats.
+				failures++
+				if failures >= 3 {
+					failures = 0
+					return false
 				}
 				continue
 			}
+			failures = 0
 			n := int(r)
 			for i := range n {
 				h := &mm.hdrs[i]
@@ -83,7 +88,8 @@ func (s *Session) readLoop() {
 					s.dropped.Add(1) // larger than any RTP packet we take
 					continue
 				}
-				s.receive(s.rx.buf[i*maxPacket:i*maxPacket+int(h.len)], sockaddrAddrPort(&mm.names[i]))
+				off := i * maxPacket
+				s.receive(s.rx.buf[off:off+int(h.len):off+maxPacket], sockaddrAddrPort(&mm.names[i]))
 			}
 			if n < recvBatch {
 				return false
@@ -102,7 +108,13 @@ func sockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
 	case syscall.AF_INET6:
 		in := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa))
 		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:])
-		return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), port)
+		addr := netip.AddrFrom16(in.Addr).Unmap()
+		if in.Scope_id != 0 && addr.Is6() {
+			// A link-local peer's zone, as ReadFromUDPAddrPort gives it: the
+			// answer must leave by the same interface.
+			addr = addr.WithZone(strconv.FormatUint(uint64(in.Scope_id), 10))
+		}
+		return netip.AddrPortFrom(addr, port)
 	}
 	return netip.AddrPort{}
 }

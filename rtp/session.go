@@ -262,7 +262,7 @@ func (s *Session) readLoopPortable() {
 			if errors.Is(err, net.ErrClosed) || s.closed() {
 				return
 			}
-			continue // e.g. a truncated datagram; the socket is still fine
+			continue // the socket is still fine
 		}
 		s.receive(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
 	}

@@ -22,6 +22,7 @@ import (
 
 	"switchboard/dialplan"
 	"switchboard/internal/app"
+	"switchboard/internal/procs"
 	"switchboard/sounds"
 )
 
@@ -272,6 +273,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	logWarnings(cfg, log)
+	if os.Getenv("GOMAXPROCS") == "" {
+		// One processor while one core is enough, all once the load needs
+		// them (internal/procs, bench/README.md).
+		defer procs.Start(log)()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP is caught before anything listens: once the listeners are printed a

@@ -74,7 +74,8 @@ type Config struct {
 	// the SDP of each new call instead of opening a socket of its own: the
 	// phone then neither sends nor receives media, and something else (a load
 	// generator holding many calls on a few sockets, bench/cmd/rtpload) moves
-	// the packets to the call's RemoteMedia.
+	// the packets to the call's RemoteMedia. Such a call has no audio, tone
+	// or DTMF of its own: SendDTMF waits until its context ends.
 	ExternalMedia func() netip.AddrPort
 }
 
