@@ -4,23 +4,29 @@
 // processor is idle wakes a second thread that spins looking for work and
 // goes back to sleep, which cost 15–20 % of the CPU per call and per REGISTER
 // in the side-by-side measurements of bench/README.md. So the process runs on
-// one processor while one is enough, and on all it may use once the load
-// keeps one core busy.
+// one processor while one is enough, and on all it may use once work waits
+// for the one: goroutines ready to run queue for it (the scheduler's own
+// latency histogram) while the process keeps most of a core busy.
 package procs
 
 import (
 	"context"
 	"log/slog"
+	"math"
 	"runtime"
+	"runtime/metrics"
 	"time"
 )
 
-// The policy's thresholds, in cores of process CPU time per second. Going up
-// is quick (a core nearly full for two seconds); coming down waits ten quiet
-// seconds, so that a load near the threshold does not flap.
+// The policy's thresholds. Going up is quick: two seconds in which the
+// process used most of a core and one goroutine wakeup in a hundred waited
+// longer than waitLimit for the processor. Coming down waits ten quiet
+// seconds, so that a load near the thresholds does not flap. waitLimit is far
+// below what SIP (T1, 500 ms) and a phone's jitter buffer (tens of ms) notice.
 const (
 	interval  = time.Second
-	upAt      = 0.8
+	upAt      = 0.8 // cores of process CPU time per second
+	waitLimit = 5 * time.Millisecond
 	upAfter   = 2
 	downAt    = 0.4
 	downAfter = 10
@@ -32,11 +38,12 @@ type policy struct {
 	over, under int // consecutive samples beyond each threshold
 }
 
-// next takes the cores the process used over the last interval and returns
+// next takes the cores the process used over the last interval and the 99th
+// percentile of the time ready goroutines waited for a processor, and returns
 // the processors to use from now on.
-func (p *policy) next(cores float64) int {
+func (p *policy) next(cores float64, wait99 time.Duration) int {
 	switch {
-	case p.procs < p.max && cores >= upAt:
+	case p.procs < p.max && cores >= upAt && wait99 > waitLimit:
 		p.over++
 		p.under = 0
 		if p.over >= upAfter {
@@ -83,6 +90,8 @@ func run(ctx context.Context, log *slog.Logger, p *policy) {
 	defer t.Stop()
 	last, _ := cpuTime()
 	lastAt := time.Now()
+	var waits schedWaits
+	waits.read()
 	for {
 		select {
 		case <-ctx.Done():
@@ -91,8 +100,9 @@ func run(ctx context.Context, log *slog.Logger, p *policy) {
 			cpu, _ := cpuTime()
 			cores := float64(cpu-last) / float64(now.Sub(lastAt))
 			last, lastAt = cpu, now
+			wait99 := waits.read()
 			before := p.procs
-			if n := p.next(cores); n != before {
+			if n := p.next(cores, wait99); n != before {
 				if n == p.max {
 					runtime.SetDefaultGOMAXPROCS() // follows CPU limits from here on
 					p.max = runtime.GOMAXPROCS(0)
@@ -100,8 +110,60 @@ func run(ctx context.Context, log *slog.Logger, p *policy) {
 				} else {
 					runtime.GOMAXPROCS(n)
 				}
-				log.Debug("processors for Go code", "procs", p.procs, "cpu_cores_used", cores)
+				log.Info("processors for Go code", "procs", p.procs, "cpu_cores_used", cores, "wait_p99", wait99)
 			}
 		}
 	}
+}
+
+// schedWaits reads the runtime's histogram of how long ready goroutines
+// waited for a processor (cumulative since start) and gives the 99th
+// percentile of the waits since the previous read.
+type schedWaits struct {
+	sample []metrics.Sample
+	prev   []uint64
+}
+
+const schedLatencies = "/sched/latencies:seconds"
+
+func (w *schedWaits) read() time.Duration {
+	if w.sample == nil {
+		w.sample = []metrics.Sample{{Name: schedLatencies}}
+	}
+	metrics.Read(w.sample)
+	if w.sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return 0 // not in this runtime: never reports saturation
+	}
+	h := w.sample[0].Value.Float64Histogram()
+	if len(w.prev) != len(h.Counts) {
+		w.prev = make([]uint64, len(h.Counts))
+	}
+	var total uint64
+	for i, c := range h.Counts {
+		total += c - w.prev[i]
+	}
+	defer copy(w.prev, h.Counts)
+	return percentile99(h.Buckets, h.Counts, w.prev, total)
+}
+
+// percentile99 is the lower bound of the bucket that holds the 99th
+// percentile of counts minus prev (total of them); Buckets[i] is bucket i's
+// lower bound.
+func percentile99(buckets []float64, counts, prev []uint64, total uint64) time.Duration {
+	if total == 0 {
+		return 0
+	}
+	rank := total - total/100 // the count below which 99 % fall
+	var seen uint64
+	for i, c := range counts {
+		seen += c - prev[i]
+		if seen >= rank {
+			b := buckets[i]
+			if math.IsInf(b, -1) || b < 0 {
+				return 0
+			}
+			return time.Duration(b * float64(time.Second))
+		}
+	}
+	return 0
 }

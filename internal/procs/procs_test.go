@@ -3,37 +3,83 @@ package procs
 import (
 	"crypto/sha256"
 	"log/slog"
+	"math"
 	"runtime"
 	"testing"
+	"time"
 )
 
 func TestPolicy(t *testing.T) {
 	t.Parallel()
+	const ms = time.Millisecond
+	type sample struct {
+		cores float64
+		wait  time.Duration
+	}
+	busy, queued := sample{0.9, 8 * ms}, sample{0.1, 0}
 	tests := []struct {
 		name    string
 		procs   int
-		samples []float64
+		samples []sample
 		want    []int
 	}{
-		{"idle stays on one", 1, []float64{0, 0.1, 0.3}, []int{1, 1, 1}},
-		{"one busy second is not enough", 1, []float64{0.9, 0.2, 0.9, 0.1}, []int{1, 1, 1, 1}},
-		{"two busy seconds add the others", 1, []float64{0.85, 0.95}, []int{1, 4}},
-		{"busy on all stays", 4, []float64{2.5, 0.9, 0.5}, []int{4, 4, 4}},
-		{"ten quiet seconds go back to one", 4, []float64{0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1}, []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 1}},
+		{"idle stays on one", 1, []sample{{0, 0}, {0.1, 0}, {0.3, 0}}, []int{1, 1, 1}},
+		{"one saturated second is not enough", 1, []sample{busy, {0.2, 0}, busy, queued}, []int{1, 1, 1, 1}},
+		{"two saturated seconds add the others", 1, []sample{busy, busy}, []int{1, 4}},
+		{"a busy core whose work does not wait stays on one", 1, []sample{{0.95, ms}, {0.95, 2 * ms}, {0.95, ms}}, []int{1, 1, 1}},
+		{"waits at low load (a pause) stay on one", 1, []sample{{0.3, 50 * ms}, {0.3, 50 * ms}, {0.3, 50 * ms}}, []int{1, 1, 1}},
+		{"busy on all stays", 4, []sample{{2.5, 0}, {0.9, 0}, {0.5, 0}}, []int{4, 4, 4}},
+		{"ten quiet seconds go back to one", 4, []sample{queued, queued, queued, queued, queued, queued, queued, queued, queued, queued}, []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 1}},
 		{"a busy second restarts the quiet count", 4,
-			[]float64{0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.6, 0.1}, []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4}},
-		{"between the thresholds nothing changes", 1, []float64{0.5, 0.7, 0.79, 0.6}, []int{1, 1, 1, 1}},
+			[]sample{queued, queued, queued, queued, queued, queued, queued, queued, queued, {0.6, 0}, queued}, []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := &policy{procs: tc.procs, max: 4}
-			for i, c := range tc.samples {
-				if got := p.next(c); got != tc.want[i] {
-					t.Fatalf("sample %d (%.2f cores): %d processors, want %d", i, c, got, tc.want[i])
+			for i, s := range tc.samples {
+				if got := p.next(s.cores, s.wait); got != tc.want[i] {
+					t.Fatalf("sample %d (%.2f cores, wait %v): %d processors, want %d", i, s.cores, s.wait, got, tc.want[i])
 				}
 			}
 		})
+	}
+}
+
+func TestPercentile99(t *testing.T) {
+	t.Parallel()
+	buckets := []float64{math.Inf(-1), 0, 0.001, 0.005, 0.01, math.Inf(1)}
+	tests := []struct {
+		name         string
+		counts, prev []uint64
+		want         time.Duration
+	}{
+		{"nothing new", []uint64{0, 5, 5, 5, 5}, []uint64{0, 5, 5, 5, 5}, 0},
+		{"all short", []uint64{0, 1000, 0, 0, 0}, []uint64{0, 0, 0, 0, 0}, 0},
+		{"one in a hundred long", []uint64{0, 990, 0, 10, 0}, []uint64{0, 0, 0, 0, 0}, 0},
+		{"two in a hundred long", []uint64{0, 980, 0, 0, 20}, []uint64{0, 0, 0, 0, 0}, 10 * time.Millisecond},
+		{"only the new counts", []uint64{0, 1980, 0, 0, 20}, []uint64{0, 1000, 0, 0, 20}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var total uint64
+			for i := range tc.counts {
+				total += tc.counts[i] - tc.prev[i]
+			}
+			if got := percentile99(buckets, tc.counts, tc.prev, total); got != tc.want {
+				t.Fatalf("p99 %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSchedWaitsReads(t *testing.T) {
+	t.Parallel()
+	var w schedWaits
+	w.read()
+	if len(w.prev) == 0 {
+		t.Fatalf("no %s histogram in this runtime", schedLatencies)
 	}
 }
 
