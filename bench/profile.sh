@@ -14,8 +14,8 @@
 # PROFILE_SECONDS=0 runs the load without the profiler, for its own figures (rtpload's
 # loss over RUN_SECONDS: ./bench/profile.sh rtp 1000 with GOMAXPROCS=1 RUN_SECONDS=60).
 # Environment: RUN_SECONDS [20] PROFILE_SECONDS [10] USERS [1000] BIN [bin/switchboard, built
-# here] TAG (added to the profile's file name) GOMAXPROCS (passed to the server when set, not to the load generator)
-# KEEP=1 keeps the work dir.
+# here] TAG (added to the profile's file name) GOMAXPROCS (passed to the server when set, not to
+# the load generator) SERVER_CPUS, LOAD_CPUS (taskset core lists for each) KEEP=1 keeps the work dir.
 set -euo pipefail
 kind=${1:?usage: profile.sh register|call|rtp RATE}
 rate=${2:?usage: profile.sh register|call|rtp RATE}
@@ -38,11 +38,16 @@ write_config "$USERS" 20000
 export SWITCHBOARD_PPROF="127.0.0.1:$(free_port)"
 start_switchboard "$BIN"
 ulimit -n 65536 2>/dev/null || true
+# SERVER_CPUS and LOAD_CPUS (taskset lists, say 0 and 1) keep the server and the load
+# generator on cores of their own, so that "one core" is one core.
+[[ -n ${SERVER_CPUS:-} ]] && taskset -a -p -c "$SERVER_CPUS" "$spid" >/dev/null
+pin=()
+[[ -n ${LOAD_CPUS:-} ]] && pin=(taskset -c "$LOAD_CPUS")
 
 sipp_bg() { # sipp_bg NAME ARGS...: SIPp against the server in the background
 	local name=$1
 	shift
-	sipp "$sip_addr" -i 127.0.0.1 -nostdin -buff_size 4194304 -trace_stat -stf "$work/$name.stat" -fd 1 \
+	"${pin[@]}" sipp "$sip_addr" -i 127.0.0.1 -nostdin -buff_size 4194304 -trace_stat -stf "$work/$name.stat" -fd 1 \
 		-trace_err -error_file "$work/$name.err" "$@" >"$work/$name.out" 2>&1 &
 	pids+=("$!")
 	last=$!
@@ -66,7 +71,7 @@ call)
 	;;
 rtp)
 	go build -o "$work/rtpload" ./bench/cmd/rtpload
-	env -u GOMAXPROCS "$work/rtpload" -server "$sip_addr" -domain bench.local -caller 1003 -caller-pw pw-1003 \
+	env -u GOMAXPROCS "${pin[@]}" "$work/rtpload" -server "$sip_addr" -domain bench.local -caller 1003 -caller-pw pw-1003 \
 		-callee 1004 -callee-pw pw-1004 -calls "$rate" -seconds "$SECONDS_RUN" -pid "$spid" >"$work/load.out" 2>"$work/load.err" &
 	pids+=("$!")
 	last=$!
