@@ -56,7 +56,7 @@ func (s *Session) readLoop() {
 	failures := 0
 	_ = rc.Read(func(fd uintptr) bool {
 		for {
-			if s.closed() {
+			if s.closing.Load() {
 				return true // however fast packets come, Close waits for this loop
 			}
 			for i := range recvBatch {

@@ -90,8 +90,11 @@ type Session struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	done      chan struct{}
-	readDone  chan struct{}
+	// closing is done's twin for the read loop, which checks it per batch: a
+	// field beside the counters it touches anyway, not another cache line.
+	closing  atomic.Bool
+	done     chan struct{}
+	readDone chan struct{}
 
 	rx rxState // owned by the read goroutine
 }
@@ -191,6 +194,7 @@ func (s *Session) Stats() Stats {
 // Close is idempotent.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
+		s.closing.Store(true)
 		close(s.done)
 		s.unbridge()
 		conn := s.conn

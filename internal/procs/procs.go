@@ -18,18 +18,19 @@ import (
 	"time"
 )
 
-// The policy's thresholds. Going up is quick: two seconds in which the
-// process used most of a core and one goroutine wakeup in a hundred waited
-// longer than waitLimit for the processor. Coming down waits ten quiet
-// seconds, so that a load near the thresholds does not flap. waitLimit is far
-// below what SIP (T1, 500 ms) and a phone's jitter buffer (tens of ms) notice.
+// The policy's thresholds. Going up is quick, since work already queues: two
+// consecutive quarter seconds in which the process used at least 0.8 of a core
+// and more than one goroutine wakeup in a hundred waited longer than
+// waitLimit for the processor. Coming down waits ten quiet seconds, so that a
+// load near the thresholds does not flap. waitLimit is far below what SIP
+// (T1, 500 ms) and a phone's jitter buffer (tens of ms) notice.
 const (
-	interval  = time.Second
+	interval  = 250 * time.Millisecond
 	upAt      = 0.8 // cores of process CPU time per second
 	waitLimit = 5 * time.Millisecond
-	upAfter   = 2
-	downAt    = 0.4
-	downAfter = 10
+	upAfter   = 2                                // samples: half a second
+	downAt    = 0.4                              // cores
+	downAfter = int(10 * time.Second / interval) // samples: ten seconds
 )
 
 // policy decides how many processors to use from each second's CPU use.
@@ -38,7 +39,7 @@ type policy struct {
 	over, under int // consecutive samples beyond each threshold
 }
 
-// next takes the cores the process used over the last interval and the 99th
+// next takes the cores the process used per second over the last interval and the 99th
 // percentile of the time ready goroutines waited for a processor, and returns
 // the processors to use from now on.
 func (p *policy) next(cores float64, wait99 time.Duration) int {

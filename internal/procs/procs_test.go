@@ -16,7 +16,22 @@ func TestPolicy(t *testing.T) {
 		cores float64
 		wait  time.Duration
 	}
-	busy, queued := sample{0.9, 8 * ms}, sample{0.1, 0}
+	busy, quiet := sample{0.9, 8 * ms}, sample{0.1, 0}
+	// repeat returns n copies of x, then the rest.
+	repeat := func(n int, x sample, rest ...sample) []sample {
+		out := make([]sample, 0, n+len(rest))
+		for range n {
+			out = append(out, x)
+		}
+		return append(out, rest...)
+	}
+	procsRepeat := func(n, x int, rest ...int) []int {
+		out := make([]int, 0, n+len(rest))
+		for range n {
+			out = append(out, x)
+		}
+		return append(out, rest...)
+	}
 	tests := []struct {
 		name    string
 		procs   int
@@ -24,14 +39,14 @@ func TestPolicy(t *testing.T) {
 		want    []int
 	}{
 		{"idle stays on one", 1, []sample{{0, 0}, {0.1, 0}, {0.3, 0}}, []int{1, 1, 1}},
-		{"one saturated second is not enough", 1, []sample{busy, {0.2, 0}, busy, queued}, []int{1, 1, 1, 1}},
-		{"two saturated seconds add the others", 1, []sample{busy, busy}, []int{1, 4}},
+		{"one saturated sample is not enough", 1, []sample{busy, {0.2, 0}, busy, quiet}, []int{1, 1, 1, 1}},
+		{"two saturated samples add the others", 1, []sample{busy, busy}, []int{1, 4}},
 		{"a busy core whose work does not wait stays on one", 1, []sample{{0.95, ms}, {0.95, 2 * ms}, {0.95, ms}}, []int{1, 1, 1}},
 		{"waits at low load (a pause) stay on one", 1, []sample{{0.3, 50 * ms}, {0.3, 50 * ms}, {0.3, 50 * ms}}, []int{1, 1, 1}},
 		{"busy on all stays", 4, []sample{{2.5, 0}, {0.9, 0}, {0.5, 0}}, []int{4, 4, 4}},
-		{"ten quiet seconds go back to one", 4, []sample{queued, queued, queued, queued, queued, queued, queued, queued, queued, queued}, []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 1}},
-		{"a busy second restarts the quiet count", 4,
-			[]sample{queued, queued, queued, queued, queued, queued, queued, queued, queued, {0.6, 0}, queued}, []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4}},
+		{"ten quiet seconds go back to one", 4, repeat(downAfter, quiet), procsRepeat(downAfter-1, 4, 1)},
+		{"a busy sample restarts the quiet count", 4,
+			repeat(downAfter-1, quiet, sample{0.6, 0}, quiet), procsRepeat(downAfter+1, 4)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
