@@ -75,46 +75,82 @@ func Start(log *slog.Logger) (stop func()) {
 	runtime.GOMAXPROCS(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	m := &monitor{p: policy{procs: 1, max: max}, set: setProcs}
 	go func() {
 		defer close(done)
-		run(ctx, log, &policy{procs: 1, max: max})
+		m.run(ctx, log)
 	}()
 	return func() {
 		cancel()
 		<-done
-		runtime.SetDefaultGOMAXPROCS()
+		runtime.GOMAXPROCS(max) // as Start found it
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, p *policy) {
+// setProcs applies a decision: one processor, or (any other n) all the
+// runtime would use by default, following CPU limits from then on. It
+// returns the processors in effect.
+func setProcs(n int) int {
+	if n == 1 {
+		runtime.GOMAXPROCS(1)
+		return 1
+	}
+	runtime.SetDefaultGOMAXPROCS()
+	return runtime.GOMAXPROCS(0)
+}
+
+// monitor feeds the policy one sample per interval.
+type monitor struct {
+	p       policy
+	set     func(n int) int
+	lastCPU time.Duration
+	lastAt  time.Time
+}
+
+func (m *monitor) run(ctx context.Context, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	last, _ := cpuTime()
-	lastAt := time.Now()
 	var waits schedWaits
 	waits.read()
+	cpu, _ := cpuTime()
+	m.observe(cpu, time.Now(), 0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			cpu, _ := cpuTime()
-			cores := float64(cpu-last) / float64(now.Sub(lastAt))
-			last, lastAt = cpu, now
-			wait99 := waits.read()
-			before := p.procs
-			if n := p.next(cores, wait99); n != before {
-				if n == p.max {
-					runtime.SetDefaultGOMAXPROCS() // follows CPU limits from here on
-					p.max = runtime.GOMAXPROCS(0)
-					p.procs = p.max
-				} else {
-					runtime.GOMAXPROCS(n)
-				}
-				log.Info("processors for Go code", "procs", p.procs, "cpu_cores_used", cores, "wait_p99", wait99)
-			}
+		case <-t.C:
+		}
+		// The clock is read with the CPU time, not taken from the tick: on a
+		// saturated processor this goroutine waits too, as long as the waits
+		// being measured.
+		cpu, _ := cpuTime()
+		wait99 := waits.read()
+		if cores, changed := m.observe(cpu, time.Now(), wait99); changed {
+			log.Info("processors for Go code", "procs", m.p.procs, "cpu_cores_used", cores, "wait_p99", wait99)
 		}
 	}
+}
+
+// observe takes the process CPU time at a moment and the p99 wait since the
+// previous sample, and applies the policy's decision. The first call only
+// sets the baseline.
+func (m *monitor) observe(cpu time.Duration, at time.Time, wait99 time.Duration) (cores float64, changed bool) {
+	if m.lastAt.IsZero() || !at.After(m.lastAt) {
+		m.lastCPU, m.lastAt = cpu, at
+		return 0, false
+	}
+	cores = float64(cpu-m.lastCPU) / float64(at.Sub(m.lastAt))
+	m.lastCPU, m.lastAt = cpu, at
+	before := m.p.procs
+	n := m.p.next(cores, wait99)
+	if n == before {
+		return cores, false
+	}
+	m.p.procs = m.set(n)
+	if n > 1 {
+		m.p.max = m.p.procs
+	}
+	return cores, true
 }
 
 // schedWaits reads the runtime's histogram of how long ready goroutines

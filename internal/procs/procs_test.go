@@ -74,6 +74,8 @@ func TestPercentile99(t *testing.T) {
 		{"one in a hundred long", []uint64{0, 990, 0, 10, 0}, []uint64{0, 0, 0, 0, 0}, 0},
 		{"two in a hundred long", []uint64{0, 980, 0, 0, 20}, []uint64{0, 0, 0, 0, 0}, 10 * time.Millisecond},
 		{"only the new counts", []uint64{0, 1980, 0, 0, 20}, []uint64{0, 1000, 0, 0, 20}, 0},
+		{"below the first bound", []uint64{7, 0, 0, 0, 0}, []uint64{0, 0, 0, 0, 0}, 0},
+		{"few samples: the largest", []uint64{0, 3, 0, 1, 0}, []uint64{0, 0, 0, 0, 0}, 5 * time.Millisecond},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,6 +118,44 @@ func TestCPUTime(t *testing.T) {
 	t.Fatalf("process CPU time did not advance over a million hashes: %v", a)
 }
 
+func TestMonitor(t *testing.T) {
+	t.Parallel()
+	var applied []int
+	m := &monitor{p: policy{procs: 1, max: 2}, set: func(n int) int {
+		applied = append(applied, n)
+		if n > 1 {
+			return 3 // the runtime's default may differ from what Start found
+		}
+		return 1
+	}}
+	at := time.Unix(1000, 0)
+	cpu := time.Duration(0)
+	step := func(cores float64, wait time.Duration) bool {
+		at = at.Add(interval)
+		cpu += time.Duration(cores * float64(interval))
+		got, changed := m.observe(cpu, at, wait)
+		if d := got - cores; d > 0.001 || d < -0.001 {
+			t.Fatalf("measured %.3f cores, used %.3f", got, cores)
+		}
+		return changed
+	}
+	m.observe(cpu, at, 0) // the baseline
+	if step(0.9, 10*time.Millisecond) || !step(0.9, 10*time.Millisecond) {
+		t.Fatal("two saturated samples did not add processors")
+	}
+	if m.p.procs != 3 || m.p.max != 3 {
+		t.Fatalf("after going up: procs %d max %d, want the runtime's 3", m.p.procs, m.p.max)
+	}
+	for i := range downAfter {
+		if changed := step(0.1, 0); changed != (i == downAfter-1) {
+			t.Fatalf("quiet sample %d: changed %v", i, changed)
+		}
+	}
+	if m.p.procs != 1 || len(applied) != 2 || applied[0] <= 1 || applied[1] != 1 {
+		t.Fatalf("procs %d, applied %v: want up then back to one", m.p.procs, applied)
+	}
+}
+
 // TestStartStop is not parallel: it changes the process's GOMAXPROCS.
 func TestStartStop(t *testing.T) {
 	max := runtime.GOMAXPROCS(0)
@@ -128,6 +168,6 @@ func TestStartStop(t *testing.T) {
 	}
 	stop()
 	if n := runtime.GOMAXPROCS(0); n != max {
-		t.Errorf("after stop: GOMAXPROCS %d, want the default %d", n, max)
+		t.Errorf("after stop: GOMAXPROCS %d, want %d as before Start", n, max)
 	}
 }
