@@ -361,7 +361,7 @@ func (p *Phone) newMedia() (*media, error) {
 	case p.rtc != nil:
 		tr, err = newWebRTCTransport(p.rtc, p.codecs())
 	case p.cfg.ExternalMedia != nil:
-		tr = &externalTransport{local: p.cfg.ExternalMedia()}
+		tr = &externalTransport{plainSDP{local: p.cfg.ExternalMedia()}}
 	default:
 		tr, err = newRTPTransport()
 	}

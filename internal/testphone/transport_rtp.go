@@ -10,15 +10,50 @@ import (
 	"github.com/pion/rtp"
 )
 
+// plainSDP is the negotiation both plain transports share: our address in
+// the SDP we write, and the peer's from the SDP it wrote.
+type plainSDP struct {
+	local netip.AddrPort
+
+	mu     sync.Mutex // guards remote (and the embedding transport's send state)
+	remote netip.AddrPort
+}
+
+func (t *plainSDP) offer(o mediaOffer) ([]byte, error) { return buildSDP(o) }
+
+func (t *plainSDP) answer(_ []byte, rm remoteMedia, o mediaOffer) ([]byte, error) {
+	t.setRemote(rm)
+	return buildSDP(o)
+}
+
+func (t *plainSDP) accept(_ []byte, rm remoteMedia) error {
+	t.setRemote(rm)
+	return nil
+}
+
+// abandon has nothing to undo: a plain offer changes nothing until answered.
+func (t *plainSDP) abandon() {}
+
+func (t *plainSDP) setRemote(rm remoteMedia) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.remote = rm.addr
+}
+
+func (t *plainSDP) localAddr() netip.AddrPort { return t.local }
+
+func (t *plainSDP) remoteAddr() netip.AddrPort {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.remote
+}
+
 // rtpTransport is a plain SIP phone's media: one UDP socket on loopback used
 // for both directions (symmetric RTP), sending where the peer's SDP says.
 type rtpTransport struct {
-	conn  *net.UDPConn
-	local netip.AddrPort
-
-	mu     sync.Mutex
-	remote netip.AddrPort
-	buf    []byte
+	plainSDP
+	conn *net.UDPConn
+	buf  []byte // guarded by mu
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -29,36 +64,7 @@ func newRTPTransport() (*rtpTransport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testphone: listen rtp: %w", err)
 	}
-	return &rtpTransport{conn: conn, local: conn.LocalAddr().(*net.UDPAddr).AddrPort()}, nil
-}
-
-func (t *rtpTransport) offer(o mediaOffer) ([]byte, error) { return buildSDP(o) }
-
-func (t *rtpTransport) answer(_ []byte, rm remoteMedia, o mediaOffer) ([]byte, error) {
-	t.setRemote(rm)
-	return buildSDP(o)
-}
-
-func (t *rtpTransport) accept(_ []byte, rm remoteMedia) error {
-	t.setRemote(rm)
-	return nil
-}
-
-// abandon has nothing to undo: a plain offer changes nothing until answered.
-func (t *rtpTransport) abandon() {}
-
-func (t *rtpTransport) setRemote(rm remoteMedia) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.remote = rm.addr
-}
-
-func (t *rtpTransport) localAddr() netip.AddrPort { return t.local }
-
-func (t *rtpTransport) remoteAddr() netip.AddrPort {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.remote
+	return &rtpTransport{plainSDP: plainSDP{local: conn.LocalAddr().(*net.UDPAddr).AddrPort()}, conn: conn}, nil
 }
 
 func (t *rtpTransport) ready() bool {
@@ -120,40 +126,7 @@ func (t *rtpTransport) close() {
 // externalTransport is the media of a phone whose packets someone else moves
 // (Config.ExternalMedia): it only negotiates, so the calls' SDP is real while
 // no socket, reader or 20 ms sender runs per call.
-type externalTransport struct {
-	local netip.AddrPort
-
-	mu     sync.Mutex
-	remote netip.AddrPort
-}
-
-func (t *externalTransport) offer(o mediaOffer) ([]byte, error) { return buildSDP(o) }
-
-func (t *externalTransport) answer(_ []byte, rm remoteMedia, o mediaOffer) ([]byte, error) {
-	t.setRemote(rm)
-	return buildSDP(o)
-}
-
-func (t *externalTransport) accept(_ []byte, rm remoteMedia) error {
-	t.setRemote(rm)
-	return nil
-}
-
-func (t *externalTransport) abandon() {}
-
-func (t *externalTransport) setRemote(rm remoteMedia) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.remote = rm.addr
-}
-
-func (t *externalTransport) localAddr() netip.AddrPort { return t.local }
-
-func (t *externalTransport) remoteAddr() netip.AddrPort {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.remote
-}
+type externalTransport struct{ plainSDP }
 
 // ready is false: the phone itself never sends.
 func (t *externalTransport) ready() bool { return false }
