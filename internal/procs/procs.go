@@ -18,40 +18,50 @@ import (
 	"time"
 )
 
-// The policy's thresholds. Going up is quick, since work already queues: two
-// consecutive quarter seconds in which the process used at least 0.8 of a core
-// and more than one goroutine wakeup in a hundred waited longer than
-// waitLimit for the processor. Coming down waits ten quiet seconds, so that a
-// load near the thresholds does not flap. waitLimit is far below what SIP
-// (T1, 500 ms) and a phone's jitter buffer (tens of ms) notice.
+// The policy's thresholds. Going up is quick, since work already queues: half
+// a second in which the process used at least 0.8 of a core and more than one
+// goroutine wakeup in a hundred waited longer than waitLimit for the
+// processor. Coming down waits ten quiet seconds, so that a load near the
+// thresholds does not flap. waitLimit is far below what SIP (T1, 500 ms) and a
+// phone's jitter buffer (tens of ms) notice.
 const (
-	interval  = 250 * time.Millisecond
 	upAt      = 0.8 // cores of process CPU time per second
 	waitLimit = 5 * time.Millisecond
-	upAfter   = 2                                // samples: half a second
-	downAt    = 0.4                              // cores
-	downAfter = int(10 * time.Second / interval) // samples: ten seconds
+	upAfter   = 500 * time.Millisecond
+	downAt    = 0.4 // cores
+	downAfter = 10 * time.Second
 )
 
-// policy decides how many processors to use from each second's CPU use.
+// Sampling: every quarter second while there is load, every second while the
+// process is idle on one processor. Each wake-up of an idle Go process costs
+// more than the sample (the runtime's monitor thread wakes with it): four a
+// second were a tenth of a percent of a core with nothing to do. A step from
+// idle to a full core is still seen within a second and a half.
+const (
+	busyInterval = 250 * time.Millisecond
+	idleInterval = time.Second
+	idleBelow    = 0.05 // cores
+)
+
+// policy decides how many processors to use from the CPU use it is shown.
 type policy struct {
 	procs, max  int
-	over, under int // consecutive samples beyond each threshold
+	over, under time.Duration // how long each threshold has been passed without a break
 }
 
-// next takes the cores the process used per second over the last interval and the 99th
-// percentile of the time ready goroutines waited for a processor, and returns
-// the processors to use from now on.
-func (p *policy) next(cores float64, wait99 time.Duration) int {
+// next takes the cores the process used per second over the last d and the
+// 99th percentile of the time ready goroutines waited for a processor, and
+// returns the processors to use from now on.
+func (p *policy) next(cores float64, wait99, d time.Duration) int {
 	switch {
 	case p.procs < p.max && cores >= upAt && wait99 > waitLimit:
-		p.over++
+		p.over += d
 		p.under = 0
 		if p.over >= upAfter {
 			p.procs, p.over = p.max, 0
 		}
 	case p.procs > 1 && cores < downAt:
-		p.under++
+		p.under += d
 		p.over = 0
 		if p.under >= downAfter {
 			p.procs, p.under = 1, 0
@@ -108,25 +118,31 @@ type monitor struct {
 }
 
 func (m *monitor) run(ctx context.Context, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	var waits schedWaits
 	waits.read()
 	cpu, _ := cpuTime()
 	m.observe(cpu, time.Now(), 0)
+	t := time.NewTimer(busyInterval)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		// The clock is read with the CPU time, not taken from the tick: on a
+		// The clock is read with the CPU time, not taken from the timer: on a
 		// saturated processor this goroutine waits too, as long as the waits
 		// being measured.
 		cpu, _ := cpuTime()
 		wait99 := waits.read()
-		if cores, changed := m.observe(cpu, time.Now(), wait99); changed {
+		cores, changed := m.observe(cpu, time.Now(), wait99)
+		if changed {
 			log.Info("processors for Go code", "procs", m.p.procs, "cpu_cores_used", cores, "wait_p99", wait99)
+		}
+		if m.p.procs == 1 && cores < idleBelow {
+			t.Reset(idleInterval)
+		} else {
+			t.Reset(busyInterval)
 		}
 	}
 }
@@ -140,9 +156,10 @@ func (m *monitor) observe(cpu time.Duration, at time.Time, wait99 time.Duration)
 		return 0, false
 	}
 	cores = float64(cpu-m.lastCPU) / float64(at.Sub(m.lastAt))
+	d := at.Sub(m.lastAt)
 	m.lastCPU, m.lastAt = cpu, at
 	before := m.p.procs
-	n := m.p.next(cores, wait99)
+	n := m.p.next(cores, wait99, d)
 	if n == before {
 		return cores, false
 	}

@@ -13,10 +13,10 @@ func TestPolicy(t *testing.T) {
 	t.Parallel()
 	const ms = time.Millisecond
 	type sample struct {
-		cores float64
-		wait  time.Duration
+		cores   float64
+		wait, d time.Duration
 	}
-	busy, quiet := sample{0.9, 8 * ms}, sample{0.1, 0}
+	busy, quiet := sample{0.9, 8 * ms, busyInterval}, sample{0.1, 0, busyInterval}
 	// repeat returns n copies of x, then the rest.
 	repeat := func(n int, x sample, rest ...sample) []sample {
 		out := make([]sample, 0, n+len(rest))
@@ -32,29 +32,32 @@ func TestPolicy(t *testing.T) {
 		}
 		return append(out, rest...)
 	}
+	const q = busyInterval
+	quietSamples := int(downAfter / q)
 	tests := []struct {
 		name    string
 		procs   int
 		samples []sample
 		want    []int
 	}{
-		{"idle stays on one", 1, []sample{{0, 0}, {0.1, 0}, {0.3, 0}}, []int{1, 1, 1}},
-		{"one saturated sample is not enough", 1, []sample{busy, {0.2, 0}, busy, quiet}, []int{1, 1, 1, 1}},
-		{"two saturated samples add the others", 1, []sample{busy, busy}, []int{1, 4}},
-		{"a busy core whose work does not wait stays on one", 1, []sample{{0.95, ms}, {0.95, 2 * ms}, {0.95, ms}}, []int{1, 1, 1}},
-		{"waits at low load (a pause) stay on one", 1, []sample{{0.3, 50 * ms}, {0.3, 50 * ms}, {0.3, 50 * ms}}, []int{1, 1, 1}},
-		{"busy on all stays", 4, []sample{{2.5, 0}, {0.9, 0}, {0.5, 0}}, []int{4, 4, 4}},
-		{"ten quiet seconds go back to one", 4, repeat(downAfter, quiet), procsRepeat(downAfter-1, 4, 1)},
+		{"idle stays on one", 1, []sample{{0, 0, q}, {0.1, 0, q}, {0.3, 0, time.Second}}, []int{1, 1, 1}},
+		{"one saturated quarter second is not enough", 1, []sample{busy, {0.2, 0, q}, busy, quiet}, []int{1, 1, 1, 1}},
+		{"two saturated quarter seconds add the others", 1, []sample{busy, busy}, []int{1, 4}},
+		{"a saturated second (sampled while idle before) adds them at once", 1, []sample{{0.9, 8 * ms, time.Second}}, []int{4}},
+		{"a busy core whose work does not wait stays on one", 1, []sample{{0.95, ms, q}, {0.95, 2 * ms, q}, {0.95, ms, q}}, []int{1, 1, 1}},
+		{"waits at low load (a pause) stay on one", 1, []sample{{0.3, 50 * ms, q}, {0.3, 50 * ms, q}, {0.3, 50 * ms, q}}, []int{1, 1, 1}},
+		{"busy on all stays", 4, []sample{{2.5, 0, q}, {0.9, 0, q}, {0.5, 0, q}}, []int{4, 4, 4}},
+		{"ten quiet seconds go back to one", 4, repeat(quietSamples, quiet), procsRepeat(quietSamples-1, 4, 1)},
 		{"a busy sample restarts the quiet count", 4,
-			repeat(downAfter-1, quiet, sample{0.6, 0}, quiet), procsRepeat(downAfter+1, 4)},
+			repeat(quietSamples-1, quiet, sample{0.6, 0, q}, quiet), procsRepeat(quietSamples+1, 4)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := &policy{procs: tc.procs, max: 4}
 			for i, s := range tc.samples {
-				if got := p.next(s.cores, s.wait); got != tc.want[i] {
-					t.Fatalf("sample %d (%.2f cores, wait %v): %d processors, want %d", i, s.cores, s.wait, got, tc.want[i])
+				if got := p.next(s.cores, s.wait, s.d); got != tc.want[i] {
+					t.Fatalf("sample %d (%.2f cores, wait %v over %v): %d processors, want %d", i, s.cores, s.wait, s.d, got, tc.want[i])
 				}
 			}
 		})
@@ -131,8 +134,8 @@ func TestMonitor(t *testing.T) {
 	at := time.Unix(1000, 0)
 	cpu := time.Duration(0)
 	step := func(cores float64, wait time.Duration) bool {
-		at = at.Add(interval)
-		cpu += time.Duration(cores * float64(interval))
+		at = at.Add(busyInterval)
+		cpu += time.Duration(cores * float64(busyInterval))
 		got, changed := m.observe(cpu, at, wait)
 		if d := got - cores; d > 0.001 || d < -0.001 {
 			t.Fatalf("measured %.3f cores, used %.3f", got, cores)
@@ -146,8 +149,9 @@ func TestMonitor(t *testing.T) {
 	if m.p.procs != 3 || m.p.max != 3 {
 		t.Fatalf("after going up: procs %d max %d, want the runtime's 3", m.p.procs, m.p.max)
 	}
-	for i := range downAfter {
-		if changed := step(0.1, 0); changed != (i == downAfter-1) {
+	quietSamples := int(downAfter / busyInterval)
+	for i := range quietSamples {
+		if changed := step(0.1, 0); changed != (i == quietSamples-1) {
 			t.Fatalf("quiet sample %d: changed %v", i, changed)
 		}
 	}
