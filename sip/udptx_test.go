@@ -60,9 +60,16 @@ func TestRegisterUDPTransaction(t *testing.T) {
 
 	c.WriteTo([]byte(reg), server)
 	c.WriteTo([]byte(reg), server) // a retransmission while the handler works: no answer yet
+	// The server reads its socket in order, and takes a REGISTER copy on the
+	// read path: once an OPTIONS sent after the copy is answered, the copy was
+	// handled while the handler still waits.
+	c.WriteTo([]byte(request("OPTIONS", "SIP/2.0", c.LocalAddr().String(), "UDP", "", "")), server)
+	if res := read(); !strings.HasPrefix(res, "SIP/2.0 200 OK") || !strings.Contains(res, "OPTIONS") {
+		t.Fatalf("want the 200 to OPTIONS first (the REGISTER's handler still waits), got %q", res)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for calls.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // the handler's goroutine may not have started yet
 	}
 	close(release)
 	first := read()
