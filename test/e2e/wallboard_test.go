@@ -226,6 +226,9 @@ teams:
 	if k, err = pending.Result(); err != nil {
 		t.Fatal(err)
 	}
+	// The queue answered the caller long ago (music): hanging up before the
+	// PBX has bridged a1's answer would make the call abandoned.
+	wallboard(t, boss, "a1 talking on call 2", func(w wallTeam) bool { return w.state("a1") == "in-call" })
 	k.Hangup(ctxT(t, 5*time.Second))
 	waitDone(t, "a1 after call 2", a)
 	settle(t, s, 0)
