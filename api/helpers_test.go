@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +85,10 @@ func startAppYAML(t *testing.T, main string) *app.App {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := a.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
+			// What still runs says which call did not end.
+			var stacks strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Errorf("stop: %v\n%s", err, stacks.String())
 		}
 	})
 	return a
