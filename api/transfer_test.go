@@ -70,11 +70,24 @@ func TestTransferRequests(t *testing.T) {
 			t.Errorf("%s: empty error message", tc.name)
 		}
 	}
-	if _, err := in.Answer(ctx); err != nil {
+	bCall, err := in.Answer(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pending.Result(); err != nil {
+	aCall, err := pending.Result()
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The call ends here, both legs, before the phones close: a BYE the PBX
+	// sends to a phone already closed waits for an answer until the shutdown
+	// gives up on it.
+	if err := aCall.Hangup(ctx); err != nil {
+		t.Errorf("hang up: %v", err)
+	}
+	select {
+	case <-bCall.Done():
+	case <-ctx.Done():
+		t.Error("the callee's leg did not end after the caller hung up")
 	}
 }
 
