@@ -154,19 +154,24 @@ func (m *Mailer) Close(ctx context.Context) error {
 	m.mu.Unlock()
 	stop := context.AfterFunc(ctx, m.cancel)
 	defer stop()
+	// Once ctx has ended the worker aborts at once (the session's connection is
+	// closed), so m.done may be ready as soon as ctx.Done: what was aborted
+	// decides the answer, not which of the two select saw first.
 	select {
 	case <-m.done:
-		return nil
-	case <-ctx.Done():
-		<-m.done // aborting is quick: the session's connection is closed
-		m.mu.Lock()
-		n := m.aborted
-		m.mu.Unlock()
-		if n == 0 {
-			return nil // the queue emptied just as ctx ended
+		if ctx.Err() == nil {
+			return nil
 		}
-		return fmt.Errorf("mailer: %d mails left undelivered: %w", n, ctx.Err())
+	case <-ctx.Done():
+		<-m.done
 	}
+	m.mu.Lock()
+	n := m.aborted
+	m.mu.Unlock()
+	if n == 0 {
+		return nil // delivered, or the queue emptied just as ctx ended
+	}
+	return fmt.Errorf("mailer: %d mails left undelivered: %w", n, ctx.Err())
 }
 
 // signal wakes the worker; m.mu is held.
