@@ -3,11 +3,10 @@
 package rtp
 
 import (
-	"encoding/binary"
-	"net/netip"
-	"strconv"
 	"syscall"
 	"unsafe"
+
+	"switchboard/internal/udpsys"
 )
 
 // recvBatch is how many datagrams one recvmmsg takes. Two are enough: what
@@ -63,7 +62,7 @@ func (s *Session) readLoop() {
 				mm.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrAny
 				mm.hdrs[i].hdr.Flags = 0
 			}
-			r, _, errno := syscall.Syscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&mm.hdrs[0])), recvBatch, syscall.MSG_DONTWAIT, 0, 0)
+			r, _, errno := syscall.RawSyscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&mm.hdrs[0])), recvBatch, syscall.MSG_DONTWAIT, 0, 0)
 			switch {
 			case errno == syscall.EAGAIN:
 				return false // empty: wait for the next packet
@@ -89,32 +88,11 @@ func (s *Session) readLoop() {
 					continue
 				}
 				off := i * maxPacket
-				s.receive(s.rx.buf[off:off+int(h.len):off+maxPacket], sockaddrAddrPort(&mm.names[i]))
+				s.receive(s.rx.buf[off:off+int(h.len):off+maxPacket], udpsys.SockaddrAddrPort(&mm.names[i]))
 			}
 			if n < recvBatch {
 				return false
 			}
 		}
 	})
-}
-
-// sockaddrAddrPort converts a source address the kernel wrote.
-func sockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
-	switch sa.Addr.Family {
-	case syscall.AF_INET:
-		in := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
-		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:])
-		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), port)
-	case syscall.AF_INET6:
-		in := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa))
-		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:])
-		addr := netip.AddrFrom16(in.Addr).Unmap()
-		if in.Scope_id != 0 && addr.Is6() {
-			// A link-local peer's zone, as ReadFromUDPAddrPort gives it: the
-			// answer must leave by the same interface.
-			addr = addr.WithZone(strconv.FormatUint(uint64(in.Scope_id), 10))
-		}
-		return netip.AddrPortFrom(addr, port)
-	}
-	return netip.AddrPort{}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"switchboard/internal/udpsys"
 )
 
 // ErrClosed is returned by Play, PlayLoop and SendDTMF when the session closes.
@@ -113,6 +115,9 @@ func newSessionOn(p *Pool, port int, conn, rtcpConn *net.UDPConn) *Session {
 		readDone: make(chan struct{}),
 	}
 	s.out.init()
+	if sys, err := udpsys.New(conn); err == nil {
+		s.out.w = sys.NewWriter()
+	}
 	// Until the peer's SDP is known we expect what the PBX offers first.
 	s.remote.Store(&remoteConfig{codec: PCMU, law: lawU, dtmfPT: DefaultDTMFPT})
 	s.rx.buf = make([]byte, recvBatch*maxPacket)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/rtp"
+
+	"switchboard/internal/udpsys"
 )
 
 // Owners of a session's outgoing stream.
@@ -31,6 +33,7 @@ const (
 // it. The atomic flag gives the happens-before edges the plain fields need.
 type outStream struct {
 	owner atomic.Int32
+	w     *udpsys.Writer // nil: the net package sends (udpsys did not take the socket)
 
 	ssrc   uint32
 	seq    uint16
@@ -96,7 +99,11 @@ func (s *Session) write(to netip.AddrPort, pt uint8, marker bool, ts uint32, pay
 		if _, err := o.hdr.MarshalTo(o.buf[:headerLen]); err != nil {
 			return
 		}
-		n, err = s.conn.WriteToUDPAddrPort(o.buf[:headerLen+payloadLen], to)
+		if o.w != nil {
+			n, err = o.w.WriteTo(o.buf[:headerLen+payloadLen], to)
+		} else {
+			n, err = s.conn.WriteToUDPAddrPort(o.buf[:headerLen+payloadLen], to)
+		}
 	}
 	if err != nil {
 		return // closed socket or ICMP error: the packet is lost, as on the wire

@@ -150,7 +150,10 @@ func newSIPPeer(t *testing.T) *sipPeer {
 			_ = d.ReadAck(req, tx)
 		}
 	})
-	rc := &readingConn{PacketConn: conn, reading: make(chan struct{})}
+	rc, err := newUDPConn(conn.(*net.UDPConn))
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

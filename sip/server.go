@@ -27,6 +27,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"switchboard/internal/limit"
+	"switchboard/internal/udpsys"
 )
 
 // Request, Response and ServerTransaction are sipgo's types, re-exported so that pbx can
@@ -703,19 +704,51 @@ type boundSocket struct {
 	reading  chan struct{} // UDP: closed when sipgo starts reading the socket
 }
 
-// readingConn tells when sipgo starts reading a UDP socket. sipgo puts the socket
-// into its pool just before its first read; a request sent from it earlier (a
-// trunk REGISTER right at start, a Dial) makes sipgo bind the same port again,
-// which fails.
-type readingConn struct {
-	net.PacketConn
+// udpConn is a UDP listening socket as sipgo reads and writes it.
+//
+// It tells when sipgo starts reading: sipgo puts the socket into its pool just
+// before its first read, and a request sent from it earlier (a trunk REGISTER
+// right at start, a Dial) makes sipgo bind the same port again, which fails.
+//
+// Its datagram calls are raw (internal/udpsys): through the net package, every
+// message woke the runtime's monitor thread of a server that was idle between
+// messages, which cost more than the message itself at moderate rates.
+type udpConn struct {
+	*net.UDPConn
+	sys     *udpsys.Conn
+	r       *udpsys.Reader // sipgo reads in one goroutine
+	writers sync.Pool      // *udpsys.Writer: responses and requests go out from many
 	once    sync.Once
 	reading chan struct{}
 }
 
-func (c *readingConn) ReadFrom(b []byte) (int, net.Addr, error) {
+func newUDPConn(uc *net.UDPConn) (*udpConn, error) {
+	sys, err := udpsys.New(uc)
+	if err != nil {
+		return nil, err
+	}
+	c := &udpConn{UDPConn: uc, sys: sys, r: sys.NewReader(), reading: make(chan struct{})}
+	c.writers.New = func() any { return sys.NewWriter() }
+	return c, nil
+}
+
+func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	c.once.Do(func() { close(c.reading) })
-	return c.PacketConn.ReadFrom(b)
+	n, from, err := c.r.ReadFrom(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return c.UDPConn.WriteTo(b, addr) // the net package's error for a wrong address
+	}
+	w := c.writers.Get().(*udpsys.Writer)
+	defer c.writers.Put(w)
+	return w.WriteTo(b, ua.AddrPort())
 }
 
 var errSharedPortTaken = errors.New("sip: the shared port is taken for another transport")
@@ -771,8 +804,12 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 				uc.SetReadBuffer(4 << 20)
 				uc.SetWriteBuffer(4 << 20)
 			}
-			rc := &readingConn{PacketConn: conn, reading: make(chan struct{})}
-			s.udpConns.Store(conn.LocalAddr().String(), conn)
+			rc, err := newUDPConn(conn.(*net.UDPConn))
+			if err != nil {
+				conn.Close()
+				return out, fmt.Errorf("sip: listen %s: %w", raw, err)
+			}
+			s.udpConns.Store(conn.LocalAddr().String(), rc)
 			b = boundSocket{
 				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(conn.LocalAddr().String())},
 				serve:    func() error { return s.srv.ServeUDP(rc) },

@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64)
+
 package main
 
 import (
@@ -5,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
-	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"switchboard/internal/audio"
 	"switchboard/rtp"
@@ -22,61 +25,108 @@ import (
 // phone per call spends a timer, a goroutine, a socket, a tone synthesis and
 // a decoder per leg, and 1,000 calls of those need more than the core the
 // server is given. Each socket sends its legs' packets every 20 ms in
-// sendmmsg batches, spread over the frame, and reads in recvmmsg batches. The server still sees what
-// phones send: one 20 ms G.711 stream per leg, from the address in the leg's
-// SDP, to each of its own sessions.
+// sendmmsg batches, spread over the frame. The server still sees what phones
+// send: one 20 ms G.711 stream per leg, from the address in the leg's SDP, to
+// each of its own sessions.
+//
+// The sockets are not the net package's: nobody waits on them, and a reader
+// polls them with recvmmsg every millisecond. A socket someone waits on (Go's
+// poller does, for every net socket) makes each datagram sent to it wake that
+// waiter, and on loopback the sender pays for the wake-up: the server's CPU
+// per packet would include waking the load generator, which a phone across a
+// network never costs it.
 type engine struct {
-	socks []*net.UDPConn
-	next  atomic.Uint32 // round robin of addr over socks
+	socks []*sock
 
 	mu   sync.Mutex
-	legs [][]*leg // per socket
+	next int // round robin of addr over socks
 
 	sent, received atomic.Uint64
 	done           chan struct{}
 	wg             sync.WaitGroup
 }
 
+// sock is one of the engine's sockets and the legs that send from it.
+type sock struct {
+	fd   int
+	addr netip.AddrPort
+	legs []*leg
+}
+
 // leg is one call leg's outgoing stream: a whole packet kept ready, its
 // sequence number and timestamp rewritten in place every frame.
 type leg struct {
-	dst *net.UDPAddr
+	dst syscall.RawSockaddrInet4
 	pkt []byte
 }
 
 // batch is how many packets one sendmmsg or recvmmsg moves at most.
 const batch = 64
 
+// pollEvery is how often the reader empties the sockets.
+const pollEvery = time.Millisecond
+
+// mmsghdr is the kernel's struct mmsghdr.
+type mmsghdr struct {
+	hdr syscall.Msghdr
+	len uint32
+}
+
 func newEngine(n int) (*engine, error) {
-	e := &engine{done: make(chan struct{}), legs: make([][]*leg, n)}
+	e := &engine{done: make(chan struct{})}
 	for range n {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		s, err := openSock()
 		if err != nil {
 			e.close()
-			return nil, fmt.Errorf("media socket: %w", err)
+			return nil, err
 		}
-		// A socket takes a frame of hundreds of legs at once; the kernel caps
-		// the size at net.core.rmem_max.
-		_ = c.SetReadBuffer(8 << 20)
-		_ = c.SetWriteBuffer(8 << 20)
-		e.socks = append(e.socks, c)
+		e.socks = append(e.socks, s)
 	}
-	for _, c := range e.socks {
-		e.wg.Go(func() { e.receive(c) })
-	}
+	e.wg.Go(e.receive)
 	return e, nil
+}
+
+func openSock() (*sock, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("media socket: %w", err)
+	}
+	// A socket takes a frame of hundreds of legs at once; the kernel caps
+	// the size at net.core.rmem_max.
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<20)
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 8<<20)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("media socket: bind: %w", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("media socket: %w", err)
+	}
+	in, ok := sa.(*syscall.SockaddrInet4)
+	if !ok {
+		syscall.Close(fd)
+		return nil, errors.New("media socket: not IPv4")
+	}
+	return &sock{fd: fd, addr: netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port))}, nil
 }
 
 // addr is the media address for the SDP of the next call leg.
 func (e *engine) addr() netip.AddrPort {
-	i := int(e.next.Add(1)) % len(e.socks)
-	return e.socks[i].LocalAddr().(*net.UDPAddr).AddrPort()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.next++
+	return e.socks[e.next%len(e.socks)].addr
 }
 
 // add starts a leg's stream from local (an address addr gave) to dst.
 func (e *engine) add(local, dst netip.AddrPort) error {
-	for i, c := range e.socks {
-		if c.LocalAddr().(*net.UDPAddr).AddrPort() != local {
+	if !dst.Addr().Unmap().Is4() {
+		return fmt.Errorf("media to %s: only IPv4", dst)
+	}
+	for _, s := range e.socks {
+		if s.addr != local {
 			continue
 		}
 		payload, err := rtp.Encode(make([]byte, 160), audio.Sine(1000, 9000, 0, 160), rtp.PCMU)
@@ -90,24 +140,28 @@ func (e *engine) add(local, dst netip.AddrPort) error {
 		binary.BigEndian.PutUint32(pkt[4:], rand.Uint32())
 		binary.BigEndian.PutUint32(pkt[8:], rand.Uint32())
 		copy(pkt[12:], payload)
+		l := &leg{pkt: pkt}
+		l.dst.Family = syscall.AF_INET
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&l.dst.Port))[:], dst.Port())
+		l.dst.Addr = dst.Addr().Unmap().As4()
 		e.mu.Lock()
-		e.legs[i] = append(e.legs[i], &leg{dst: net.UDPAddrFromAddrPort(dst), pkt: pkt})
+		s.legs = append(s.legs, l)
 		e.mu.Unlock()
 		return nil
 	}
 	return fmt.Errorf("no media socket %s", local)
 }
 
-// start runs the senders, one per socket, each on a 20 ms ticker.
+// start runs the senders, one per socket, each on a 2 ms ticker.
 func (e *engine) start() {
-	for i, c := range e.socks {
+	for _, s := range e.socks {
 		e.mu.Lock()
-		legs := e.legs[i]
+		legs := s.legs
 		e.mu.Unlock()
 		if len(legs) == 0 {
 			continue
 		}
-		e.wg.Go(func() { e.send(c, legs) })
+		e.wg.Go(func() { e.send(s.fd, legs) })
 	}
 }
 
@@ -116,11 +170,32 @@ func (e *engine) start() {
 // the socket in one burst.
 const slots = 10
 
-func (e *engine) send(c *net.UDPConn, legs []*leg) {
-	pc := ipv4.NewPacketConn(c)
-	groups := make([][]ipv4.Message, slots)
+// sendGroup is one slot's sendmmsg vector; the kernel reads through its
+// pointers, so it lives as long as the sender.
+type sendGroup struct {
+	hdrs []mmsghdr
+	iovs []syscall.Iovec
+	legs []*leg
+}
+
+func (e *engine) send(fd int, legs []*leg) {
+	groups := make([]sendGroup, slots)
 	for i, l := range legs {
-		groups[i%slots] = append(groups[i%slots], ipv4.Message{Buffers: [][]byte{l.pkt}, Addr: l.dst})
+		g := &groups[i%slots]
+		g.legs = append(g.legs, l)
+	}
+	for gi := range groups {
+		g := &groups[gi]
+		g.hdrs = make([]mmsghdr, len(g.legs))
+		g.iovs = make([]syscall.Iovec, len(g.legs))
+		for i, l := range g.legs {
+			g.iovs[i].Base = &l.pkt[0]
+			g.iovs[i].SetLen(len(l.pkt))
+			g.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&l.dst))
+			g.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrInet4
+			g.hdrs[i].hdr.Iov = &g.iovs[i]
+			g.hdrs[i].hdr.Iovlen = 1
+		}
 	}
 	t := time.NewTicker(frame / slots)
 	defer t.Stop()
@@ -130,60 +205,80 @@ func (e *engine) send(c *net.UDPConn, legs []*leg) {
 			return
 		case <-t.C:
 		}
-		msgs := groups[slot]
-		for _, m := range msgs {
-			pkt := m.Buffers[0]
-			binary.BigEndian.PutUint16(pkt[2:], binary.BigEndian.Uint16(pkt[2:])+1)
-			binary.BigEndian.PutUint32(pkt[4:], binary.BigEndian.Uint32(pkt[4:])+160)
+		g := &groups[slot]
+		for _, l := range g.legs {
+			binary.BigEndian.PutUint16(l.pkt[2:], binary.BigEndian.Uint16(l.pkt[2:])+1)
+			binary.BigEndian.PutUint32(l.pkt[4:], binary.BigEndian.Uint32(l.pkt[4:])+160)
 		}
-		for off := 0; off < len(msgs); {
-			n, err := pc.WriteBatch(msgs[off:min(off+batch, len(msgs))], 0)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				off++ // skip the packet that failed (an ICMP error for a closed port)
+		for off := 0; off < len(g.hdrs); {
+			end := min(off+batch, len(g.hdrs))
+			r, _, errno := syscall.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&g.hdrs[off])), uintptr(end-off), 0, 0, 0)
+			switch {
+			case errno == syscall.EINTR:
+				continue
+			case errno != 0:
+				off++ // skip the packet that failed (an ICMP error for a closed port; a full buffer)
 				continue
 			}
-			e.sent.Add(uint64(n))
-			off += n
+			e.sent.Add(uint64(r))
+			off += int(r)
 		}
 	}
 }
 
-func (e *engine) receive(c *net.UDPConn) {
-	pc := ipv4.NewPacketConn(c)
-	msgs := make([]ipv4.Message, batch)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, 1500)}
+// receive empties every socket each pollEvery, counting the audio packets.
+func (e *engine) receive() {
+	hdrs := make([]mmsghdr, batch)
+	iovs := make([]syscall.Iovec, batch)
+	bufs := make([]byte, batch*1500)
+	for i := range hdrs {
+		iovs[i].Base = &bufs[i*1500]
+		iovs[i].SetLen(1500)
+		hdrs[i].hdr.Iov = &iovs[i]
+		hdrs[i].hdr.Iovlen = 1
 	}
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
 	for {
-		n, err := pc.ReadBatch(msgs, 0)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
+		select {
+		case <-e.done:
+			return
+		case <-t.C:
 		}
-		var audio uint64
-		for _, m := range msgs[:n] {
-			if m.N >= 12 && m.Buffers[0][1]&0x7f == rtp.PCMU.PT {
-				audio++
+		for _, s := range e.socks {
+			for {
+				r, _, errno := syscall.Syscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&hdrs[0])), batch, syscall.MSG_DONTWAIT, 0, 0)
+				if errno == syscall.EINTR {
+					continue
+				}
+				if errno != 0 {
+					break // EAGAIN: empty until the next poll
+				}
+				var n uint64
+				for i := range int(r) {
+					if hdrs[i].len >= 12 && bufs[i*1500+1]&0x7f == rtp.PCMU.PT {
+						n++
+					}
+				}
+				e.received.Add(n)
+				if int(r) < batch {
+					break
+				}
 			}
 		}
-		e.received.Add(audio)
 	}
 }
 
-// close stops the senders and the readers and closes the sockets.
+// close stops the senders and the reader and closes the sockets.
 func (e *engine) close() {
 	select {
 	case <-e.done:
 	default:
 		close(e.done)
 	}
-	for _, c := range e.socks {
-		c.Close()
+	e.wg.Wait() // nobody uses a descriptor once it is closed
+	for _, s := range e.socks {
+		syscall.Close(s.fd)
 	}
-	e.wg.Wait()
+	e.socks = nil
 }

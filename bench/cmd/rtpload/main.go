@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64)
+
 // Command rtpload measures the RTP relay of a running Switchboard under load: it
 // registers two test phones, holds a number of calls between them with G.711 audio
 // flowing both ways (one packet per 20 ms per direction), and reports the packets
