@@ -50,11 +50,12 @@ type sockaddr struct {
 }
 
 // fill writes to into sa for this socket's family. false means the net
-// package must send it: an IPv6 peer on an IPv4 socket (its error is the
-// net package's to give) or a zone, which needs an interface's index.
+// package must send it: no address or an IPv6 peer on an IPv4 socket (the
+// errors are the net package's to give), or a zone, which needs an
+// interface's index.
 func (c *Conn) fill(to netip.AddrPort, sa *sockaddr) bool {
 	a := to.Addr()
-	if a.Zone() != "" {
+	if !a.IsValid() || a.Zone() != "" {
 		return false
 	}
 	sa.raw = syscall.RawSockaddrInet6{}
@@ -114,9 +115,11 @@ func (w *Writer) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 	return w.n, nil
 }
 
+// send and recv pass MSG_DONTWAIT although Go's sockets are non-blocking: a
+// raw call that blocked would hold its processor, and stop the world with it.
 func (w *Writer) send(fd uintptr) bool {
 	for {
-		r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.b))), uintptr(len(w.b)), 0,
+		r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.b))), uintptr(len(w.b)), syscall.MSG_DONTWAIT,
 			uintptr(unsafe.Pointer(&w.sa.raw)), uintptr(w.sa.len))
 		switch e {
 		case 0:
@@ -169,7 +172,7 @@ func (r *Reader) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 func (r *Reader) recv(fd uintptr) bool {
 	for {
 		r.flen = syscall.SizeofSockaddrAny
-		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.b))), uintptr(len(r.b)), 0,
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.b))), uintptr(len(r.b)), syscall.MSG_DONTWAIT,
 			uintptr(unsafe.Pointer(&r.from)), uintptr(unsafe.Pointer(&r.flen)))
 		switch e {
 		case 0:
@@ -188,7 +191,8 @@ func (r *Reader) recv(fd uintptr) bool {
 
 // SockaddrAddrPort converts a source address the kernel wrote. An IPv4 peer
 // of a dual-stack socket comes back as IPv4; a link-local IPv6 peer keeps its
-// interface as a numeric zone, so that the answer leaves by the same one.
+// interface as its zone, so that the answer leaves by the same one: by name,
+// as the net package gives it, or by number when the interface is gone.
 func SockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
 	switch sa.Addr.Family {
 	case syscall.AF_INET:
@@ -200,9 +204,18 @@ func SockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
 		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:])
 		addr := netip.AddrFrom16(in.Addr).Unmap()
 		if in.Scope_id != 0 && addr.Is6() {
-			addr = addr.WithZone(strconv.FormatUint(uint64(in.Scope_id), 10))
+			addr = addr.WithZone(zoneName(in.Scope_id))
 		}
 		return netip.AddrPortFrom(addr, port)
 	}
 	return netip.AddrPort{}
+}
+
+// zoneName is an interface's name for a zone, as the net package writes it.
+// Only link-local peers have one, so the lookup is rare.
+func zoneName(index uint32) string {
+	if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(index), 10)
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // listen4 is an IPv4 socket on 127.0.0.1.
@@ -19,6 +20,8 @@ func listen4(t *testing.T) *net.UDPConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	// A datagram that went astray fails the test instead of hanging it.
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	return c
 }
 
@@ -47,6 +50,7 @@ func listenDual(t *testing.T) *net.UDPConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
+	_ = pc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	return pc.(*net.UDPConn)
 }
 
@@ -172,5 +176,17 @@ func TestWriteDoesNotAllocate(t *testing.T) {
 	dst := addr4(b)
 	if n := testing.AllocsPerRun(200, func() { _, _ = w.WriteTo(pkt, dst) }); n != 0 {
 		t.Fatalf("%v allocations per datagram, want 0 (the media path sends one per 20 ms per leg)", n)
+	}
+}
+
+func TestReadDeadline(t *testing.T) {
+	t.Parallel()
+	c := listen4(t)
+	s, _ := New(c)
+	// Nothing comes: the read must wait on the poller (not spin, not fail at
+	// once) until the deadline.
+	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, _, err := s.NewReader().ReadFrom(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadFrom on an empty socket: %v, want os.ErrDeadlineExceeded", err)
 	}
 }

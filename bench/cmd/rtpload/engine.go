@@ -38,8 +38,9 @@ import (
 type engine struct {
 	socks []*sock
 
-	mu   sync.Mutex
-	next int // round robin of addr over socks
+	mu     sync.Mutex
+	next   int  // round robin of addr over socks
+	closed bool // no more legs: a late answer gets no media address
 
 	sent, received atomic.Uint64
 	done           chan struct{}
@@ -112,10 +113,14 @@ func openSock() (*sock, error) {
 	return &sock{fd: fd, addr: netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port))}, nil
 }
 
-// addr is the media address for the SDP of the next call leg.
+// addr is the media address for the SDP of the next call leg; none once the
+// engine is closed (a call answered that late gets no media).
 func (e *engine) addr() netip.AddrPort {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed || len(e.socks) == 0 {
+		return netip.AddrPort{}
+	}
 	e.next++
 	return e.socks[e.next%len(e.socks)].addr
 }
@@ -216,8 +221,11 @@ func (e *engine) send(fd int, legs []*leg) {
 			switch {
 			case errno == syscall.EINTR:
 				continue
+			case errno == syscall.EAGAIN:
+				off = len(g.hdrs) // the socket's buffer is full: the rest of the slot is lost
+				continue
 			case errno != 0:
-				off++ // skip the packet that failed (an ICMP error for a closed port; a full buffer)
+				off++ // skip the packet that failed (an ICMP error for a closed port)
 				continue
 			}
 			e.sent.Add(uint64(r))
@@ -271,14 +279,16 @@ func (e *engine) receive() {
 
 // close stops the senders and the reader and closes the sockets.
 func (e *engine) close() {
-	select {
-	case <-e.done:
-	default:
-		close(e.done)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
 	}
+	e.closed = true
+	e.mu.Unlock()
+	close(e.done)
 	e.wg.Wait() // nobody uses a descriptor once it is closed
 	for _, s := range e.socks {
 		syscall.Close(s.fd)
 	}
-	e.socks = nil
 }

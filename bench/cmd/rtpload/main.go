@@ -175,7 +175,8 @@ collect:
 		}
 	}
 	defer func() {
-		eng.close() // no packets to ports that are closing
+		stopAnswering() // no late call asks the closed engine for media
+		eng.close()     // no packets to ports that are closing
 		hctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		for _, c := range callers {
