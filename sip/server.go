@@ -382,7 +382,7 @@ func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte,
 	if info.RemoteAddr == nil {
 		return data, nil
 	}
-	ap, err := netip.ParseAddrPort(info.RemoteAddr.String())
+	ap, err := remoteAddrPort(info.RemoteAddr)
 	udp := strings.EqualFold(info.Transport, "udp")
 	if err == nil && s.cfg.Drop != nil && s.cfg.Drop(ap.Addr().Unmap()) {
 		s.dropped.Add(1)
@@ -433,6 +433,22 @@ func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte,
 }
 
 var errMalformed = errors.New("sip: connection closed after a malformed message")
+
+// remoteAddrPort is a read's source address. A UDP or TCP address converts as
+// it is; anything else goes through its text.
+func remoteAddrPort(a net.Addr) (netip.AddrPort, error) {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		if ap := a.AddrPort(); ap.Addr().IsValid() {
+			return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+		}
+	case *net.TCPAddr:
+		if ap := a.AddrPort(); ap.Addr().IsValid() {
+			return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+		}
+	}
+	return netip.ParseAddrPort(a.String())
+}
 
 // responseAddr is where a response to a request over UDP goes (RFC 3261
 // section 18.2.2, RFC 3581): the datagram's source address, with its source port
