@@ -415,7 +415,7 @@ func (s *Server) readFilter(info gosip.TransportReadProps, data []byte) ([]byte,
 			}
 			return nil, nil
 		}
-		if req, ok := msg.(*gosip.Request); ok && (s.answerEarly(req, ap, info.LocalAddr) || s.serveRegisterUDP(req, ap, info.LocalAddr)) {
+		if req, ok := msg.(*gosip.Request); ok && (s.answerEarly(req, ap, info.LocalAddr) || s.serveNonInviteUDP(req, ap, info.LocalAddr) || s.serveAckUDP(req, ap)) {
 			return nil, nil
 		}
 		return data, nil
@@ -516,6 +516,11 @@ func (s *Server) answerEarly(req *gosip.Request, src netip.AddrPort, local net.A
 	res := (*f)(req)
 	if res == nil {
 		return false
+	}
+	if to := res.To(); to != nil && req.Method == gosip.INVITE {
+		// Its ACK finds no transaction: serveAckUDP knows it by this tag.
+		tag, _ := to.Params.Get("tag")
+		to.Params.Add("tag", challengeTagPrefix+tag)
 	}
 	s.count(req)
 	s.responses[min(res.StatusCode/100, 6)].Add(1)

@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,18 +11,22 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 )
 
-// A REGISTER with credentials that comes over UDP does not go through sipgo's
-// transaction layer: it is parsed once (by the read filter), and its server
-// transaction is a table entry rather than sipgo's state machine with its own
-// channels, context, timers and a goroutine per message. REGISTER is most of
-// what a PBX receives (every phone refreshes every few minutes), and this took
-// a fifth of its CPU per REGISTER (bench/README.md).
+// A REGISTER with credentials or a BYE that comes over UDP does not go through
+// sipgo's transaction layer: it is parsed once (by the read filter), and its
+// server transaction is a table entry rather than sipgo's state machine with its
+// own channels, context, timers and a goroutine per message. REGISTER is most of
+// what a PBX receives (every phone refreshes every few minutes), and this took a
+// fifth of its CPU per REGISTER; every call ends with a BYE (bench/README.md).
 //
 // The transaction keeps RFC 3261 section 17.2.2 (non-INVITE server transaction,
 // unreliable transport): a retransmitted request gets the final response again,
 // or nothing while the first copy is being handled; the response is kept for
 // Timer J (64*T1) after it was sent. Requests are matched by the top Via's
-// branch (RFC 3261 cookie only) and the datagram's source.
+// branch (RFC 3261 cookie only), the method and the datagram's source.
+//
+// The ACK of a call (for its 2xx, a transaction of its own that gets no answer)
+// and the ACK of a challenge sent without a transaction (answerEarly) take a
+// shorter way still: see serveAckUDP.
 
 // udpTxs is the table of these transactions.
 type udpTxs struct {
@@ -42,13 +45,14 @@ type udpTxs struct {
 // that each wait for their check) requests take sipgo's path.
 const maxUDPTxs = 1 << 16
 
-// udpTx is one REGISTER's server transaction. It implements
+// udpTx is one REGISTER's or BYE's server transaction. It implements
 // gosip.ServerTransaction for the handlers.
 type udpTx struct {
-	s    *Server
-	key  string
-	conn net.PacketConn
-	dst  *net.UDPAddr
+	s      *Server
+	key    string
+	method gosip.RequestMethod
+	conn   net.PacketConn
+	dst    *net.UDPAddr
 
 	mu      sync.Mutex
 	final   []byte    // the final response, sent again to retransmissions
@@ -57,14 +61,24 @@ type udpTx struct {
 	done    chan struct{}
 }
 
-// serveRegisterUDP takes a REGISTER over UDP (parsed, not answered early) into
-// a transaction of its own and runs the REGISTER handler for it. false: the
-// request takes sipgo's path (no handler, a protocol error, an old-style branch).
-func (s *Server) serveRegisterUDP(req *gosip.Request, src netip.AddrPort, local net.Addr) bool {
-	if req.Method != gosip.REGISTER || s.closed.Load() {
+// serveNonInviteUDP takes a REGISTER or a BYE over UDP (parsed, not answered
+// early) into a transaction of its own and runs its handler. false: the request
+// takes sipgo's path (another method, no handler, a protocol error, an
+// old-style branch).
+func (s *Server) serveNonInviteUDP(req *gosip.Request, src netip.AddrPort, local net.Addr) bool {
+	if s.closed.Load() {
 		return false
 	}
-	if _, ok := s.handlers.Load(string(gosip.REGISTER)); !ok {
+	var h RequestHandler
+	switch req.Method {
+	case gosip.REGISTER:
+		if _, ok := s.handlers.Load(string(gosip.REGISTER)); !ok {
+			return false
+		}
+		h = s.guard(s.dispatch)
+	case gosip.BYE:
+		h = s.guard(s.handleBye)
+	default:
 		return false
 	}
 	if code, _ := s.protocolError(req); code != 0 {
@@ -82,7 +96,7 @@ func (s *Server) serveRegisterUDP(req *gosip.Request, src netip.AddrPort, local 
 	if !ok {
 		return false
 	}
-	key := branch + "|" + src.String()
+	key := branch + "|" + string(req.Method) + "|" + src.String()
 	s.udpTxs.mu.Lock()
 	if s.udpTxs.closed {
 		s.udpTxs.mu.Unlock()
@@ -97,7 +111,7 @@ func (s *Server) serveRegisterUDP(req *gosip.Request, src netip.AddrPort, local 
 		s.udpTxs.mu.Unlock()
 		return false
 	}
-	tx := &udpTx{s: s, key: key, conn: c.(net.PacketConn), dst: net.UDPAddrFromAddrPort(responseAddr(req, src)), done: make(chan struct{})}
+	tx := &udpTx{s: s, key: key, method: req.Method, conn: c.(net.PacketConn), dst: net.UDPAddrFromAddrPort(responseAddr(req, src)), done: make(chan struct{})}
 	if s.udpTxs.m == nil {
 		s.udpTxs.m = map[string]*udpTx{}
 	}
@@ -110,7 +124,7 @@ func (s *Server) serveRegisterUDP(req *gosip.Request, src netip.AddrPort, local 
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.guard(s.dispatch)(req, tx)
+		h(req, tx)
 		tx.mu.Lock()
 		answered := tx.final != nil
 		tx.mu.Unlock()
@@ -134,7 +148,7 @@ func (t *udpTx) retransmitted() {
 
 func (t *udpTx) write(b []byte) error {
 	if _, err := t.conn.WriteTo(b, t.dst); err != nil {
-		return fmt.Errorf("sip: REGISTER response to %s: %w", t.dst, err)
+		return fmt.Errorf("sip: %s response to %s: %w", t.method, t.dst, err)
 	}
 	return nil
 }
@@ -146,7 +160,7 @@ func (t *udpTx) Respond(res *gosip.Response) error {
 		t.mu.Lock()
 		if t.final != nil {
 			t.mu.Unlock()
-			return errors.New("sip: REGISTER transaction already answered")
+			return fmt.Errorf("sip: %s transaction already answered", t.method)
 		}
 		t.final, t.expires = b, time.Now().Add(gosip.Timer_J)
 		t.mu.Unlock()
@@ -164,7 +178,7 @@ func (t *udpTx) RespondStateless(res *gosip.Response) error {
 	return err
 }
 
-// Acks is nil: REGISTER is not INVITE.
+// Acks is nil: REGISTER and BYE are not INVITE.
 func (t *udpTx) Acks() <-chan *gosip.Request { return nil }
 
 // OnCancel: a CANCEL applies to INVITE only.
@@ -295,4 +309,70 @@ func (x *udpTxs) pending() int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return len(x.m)
+}
+
+// challengeTagPrefix starts the To tag of an INVITE challenge sent without a
+// transaction (answerEarly): its ACK has no transaction to find, in sipgo or
+// here, and serveAckUDP ends it at once. sipgo's own tags are UUIDs, which
+// hold no '.'.
+const challengeTagPrefix = "ch."
+
+// serveAckUDP ends on the read path an ACK over UDP that no transaction waits
+// for. false: sipgo's path.
+//
+//   - The ACK of a challenge sent without a transaction (its To tag says so)
+//     has nothing to find: it is counted and dropped, as handleAck would.
+//   - The ACK of a call's 2xx is a transaction of its own that gets no answer
+//     (RFC 3261 section 17.1.1.3: a new branch); it goes to handleAck at once,
+//     where sipgo would first make a server transaction, a context and a
+//     goroutine for it. It is known by the dialog's INVITE CSeq and a branch
+//     other than the INVITE's.
+//   - An ACK with its INVITE's branch is for a non-2xx final response, which
+//     sipgo's INVITE transaction repeats until that ACK reaches it; a
+//     re-INVITE's ACK (another CSeq) may be one too. Those, and anything
+//     unusual, take sipgo's path.
+func (s *Server) serveAckUDP(req *gosip.Request, src netip.AddrPort) bool {
+	if req.Method != gosip.ACK || s.closed.Load() {
+		return false
+	}
+	if code, _ := s.protocolError(req); code != 0 {
+		return false
+	}
+	via, to := req.Via(), req.To()
+	if via == nil || to == nil || req.CSeq() == nil || req.From() == nil || req.CallID() == nil {
+		return false
+	}
+	branch, _ := via.Params.Get("branch")
+	if !strings.HasPrefix(branch, gosip.RFC3261BranchMagicCookie) {
+		return false
+	}
+	req.SetSource(src.String())
+	req.SetTransport("UDP")
+	if tag, _ := to.Params.Get("tag"); strings.HasPrefix(tag, challengeTagPrefix) {
+		s.count(req)
+		return true
+	}
+	in, _ := s.findLeg(req)
+	if in == nil {
+		return false
+	}
+	if !ackOf2xx(req, in.d.InviteRequest) {
+		return false
+	}
+	s.guard(s.handleAck)(req, nil) // handleAck and sipgo's ReadAck do not use the transaction
+	return true
+}
+
+// ackOf2xx tells whether ack, in the dialog that invite started, can only be
+// the ACK of invite's 2xx: the same CSeq and another branch. RFC 3261 section
+// 17.1.1.3 gives the ACK of a non-2xx its INVITE's branch; a 2xx's ACK is a
+// new transaction.
+func ackOf2xx(ack, invite *gosip.Request) bool {
+	av, ac, iv, ic := ack.Via(), ack.CSeq(), invite.Via(), invite.CSeq()
+	if av == nil || ac == nil || iv == nil || ic == nil || ac.SeqNo != ic.SeqNo {
+		return false
+	}
+	ab, _ := av.Params.Get("branch")
+	ib, _ := iv.Params.Get("branch")
+	return ab != "" && ab != ib
 }

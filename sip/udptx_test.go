@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -169,5 +170,103 @@ func TestRegisterUDPStatelessAnswerKeepsNothing(t *testing.T) {
 			t.Fatalf("%d transactions kept after stateless answers", s.udpTxs.pending())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A BYE over UDP runs in a transaction of our own too: one answer from the
+// handler, the same answer to a retransmission, and an entry in our table.
+func TestByeUDPTransaction(t *testing.T) {
+	t.Parallel()
+	s, server := registerServer(t, func(s *Server) RequestHandler {
+		return func(req *Request, tx ServerTransaction) { s.Respond(tx, req, 200, "OK") }
+	})
+	c := udpClient(t)
+	bye := request("BYE", "SIP/2.0", c.LocalAddr().String(), "UDP", "", "")
+	bye = strings.Replace(bye, "To: <sip:1002@test.local>", "To: <sip:1002@test.local>;tag=gone", 1)
+	c.WriteTo([]byte(bye), server)
+	code, _, ok := readUDPStatus(t, c, 10*time.Second)
+	if !ok || code != 481 {
+		t.Fatalf("BYE for no call: %d (answered %v), want 481", code, ok)
+	}
+	if n := s.udpTxs.pending(); n != 1 {
+		t.Fatalf("%d transactions in our table, want the BYE's", n)
+	}
+	c.WriteTo([]byte(bye), server)
+	if code, _, ok := readUDPStatus(t, c, 10*time.Second); !ok || code != 481 {
+		t.Fatalf("retransmitted BYE: %d (answered %v), want 481 again", code, ok)
+	}
+	if n := s.RequestCounts()["BYE"]; n != 1 {
+		t.Errorf("BYE handled %d times, want once", n)
+	}
+}
+
+// The ACK of an INVITE challenged without a transaction is known by its To
+// tag, counted and dropped on the read path.
+func TestAckOfEarlyChallenge(t *testing.T) {
+	t.Parallel()
+	s, server := registerServer(t, func(s *Server) RequestHandler {
+		return func(req *Request, tx ServerTransaction) { s.Respond(tx, req, 200, "OK") }
+	})
+	s.OnChallenge(func(req *Request) *Response { return gosip.NewResponseFromRequest(req, 401, "Unauthorized", nil) })
+	c := udpClient(t)
+	invite := request("INVITE", "SIP/2.0", c.LocalAddr().String(), "UDP", "", "")
+	c.WriteTo([]byte(invite), server)
+	buf := make([]byte, 65535)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := gosip.NewParser().ParseSIP(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := msg.(*gosip.Response)
+	tag, _ := res.To().Params.Get("tag")
+	if res.StatusCode != 401 || !strings.HasPrefix(tag, challengeTagPrefix) {
+		t.Fatalf("challenge %d with To tag %q, want 401 and a tag that starts %q", res.StatusCode, tag, challengeTagPrefix)
+	}
+	ack := strings.Replace(invite, "INVITE sip:", "ACK sip:", 1)
+	ack = strings.Replace(ack, " INVITE\r\n", " ACK\r\n", 1)
+	ack = strings.Replace(ack, "To: <sip:1002@test.local>", "To: <sip:1002@test.local>;tag="+tag, 1)
+	c.WriteTo([]byte(ack), server)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.RequestCounts()["ACK"] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("ACK counted %d times, want once", s.RequestCounts()["ACK"])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, _, ok := readUDPStatus(t, c, 300*time.Millisecond); ok {
+		t.Error("an ACK was answered")
+	}
+}
+
+func TestAckOf2xx(t *testing.T) {
+	t.Parallel()
+	msg := func(method string, cseq int, branch string) *gosip.Request {
+		raw := fmt.Sprintf("%s sip:1002@test.local SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=%s\r\n"+
+			"From: <sip:1001@test.local>;tag=a\r\nTo: <sip:1002@test.local>;tag=b\r\nCall-ID: c1\r\nCSeq: %d %s\r\nContent-Length: 0\r\n\r\n",
+			method, branch, cseq, method)
+		m, err := gosip.NewParser().ParseSIP([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.(*gosip.Request)
+	}
+	invite := msg("INVITE", 1, "z9hG4bK-invite")
+	tests := []struct {
+		name string
+		ack  *gosip.Request
+		want bool
+	}{
+		{"new branch, the INVITE's CSeq: the 2xx's ACK", msg("ACK", 1, "z9hG4bK-ack"), true},
+		{"the INVITE's branch: a non-2xx's ACK", msg("ACK", 1, "z9hG4bK-invite"), false},
+		{"another CSeq: a re-INVITE's", msg("ACK", 2, "z9hG4bK-ack"), false},
+	}
+	for _, tc := range tests {
+		if got := ackOf2xx(tc.ack, invite); got != tc.want {
+			t.Errorf("%s: ackOf2xx = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
