@@ -101,7 +101,7 @@ type Server struct {
 	host      string
 	port      int
 
-	mu       sync.Mutex
+	mu       sync.RWMutex            // legs: findLeg on the UDP read loop takes it to read
 	inbound  map[string]*InboundLeg  // by UAS dialog id
 	outbound map[string]*OutboundLeg // by UAC dialog id, once answered
 
@@ -130,8 +130,10 @@ type Server struct {
 	// datagrams sipgo never parsed go out on them (sipgo's pool knows a UDP
 	// peer only once it parsed a message from it).
 	udpConns sync.Map // string -> net.PacketConn
-	// udpTxs are the server transactions of REGISTERs over UDP (udptx.go).
-	udpTxs udpTxs
+	// udpTxs are the server transactions of REGISTERs and BYEs over UDP;
+	// acksOnReadPath counts the ACKs serveAckUDP ended without sipgo (udptx.go).
+	udpTxs         udpTxs
+	acksOnReadPath atomic.Uint64
 	// stopErr is the error of the first listener that stopped while serving.
 	stopErr atomic.Pointer[error]
 }
@@ -346,8 +348,8 @@ func (s *Server) KeepConn(remote netip.AddrPort) bool {
 		return true
 	}
 	src := remote.String()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, l := range s.inbound {
 		if l.req.Source() == src {
 			return true
@@ -1011,8 +1013,8 @@ func (s *Server) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 
 // findLeg returns the leg a request inside a dialog belongs to.
 func (s *Server) findLeg(req *gosip.Request) (*InboundLeg, *OutboundLeg) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if id, err := gosip.DialogIDFromRequestUAS(req); err == nil {
 		if l := s.inbound[id]; l != nil {
 			return l, nil
@@ -1089,10 +1091,13 @@ func (s *Server) answerOffer(ls *legState, in *InboundLeg, req *gosip.Request, t
 
 func (s *Server) handleAck(req *gosip.Request, tx gosip.ServerTransaction) {
 	s.count(req)
-	in, _ := s.findLeg(req)
-	if in == nil {
-		return
+	if in, _ := s.findLeg(req); in != nil {
+		s.ackLeg(in, req, tx)
 	}
+}
+
+// ackLeg hands an ACK to its leg's dialog.
+func (s *Server) ackLeg(in *InboundLeg, req *gosip.Request, tx gosip.ServerTransaction) {
 	if body := req.Body(); len(body) > 0 {
 		// Stored before ReadAck wakes Answer: a late-offer caller answers here.
 		b := append([]byte(nil), body...)

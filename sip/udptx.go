@@ -42,8 +42,10 @@ type udpTxs struct {
 }
 
 // maxUDPTxs bounds the table: beyond it (a flood of REGISTERs with credentials
-// that each wait for their check) requests take sipgo's path.
-const maxUDPTxs = 1 << 16
+// that each wait for their check) requests take sipgo's path. An answered entry
+// stays for Timer J (32 s), so this holds 2000 REGISTERs and 2000 BYEs a
+// second, about 1 KB each.
+const maxUDPTxs = 1 << 17
 
 // udpTx is one REGISTER's or BYE's server transaction. It implements
 // gosip.ServerTransaction for the handlers.
@@ -349,6 +351,7 @@ func (s *Server) serveAckUDP(req *gosip.Request, src netip.AddrPort) bool {
 	req.SetSource(src.String())
 	req.SetTransport("UDP")
 	if tag, _ := to.Params.Get("tag"); strings.HasPrefix(tag, challengeTagPrefix) {
+		s.acksOnReadPath.Add(1)
 		s.count(req)
 		return true
 	}
@@ -359,7 +362,12 @@ func (s *Server) serveAckUDP(req *gosip.Request, src netip.AddrPort) bool {
 	if !ackOf2xx(req, in.d.InviteRequest) {
 		return false
 	}
-	s.guard(s.handleAck)(req, nil) // handleAck and sipgo's ReadAck do not use the transaction
+	s.acksOnReadPath.Add(1)
+	// No transaction: an ACK gets no answer, and sipgo's ReadAck does not use it.
+	s.guard(func(req *gosip.Request, tx gosip.ServerTransaction) {
+		s.count(req)
+		s.ackLeg(in, req, tx)
+	})(req, nil)
 	return true
 }
 

@@ -240,6 +240,37 @@ func TestAckOfEarlyChallenge(t *testing.T) {
 	if _, _, ok := readUDPStatus(t, c, 300*time.Millisecond); ok {
 		t.Error("an ACK was answered")
 	}
+	if n := s.acksOnReadPath.Load(); n != 1 {
+		t.Errorf("%d ACKs ended on the read path, want this one (sipgo would have made a transaction for it)", n)
+	}
+}
+
+// The ACK of a call's 200 confirms the dialog from the read path.
+func TestAckOf2xxOnReadPath(t *testing.T) {
+	t.Parallel()
+	s, legs := referServer(t, nil)
+	p := newSIPPeer(t)
+	ctx := ctxFor(t)
+	d := p.call(ctx, s)
+	l := <-legs
+	deadline := time.Now().Add(10 * time.Second)
+	for s.acksOnReadPath.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ACKs ended on the read path, want the call's", s.acksOnReadPath.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := l.d.LoadState(); st != gosip.DialogStateConfirmed {
+		t.Errorf("dialog state %v after the ACK, want confirmed", st)
+	}
+	if err := d.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	select {
+	case <-l.Done():
+	case <-ctx.Done():
+		t.Fatal("leg not ended by the BYE")
+	}
 }
 
 func TestAckOf2xx(t *testing.T) {
