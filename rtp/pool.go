@@ -20,6 +20,10 @@ type Pool struct {
 	ip       netip.Addr
 	min, max int // first and last even RTP port
 
+	// rxBufs holds the read loops' buffers (*rxBuf) between sessions: a new
+	// one was a zeroed allocation of recvBatch datagrams per leg.
+	rxBufs sync.Pool
+
 	mu   sync.Mutex
 	used map[int]bool
 	next int // where the next search starts, so freed ports rest a little
@@ -273,3 +277,17 @@ func (p *Pool) Close() error {
 	clear(p.idlePorts)
 	return errors.Join(errs...)
 }
+
+// rxBuf is a read loop's buffer: recvBatch datagrams of maxPacket.
+type rxBuf [recvBatch * maxPacket]byte
+
+// takeRxBuf gives a read loop its buffer; putRxBuf takes it back once the loop
+// is over, which nothing else reads.
+func (p *Pool) takeRxBuf() *rxBuf {
+	if b, ok := p.rxBufs.Get().(*rxBuf); ok {
+		return b
+	}
+	return new(rxBuf)
+}
+
+func (p *Pool) putRxBuf(b *rxBuf) { p.rxBufs.Put(b) }

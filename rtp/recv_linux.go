@@ -37,6 +37,9 @@ type recvState struct {
 // nothing resets it): one system call per packet received instead of two.
 func (s *Session) readLoop() {
 	defer close(s.readDone)
+	b := s.pool.takeRxBuf()
+	s.rx.buf = b[:]
+	defer func() { s.rx.buf = nil; s.pool.putRxBuf(b) }()
 	rc, err := s.conn.SyscallConn()
 	if err != nil {
 		s.readLoopPortable()

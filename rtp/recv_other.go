@@ -8,5 +8,8 @@ type recvState struct{}
 
 func (s *Session) readLoop() {
 	defer close(s.readDone)
+	b := s.pool.takeRxBuf()
+	s.rx.buf = b[:]
+	defer func() { s.rx.buf = nil; s.pool.putRxBuf(b) }()
 	s.readLoopPortable()
 }

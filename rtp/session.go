@@ -120,7 +120,6 @@ func newSessionOn(p *Pool, port int, conn, rtcpConn *net.UDPConn) *Session {
 	}
 	// Until the peer's SDP is known we expect what the PBX offers first.
 	s.remote.Store(&remoteConfig{codec: PCMU, law: lawU, dtmfPT: DefaultDTMFPT})
-	s.rx.buf = make([]byte, recvBatch*maxPacket)
 	return s
 }
 
@@ -248,7 +247,7 @@ func (s *Session) sendAddr(cfg *remoteConfig) netip.AddrPort {
 
 // rxState is touched only by the read goroutine.
 type rxState struct {
-	buf []byte // recvBatch datagrams of maxPacket
+	buf []byte // recvBatch datagrams of maxPacket, the pool's while the read loop runs
 	mm  recvState
 	pcm []int16
 	pkt rtp.Packet
