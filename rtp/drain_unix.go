@@ -1,16 +1,13 @@
-//go:build unix && !(linux && (amd64 || arm64))
+//go:build unix
 
 package rtp
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
 // drain discards datagrams waiting on a socket: at most what a socket buffer holds,
 // so that a sender that never stops cannot keep Open (and the pool's lock) busy.
-// It reads with non-blocking recvfrom calls: a read deadline in the past would
-// make Go fail every read before even looking at the socket.
+// It reads with non-blocking recvfrom calls (discardOne): a read deadline in the
+// past would make Go fail every read before even looking at the socket.
 func drain(c *net.UDPConn) {
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -19,8 +16,8 @@ func drain(c *net.UDPConn) {
 	var buf [maxPacket]byte
 	_ = rc.Read(func(fd uintptr) bool {
 		for range 1024 {
-			if _, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_DONTWAIT); err != nil {
-				break // EAGAIN: empty
+			if !discardOne(fd, buf[:]) {
+				break // empty
 			}
 		}
 		return true // never wait for more

@@ -99,3 +99,16 @@ func (s *Session) readLoop() {
 		}
 	})
 }
+
+// discardOne reads one waiting datagram into buf for drain; false when there
+// was none. Raw, as the read loop's calls: through the net package each
+// reused socket's drain woke the runtime's monitor thread of an idle server
+// (internal/udpsys).
+func discardOne(fd uintptr, buf []byte) bool {
+	for {
+		_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), syscall.MSG_DONTWAIT, 0, 0)
+		if errno != syscall.EINTR {
+			return errno == 0
+		}
+	}
+}
