@@ -39,7 +39,7 @@ func (s *Session) readLoop() {
 	defer close(s.readDone)
 	b := s.pool.takeRxBuf()
 	s.rx.buf = b[:]
-	defer func() { s.rx.buf = nil; s.pool.putRxBuf(b) }()
+	defer func() { s.rx.release(); s.pool.putRxBuf(b) }()
 	rc, err := s.conn.SyscallConn()
 	if err != nil {
 		s.readLoopPortable()

@@ -260,6 +260,12 @@ type rxState struct {
 	dtmf      dtmfDecoder
 }
 
+// release drops what still points into the read buffer once the read loop
+// gave it back to the pool: the last packet and the recvmmsg vector.
+func (r *rxState) release() {
+	r.buf, r.pkt, r.mm = nil, rtp.Packet{}, recvState{}
+}
+
 // readLoopPortable reads with Go's ReadFrom: one recvfrom per datagram, and
 // one more that finds the socket empty before each wait.
 func (s *Session) readLoopPortable() {
