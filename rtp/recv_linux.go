@@ -13,16 +13,10 @@ import (
 // matters is that fewer than asked for means the socket is empty.
 const recvBatch = 2
 
-// mmsghdr is the kernel's struct mmsghdr.
-type mmsghdr struct {
-	hdr syscall.Msghdr
-	len uint32
-}
-
 // recvState is the read goroutine's recvmmsg vector; it lives in the heap
 // with the session, since the kernel writes through its pointers.
 type recvState struct {
-	hdrs  [recvBatch]mmsghdr
+	hdrs  [recvBatch]udpsys.Mmsghdr
 	iov   [recvBatch]syscall.Iovec
 	names [recvBatch]syscall.RawSockaddrAny
 }
@@ -49,9 +43,9 @@ func (s *Session) readLoop() {
 	for i := range recvBatch {
 		mm.iov[i].Base = &s.rx.buf[i*maxPacket]
 		mm.iov[i].SetLen(maxPacket)
-		mm.hdrs[i].hdr.Iov = &mm.iov[i]
-		mm.hdrs[i].hdr.Iovlen = 1
-		mm.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&mm.names[i]))
+		mm.hdrs[i].Hdr.Iov = &mm.iov[i]
+		mm.hdrs[i].Hdr.Iovlen = 1
+		mm.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&mm.names[i]))
 	}
 	// Read returns when Close sets a deadline in the past (the pool keeps the
 	// socket for a later session) or when the socket is closed.
@@ -62,8 +56,8 @@ func (s *Session) readLoop() {
 				return true // however fast packets come, Close waits for this loop
 			}
 			for i := range recvBatch {
-				mm.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrAny
-				mm.hdrs[i].hdr.Flags = 0
+				mm.hdrs[i].Hdr.Namelen = syscall.SizeofSockaddrAny
+				mm.hdrs[i].Hdr.Flags = 0
 			}
 			r, _, errno := syscall.RawSyscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&mm.hdrs[0])), recvBatch, syscall.MSG_DONTWAIT, 0, 0)
 			switch {
@@ -86,12 +80,12 @@ func (s *Session) readLoop() {
 			n := int(r)
 			for i := range n {
 				h := &mm.hdrs[i]
-				if h.hdr.Flags&syscall.MSG_TRUNC != 0 {
+				if h.Hdr.Flags&syscall.MSG_TRUNC != 0 {
 					s.dropped.Add(1) // larger than any RTP packet we take
 					continue
 				}
 				off := i * maxPacket
-				s.receive(s.rx.buf[off:off+int(h.len):off+maxPacket], udpsys.SockaddrAddrPort(&mm.names[i]))
+				s.receive(s.rx.buf[off:off+int(h.Len):off+maxPacket], udpsys.SockaddrAddrPort(&mm.names[i]))
 			}
 			if n < recvBatch {
 				return false

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -83,15 +84,8 @@ func (s *Server) serveNonInviteUDP(req *gosip.Request, src netip.AddrPort, local
 	default:
 		return false
 	}
-	if code, _ := s.protocolError(req); code != 0 {
-		return false
-	}
-	via := req.Via()
-	if via == nil || req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
-		return false
-	}
-	branch, _ := via.Params.Get("branch")
-	if !strings.HasPrefix(branch, gosip.RFC3261BranchMagicCookie) {
+	branch, ok := s.readPathBranch(req)
+	if !ok {
 		return false
 	}
 	c, ok := s.udpConns.Load(local.String())
@@ -337,20 +331,12 @@ func (s *Server) serveAckUDP(req *gosip.Request, src netip.AddrPort) bool {
 	if req.Method != gosip.ACK || s.closed.Load() {
 		return false
 	}
-	if code, _ := s.protocolError(req); code != 0 {
-		return false
-	}
-	via, to := req.Via(), req.To()
-	if via == nil || to == nil || req.CSeq() == nil || req.From() == nil || req.CallID() == nil {
-		return false
-	}
-	branch, _ := via.Params.Get("branch")
-	if !strings.HasPrefix(branch, gosip.RFC3261BranchMagicCookie) {
+	if _, ok := s.readPathBranch(req); !ok {
 		return false
 	}
 	req.SetSource(src.String())
 	req.SetTransport("UDP")
-	if tag, _ := to.Params.Get("tag"); strings.HasPrefix(tag, challengeTagPrefix) {
+	if tag, _ := req.To().Params.Get("tag"); strings.HasPrefix(tag, challengeTagPrefix) {
 		s.acksOnReadPath.Add(1)
 		s.count(req)
 		return true
@@ -363,12 +349,34 @@ func (s *Server) serveAckUDP(req *gosip.Request, src netip.AddrPort) bool {
 		return false
 	}
 	s.acksOnReadPath.Add(1)
-	// No transaction: an ACK gets no answer, and sipgo's ReadAck does not use it.
-	s.guard(func(req *gosip.Request, tx gosip.ServerTransaction) {
-		s.count(req)
-		s.ackLeg(in, req, tx)
-	})(req, nil)
+	s.count(req)
+	// sipgo's read loop has no recover, and readPathBranch did guard's checks.
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("sip handler panic", "method", string(req.Method), "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	s.ackLeg(in, req, nil) // no transaction: an ACK gets no answer, and sipgo's ReadAck does not use one
 	return true
+}
+
+// readPathBranch checks what a request taken on the read path must pass
+// before it may skip sipgo and guard: no protocol error, the headers every
+// request needs, and an RFC 3261 branch, which it returns as the
+// transaction's key.
+func (s *Server) readPathBranch(req *gosip.Request) (string, bool) {
+	if code, _ := s.protocolError(req); code != 0 {
+		return "", false
+	}
+	via := req.Via()
+	if via == nil || req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
+		return "", false
+	}
+	branch, _ := via.Params.Get("branch")
+	if !strings.HasPrefix(branch, gosip.RFC3261BranchMagicCookie) {
+		return "", false
+	}
+	return branch, true
 }
 
 // ackOf2xx tells whether ack, in the dialog that invite started, can only be

@@ -13,6 +13,14 @@ import (
 	"unsafe"
 )
 
+// Mmsghdr is the kernel's struct mmsghdr, one datagram of a recvmmsg or
+// sendmmsg vector. The kernel reads and writes through its pointers, so a
+// vector lives in the heap for as long as it is in use.
+type Mmsghdr struct {
+	Hdr syscall.Msghdr
+	Len uint32 // bytes received or sent
+}
+
 // Conn is a UDP socket for a Writer or Reader.
 type Conn struct {
 	uc *net.UDPConn

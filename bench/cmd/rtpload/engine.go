@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"switchboard/internal/audio"
+	"switchboard/internal/udpsys"
 	"switchboard/rtp"
 )
 
@@ -66,12 +67,6 @@ const batch = 64
 
 // pollEvery is how often the reader empties the sockets.
 const pollEvery = time.Millisecond
-
-// mmsghdr is the kernel's struct mmsghdr.
-type mmsghdr struct {
-	hdr syscall.Msghdr
-	len uint32
-}
 
 func newEngine(n int) (*engine, error) {
 	e := &engine{done: make(chan struct{})}
@@ -178,7 +173,7 @@ const slots = 10
 // sendGroup is one slot's sendmmsg vector; the kernel reads through its
 // pointers, so it lives as long as the sender.
 type sendGroup struct {
-	hdrs []mmsghdr
+	hdrs []udpsys.Mmsghdr
 	iovs []syscall.Iovec
 	legs []*leg
 }
@@ -191,15 +186,15 @@ func (e *engine) send(fd int, legs []*leg) {
 	}
 	for gi := range groups {
 		g := &groups[gi]
-		g.hdrs = make([]mmsghdr, len(g.legs))
+		g.hdrs = make([]udpsys.Mmsghdr, len(g.legs))
 		g.iovs = make([]syscall.Iovec, len(g.legs))
 		for i, l := range g.legs {
 			g.iovs[i].Base = &l.pkt[0]
 			g.iovs[i].SetLen(len(l.pkt))
-			g.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&l.dst))
-			g.hdrs[i].hdr.Namelen = syscall.SizeofSockaddrInet4
-			g.hdrs[i].hdr.Iov = &g.iovs[i]
-			g.hdrs[i].hdr.Iovlen = 1
+			g.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&l.dst))
+			g.hdrs[i].Hdr.Namelen = syscall.SizeofSockaddrInet4
+			g.hdrs[i].Hdr.Iov = &g.iovs[i]
+			g.hdrs[i].Hdr.Iovlen = 1
 		}
 	}
 	t := time.NewTicker(frame / slots)
@@ -236,14 +231,14 @@ func (e *engine) send(fd int, legs []*leg) {
 
 // receive empties every socket each pollEvery, counting the audio packets.
 func (e *engine) receive() {
-	hdrs := make([]mmsghdr, batch)
+	hdrs := make([]udpsys.Mmsghdr, batch)
 	iovs := make([]syscall.Iovec, batch)
 	bufs := make([]byte, batch*1500)
 	for i := range hdrs {
 		iovs[i].Base = &bufs[i*1500]
 		iovs[i].SetLen(1500)
-		hdrs[i].hdr.Iov = &iovs[i]
-		hdrs[i].hdr.Iovlen = 1
+		hdrs[i].Hdr.Iov = &iovs[i]
+		hdrs[i].Hdr.Iovlen = 1
 	}
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
@@ -264,7 +259,7 @@ func (e *engine) receive() {
 				}
 				var n uint64
 				for i := range int(r) {
-					if hdrs[i].len >= 12 && bufs[i*1500+1]&0x7f == rtp.PCMU.PT {
+					if hdrs[i].Len >= 12 && bufs[i*1500+1]&0x7f == rtp.PCMU.PT {
 						n++
 					}
 				}
