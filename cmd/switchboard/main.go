@@ -22,6 +22,7 @@ import (
 
 	"switchboard/dialplan"
 	"switchboard/internal/app"
+	"switchboard/internal/logbuf"
 	"switchboard/internal/procs"
 	"switchboard/sounds"
 )
@@ -256,12 +257,19 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if !parseWithConfig(fs, config, args, stderr) {
 		return 2
 	}
-	log, err := newLogger(stderr, *logFormat, logLevel())
+	// Log lines wait up to logbuf.Window for company, warnings and errors
+	// do not (internal/logbuf); serve's own messages on stderr keep their
+	// place among them.
+	logw := logbuf.New(stderr, logbuf.Window)
+	defer logw.Close()
+	log, err := newLogger(logw, *logFormat, logLevel())
 	if err != nil {
 		fmt.Fprintf(stderr, "switchboard serve: %v\n", err)
 		fs.Usage()
 		return 2
 	}
+	log = slog.New(logbuf.Handler(log.Handler(), logw, slog.LevelWarn))
+	stderr = logw
 	if os.Getenv("GOGC") == "" {
 		// A PBX's heap is small and short-lived (transactions live 32 s): trading
 		// some memory for fewer collections lowers CPU per call (see bench/README.md).
