@@ -116,6 +116,15 @@ func (w *regWriter) loop() {
 }
 
 func (w *regWriter) flush() {
+	// Most seconds have nothing to write. Taking wmu then anyway would make
+	// the REGISTERs that arrive meanwhile wait for the writes in flight
+	// (bbolt's batch delay) before their own.
+	w.mu.Lock()
+	idle := len(w.pending) == 0
+	w.mu.Unlock()
+	if idle {
+		return
+	}
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	w.mu.Lock()

@@ -106,8 +106,9 @@ func Open(path string) (*Store, error) {
 	// A commit costs two fdatasyncs whatever it carries, about 1 ms of CPU
 	// here. Writes that go through Batch (call log entries, new registrations)
 	// wait up to batchDelay to share one: a tenth of a call's CPU at 500
-	// calls/s with bbolt's 10 ms, and 6 % at 100 calls/s with 50 ms (see
-	// bench/README.md). Each still returns only once it is on disk.
+	// calls/s with bbolt's 10 ms, and at 100 calls/s 50 ms still meant a
+	// commit every six calls (bench/README.md). Each still returns only once
+	// it is on disk.
 	db.MaxBatchDelay = batchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
@@ -141,10 +142,12 @@ func (s *Store) update(fn func(*bolt.Tx) error) error { return s.counted(s.db.Up
 
 func (s *Store) view(fn func(*bolt.Tx) error) error { return s.counted(s.db.View(fn)) }
 
-// batchDelay is how long a Batch write waits for others to share its commit:
-// a call leaves the live list this long after its end at most, and a phone's
-// first REGISTER is answered this late, far inside SIP's T1 (500 ms).
-const batchDelay = 200 * time.Millisecond
+// batchDelay is how long a Batch write waits for others to share its commit.
+// A call stays in the live list up to this long after its end, and a phone's
+// first REGISTER is answered this late; twice that (a REGISTER arriving while
+// the registrations' periodic flush waits for a batch) is still well inside
+// SIP's T1 (500 ms), after which a phone would retransmit.
+const batchDelay = 100 * time.Millisecond
 
 func (s *Store) batch(fn func(*bolt.Tx) error) error { return s.counted(s.db.Batch(fn)) }
 

@@ -251,7 +251,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "", "data directory (overrides data_dir)")
 	logFormat := fs.String("log-format", logText, "log format on stderr: text (key=value) or json (one object a line)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: switchboard serve [-config F | F] [-data DIR] [-log-format text|json]\n\nflags:\n")
+		fmt.Fprint(fs.Output(), "usage: switchboard serve [-config F | F] [-data DIR] [-log-format text|json]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if !parseWithConfig(fs, config, args, stderr) {
@@ -298,6 +298,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchboard: %v\n", err)
 		return 1
 	}
+	logw.Flush() // what starting logged comes before the listeners on a shared terminal
 	for _, l := range a.SIP.Listeners() {
 		fmt.Fprintf(stdout, "SIP  %s://%s\n", l.Network, l.Addr)
 	}

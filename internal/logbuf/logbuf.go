@@ -6,7 +6,8 @@
 // the process works. At 100 calls/s that was 15 % of the CPU per call
 // (bench/README.md). Lines that wait up to Window for company cost one write
 // for all of them. Warnings and errors are written at once, with the lines
-// before them (Handler), and Close writes what is left.
+// before them (Handler), and Close writes what is left. What a crash (a
+// panic, kill -9) loses is the info lines of its last Window.
 package logbuf
 
 import (
@@ -137,7 +138,8 @@ func (w *Writer) run() {
 		case <-t.C:
 		}
 		// An error here has nowhere better to go than the log it failed
-		// to write; the next batch tries again.
+		// to write, and the batch is dropped: a stderr that refuses writes
+		// would otherwise hold lines without bound.
 		_ = w.Flush()
 	}
 }
