@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"switchboard/internal/udpsys"
 )
 
 // ErrPoolExhausted is returned by Pool.Open when no even port in the range could
@@ -46,9 +48,18 @@ type Pool struct {
 	releasedNow, lastWin int
 }
 
+// sockets is a port's bound RTP and RTCP sockets, with the RTP socket's
+// wrapper for raw sends (nil: the net package sends). The wrapper is made once
+// per bind and kept with the sockets: made per session, it asked the kernel
+// for the socket's family and allocated twice for every leg.
+type sockets struct {
+	port      int
+	rtp, rtcp *net.UDPConn
+	sys       *udpsys.Conn
+}
+
 type idleSocket struct {
-	port       int
-	rtp, rtcp  *net.UDPConn
+	sockets
 	releasedAt time.Time
 }
 
@@ -106,22 +117,22 @@ func (p *Pool) InUse() int {
 // on it. It returns an error wrapping ErrPoolExhausted when every port in the
 // range is taken, by us or by another process.
 func (p *Pool) Open() (*Session, error) {
-	port, conn, rtcpConn, err := p.take()
+	sk, err := p.take()
 	if err != nil {
 		return nil, err
 	}
-	s := newSessionOn(p, port, conn, rtcpConn)
+	s := newSessionOn(p, sk)
 	go s.readLoop()
 	return s, nil
 }
 
 // take reserves a port with its bound RTP and RTCP sockets: a rested idle one, a
 // fresh one, or, when the range is full, an idle one that has not rested yet.
-func (p *Pool) take() (int, *net.UDPConn, *net.UDPConn, error) {
+func (p *Pool) take() (sockets, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return 0, nil, nil, ErrClosed
+		return sockets{}, ErrClosed
 	}
 	if len(p.idle) > 0 && time.Since(p.idle[0].releasedAt) >= idleRest {
 		return p.reuse()
@@ -137,41 +148,45 @@ func (p *Pool) take() (int, *net.UDPConn, *net.UDPConn, error) {
 		if p.used[candidate] || p.idlePorts[candidate] {
 			continue
 		}
-		rtpConn, rtcpConn, err := p.bind(candidate)
+		sk, err := p.bind(candidate)
 		if err != nil {
 			lastErr = err // typically EADDRINUSE: someone else holds it
 			continue
 		}
 		p.used[candidate] = true
 		p.next = port
-		return candidate, rtpConn, rtcpConn, nil
+		return sk, nil
 	}
 	if len(p.idle) > 0 {
 		return p.reuse() // resting sockets are better than no call
 	}
 	if lastErr != nil {
-		return 0, nil, nil, fmt.Errorf("%w (%s ports %d-%d, last bind error: %w)", ErrPoolExhausted, p.ip, p.min, p.max+1, lastErr)
+		return sockets{}, fmt.Errorf("%w (%s ports %d-%d, last bind error: %w)", ErrPoolExhausted, p.ip, p.min, p.max+1, lastErr)
 	}
-	return 0, nil, nil, fmt.Errorf("%w (%s ports %d-%d, all %d in use)", ErrPoolExhausted, p.ip, p.min, p.max+1, p.Size())
+	return sockets{}, fmt.Errorf("%w (%s ports %d-%d, all %d in use)", ErrPoolExhausted, p.ip, p.min, p.max+1, p.Size())
 }
 
-func (p *Pool) bind(port int) (*net.UDPConn, *net.UDPConn, error) {
+func (p *Pool) bind(port int) (sockets, error) {
 	rtpConn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port))))
 	if err != nil {
-		return nil, nil, fmt.Errorf("bind RTP port %d: %w", port, err)
+		return sockets{}, fmt.Errorf("bind RTP port %d: %w", port, err)
 	}
 	rtcpConn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port+1))))
 	if err != nil {
 		_ = rtpConn.Close()
-		return nil, nil, fmt.Errorf("bind RTCP port %d: %w", port+1, err)
+		return sockets{}, fmt.Errorf("bind RTCP port %d: %w", port+1, err)
 	}
-	return rtpConn, rtcpConn, nil
+	sys, err := udpsys.New(rtpConn)
+	if err != nil {
+		sys = nil // the net package sends
+	}
+	return sockets{port: port, rtp: rtpConn, rtcp: rtcpConn, sys: sys}, nil
 }
 
 // reuse hands out the oldest idle socket, drained of anything that arrived while
 // it rested. Called with p.mu held.
-func (p *Pool) reuse() (int, *net.UDPConn, *net.UDPConn, error) {
-	sock := p.idle[0]
+func (p *Pool) reuse() (sockets, error) {
+	sock := p.idle[0].sockets
 	p.idle[0] = idleSocket{}
 	p.idle = p.idle[1:]
 	delete(p.idlePorts, sock.port)
@@ -180,27 +195,27 @@ func (p *Pool) reuse() (int, *net.UDPConn, *net.UDPConn, error) {
 	sock.rtp.SetReadDeadline(time.Time{})
 	drain(sock.rtp)
 	p.used[sock.port] = true
-	return sock.port, sock.rtp, sock.rtcp, nil
+	return sock, nil
 }
 
 // release takes back a closed session's port and keeps its sockets for reuse. A
-// nil rtpConn means the RTP socket is gone (a WebRTC session's transport closed
+// nil sk.rtp means the RTP socket is gone (a WebRTC session's transport closed
 // it): the port is free again, to be bound afresh.
-func (p *Pool) release(port int, rtpConn, rtcpConn *net.UDPConn) {
+func (p *Pool) release(sk sockets) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.used, port)
-	if p.closed || rtpConn == nil {
-		if rtpConn != nil {
-			rtpConn.Close()
+	delete(p.used, sk.port)
+	if p.closed || sk.rtp == nil {
+		if sk.rtp != nil {
+			sk.rtp.Close()
 		}
-		rtcpConn.Close()
+		sk.rtcp.Close()
 		return
 	}
 	now := time.Now()
 	p.countRelease(now)
-	p.idle = append(p.idle, idleSocket{port: port, rtp: rtpConn, rtcp: rtcpConn, releasedAt: now})
-	p.idlePorts[port] = true
+	p.idle = append(p.idle, idleSocket{sockets: sk, releasedAt: now})
+	p.idlePorts[sk.port] = true
 	p.trimLocked(now)
 }
 

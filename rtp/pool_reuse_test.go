@@ -59,6 +59,9 @@ func TestPoolReusesDrainedSockets(t *testing.T) {
 	if s.LocalAddr() != port {
 		t.Fatalf("got %v, want the released %v", s.LocalAddr(), port)
 	}
+	if s.sys == nil || s.sys != a.sys || s.out.w == nil {
+		t.Fatalf("the socket's send wrapper was not kept: %p, before %p (writer %p)", s.sys, a.sys, s.out.w)
+	}
 	// Had they not been drained, the new session's reader would take them at once;
 	// a packet sent now shows when it has read what was queued before.
 	probe := newPeer(t)

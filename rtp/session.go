@@ -73,6 +73,7 @@ type Session struct {
 	port  int
 	conn  *net.UDPConn
 	rtcp  *net.UDPConn
+	sys   *udpsys.Conn // conn's raw-send wrapper, kept with the sockets; nil: none
 	local netip.AddrPort
 
 	// rtc is set for a WebRTC session: its packets go through a peer
@@ -102,21 +103,22 @@ type Session struct {
 }
 
 // newSessionOn makes a session on a reserved port; the caller starts its reader.
-func newSessionOn(p *Pool, port int, conn, rtcpConn *net.UDPConn) *Session {
+func newSessionOn(p *Pool, sk sockets) *Session {
 	s := &Session{
 		pool:     p,
-		port:     port,
-		conn:     conn,
-		rtcp:     rtcpConn,
-		local:    netip.AddrPortFrom(p.ip, uint16(port)),
+		port:     sk.port,
+		conn:     sk.rtp,
+		rtcp:     sk.rtcp,
+		sys:      sk.sys,
+		local:    netip.AddrPortFrom(p.ip, uint16(sk.port)),
 		dtmf:     make(chan rune, dtmfBuffer),
 		localSem: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		readDone: make(chan struct{}),
 	}
 	s.out.init()
-	if sys, err := udpsys.New(conn); err == nil {
-		s.out.w = sys.NewWriter()
+	if sk.sys != nil {
+		s.out.w = sk.sys.NewWriter()
 	}
 	// Until the peer's SDP is known we expect what the PBX offers first.
 	s.remote.Store(&remoteConfig{codec: PCMU, law: lawU, dtmfPT: DefaultDTMFPT})
@@ -215,7 +217,7 @@ func (s *Session) Close() error {
 		s.dtmfClosed = true
 		close(s.dtmf)
 		s.dtmfMu.Unlock()
-		s.pool.release(s.port, conn, s.rtcp)
+		s.pool.release(sockets{port: s.port, rtp: conn, rtcp: s.rtcp, sys: s.sys})
 	})
 	return s.closeErr
 }

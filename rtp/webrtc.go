@@ -134,14 +134,14 @@ func newWebRTCAPI(conn net.PacketConn, local, public netip.Addr) (*webrtc.API, *
 // the local address). Call AnswerWebRTC with the peer's offer, or OfferWebRTC and
 // later AcceptWebRTCAnswer, before media flows.
 func (p *Pool) OpenWebRTC(public netip.Addr) (*Session, error) {
-	port, conn, rtcpConn, err := p.take()
+	sk, err := p.take()
 	if err != nil {
 		return nil, err
 	}
-	sock := newMuxSocket(conn)
+	sock := newMuxSocket(sk.rtp)
 	api, mux, err := newWebRTCAPI(sock, p.ip, public)
 	if err != nil {
-		p.release(port, conn, rtcpConn)
+		p.release(sk)
 		return nil, err
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
@@ -149,10 +149,10 @@ func (p *Pool) OpenWebRTC(public netip.Addr) (*Session, error) {
 		left := sock.stop()
 		mux.Close()
 		<-left
-		p.release(port, nil, rtcpConn)
+		p.release(sockets{port: sk.port, rtcp: sk.rtcp})
 		return nil, fmt.Errorf("webrtc: peer connection: %w", err)
 	}
-	s := newSessionOn(p, port, conn, rtcpConn)
+	s := newSessionOn(p, sk)
 	leg := &webrtcLeg{pc: pc, mux: mux, sock: sock, track: &localTrack{}, connected: make(chan struct{})}
 	var connectedOnce sync.Once
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
