@@ -178,7 +178,9 @@ func (p *Pool) bind(port int) (sockets, error) {
 	}
 	sys, err := udpsys.New(rtpConn)
 	if err != nil {
-		sys = nil // the net package sends
+		// Not seen on a bound socket; should it happen, this socket sends
+		// through the net package for as long as the pool keeps it.
+		sys = nil
 	}
 	return sockets{port: port, rtp: rtpConn, rtcp: rtcpConn, sys: sys}, nil
 }
