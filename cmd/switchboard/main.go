@@ -22,6 +22,7 @@ import (
 
 	"switchboard/dialplan"
 	"switchboard/internal/app"
+	"switchboard/internal/hugepages"
 	"switchboard/internal/logbuf"
 	"switchboard/internal/procs"
 	"switchboard/sounds"
@@ -285,6 +286,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		// One processor while one core is enough, all once the load needs
 		// them (internal/procs, bench/README.md).
 		defer procs.Start(log)()
+	}
+	if os.Getenv("SWITCHBOARD_HUGEPAGES") != "off" {
+		// The heap on 2 MiB pages where the system lets each program choose
+		// (internal/hugepages, README.md).
+		defer hugepages.Start(log)()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
