@@ -287,11 +287,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		// them (internal/procs, bench/README.md).
 		defer procs.Start(log)()
 	}
-	if os.Getenv("SWITCHBOARD_HUGEPAGES") != "off" {
-		// The heap on 2 MiB pages where the system lets each program choose
-		// (internal/hugepages, README.md).
-		defer hugepages.Start(log)()
-	}
+	// The heap on 2 MiB pages where the system lets each program choose
+	// (internal/hugepages, README.md).
+	defer hugepages.Start(log, os.Getenv)()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP is caught before anything listens: once the listeners are printed a

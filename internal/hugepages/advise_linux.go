@@ -5,17 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
 )
 
-const modeFile = "/sys/kernel/mm/transparent_hugepage/enabled"
+const thpDir = "/sys/kernel/mm/transparent_hugepage/"
 
 func readMode() (string, error) {
-	b, err := os.ReadFile(modeFile)
+	b, err := os.ReadFile(thpDir + "enabled")
 	if err != nil {
 		return "", fmt.Errorf("hugepages: %w", err)
 	}
 	return selectedMode(b), nil
+}
+
+// readPMDSize is the size of a transparent huge page, 0 if unknown.
+func readPMDSize() uint64 {
+	b, err := os.ReadFile(thpDir + "hpage_pmd_size")
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // adviseAt advises the run of heap mappings that holds addr.
@@ -34,14 +48,24 @@ func adviseAt(addr uintptr) (start, end uintptr, err error) {
 	return start, end, nil
 }
 
-// roomFor says whether the system can give the heap n more bytes of address
-// space without a second thought: the kernel does not refuse mappings beyond
-// RAM (vm.overcommit_memory is not 2, where a refusal would end the process)
+// roomFor says whether the heap can map n more bytes without a second
+// thought. The runtime cannot take no for an answer (a refused mapping ends
+// the process), so: the kernel does not refuse mappings beyond RAM
+// (vm.overcommit_memory is not 2), no address space or data limit is near,
 // and n is a small share of the memory available.
 func roomFor(n uint64) bool {
 	b, err := os.ReadFile("/proc/sys/vm/overcommit_memory")
 	if err != nil || string(bytes.TrimSpace(b)) == "2" {
 		return false
+	}
+	for _, which := range []int{syscall.RLIMIT_AS, syscall.RLIMIT_DATA} {
+		var l syscall.Rlimit
+		if err := syscall.Getrlimit(which, &l); err != nil {
+			return false
+		}
+		if l.Cur != ^uint64(0) && l.Cur < 4*n {
+			return false
+		}
 	}
 	b, err = os.ReadFile("/proc/meminfo")
 	if err != nil {

@@ -1,22 +1,26 @@
 // Package hugepages asks Linux to back the Go heap with transparent huge
 // pages when the system leaves that choice to each program ("madvise", the
-// default of most distributions). A PBX touches a little of many heap pages
-// for every message: the SIP parser's headers, the transaction, the call, the
+// default of Debian and Ubuntu). A PBX touches a little of many heap pages for
+// every message: the SIP parser's headers, the transaction, the call, the
 // media session. On a virtual machine each TLB miss walks two levels of page
 // tables, and a page first touched faults into the kernel; with 2 MiB pages
-// both become rare. Measured with bench/profile.sh (bench/README.md), the
-// server's CPU per call fell by about a sixth at 100 calls/s and by a fifth at
-// 1000/s.
+// both become rare. bench/README.md has the measurements.
 //
 // The Go runtime itself does not advise its heap, and the advice only holds
-// for memory not touched yet: a page faulted in before stays small. So the
-// package maps the heap's first reserveBytes up front, by allocating them
-// once (the runtime does not touch fresh memory it hands out) and letting
-// them go, and advises them with madvise(MADV_HUGEPAGE) before the heap
-// grows into them. The mappings are found in /proc/self/maps by the address
-// of a heap object. Memory the heap maps later is advised when the package
-// sees the heap has grown. "always" needs none of this, and "never" is the
-// administrator's choice, which stays.
+// for pages not faulted in yet. So the package maps the heap's first
+// reserveBytes up front, by allocating them once (the runtime does not touch
+// fresh memory it hands out) and letting them go, and advises them with
+// madvise(MADV_HUGEPAGE) before the heap grows into them. The mappings are
+// found in /proc/self/maps by the address of an object of the heap's. Memory
+// the heap maps later is advised when the package sees that the heap has
+// grown; what was touched before that is left to khugepaged.
+//
+// The cost is memory the runtime does not see: where the scavenger gives back
+// part of a 2 MiB page, khugepaged may fill it again (it does by default,
+// max_ptes_none 511), so the resident size can stay near the heap's peak, as
+// with "always". So the package stays out of the way where the operator has
+// said something about memory: "never" and "always", GODEBUG=disablethp=1,
+// GOMEMLIMIT, address space limits, strict overcommit.
 package hugepages
 
 import (
@@ -27,14 +31,14 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 )
 
 // reserveBytes is the heap mapped and advised at start: the heap of a
 // server at 1000 calls/s (which keeps 32 s of transactions) fits. It is
-// address space only: what the heap never uses is never touched, and the
-// runtime gives back what it no longer uses as before.
+// address space: the heap touches it only as it grows.
 const reserveBytes = 1 << 30
 
 // How often the heap's size is compared with what was advised: every second
@@ -47,12 +51,15 @@ const (
 )
 
 // Start advises the heap now and whenever it has grown, until stop is called.
-// It does nothing where the system's mode is not "madvise" or the kernel does
-// not say (another OS, no /sys).
-func Start(log *slog.Logger) (stop func()) {
+// getenv reads the process's environment (os.Getenv).
+func Start(log *slog.Logger, getenv func(string) string) (stop func()) {
 	mode, err := readMode()
-	if err != nil || mode != "madvise" {
-		log.Debug("heap huge pages not advised", "thp_mode", mode, "err", err)
+	if err != nil {
+		log.Debug("heap huge pages not advised", "err", err)
+		return func() {}
+	}
+	if why := skipReason(getenv, mode, readPMDSize()); why != "" {
+		log.Debug("heap huge pages not advised", "why", why)
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -85,6 +92,27 @@ func Start(log *slog.Logger) (stop func()) {
 	}
 }
 
+// skipReason says why the heap is not to be advised, or "" when it is: mode
+// is the system's THP mode, pmdSize the size of a huge page (0: unknown).
+func skipReason(getenv func(string) string, mode string, pmdSize uint64) string {
+	switch {
+	case getenv("SWITCHBOARD_HUGEPAGES") == "off":
+		return "SWITCHBOARD_HUGEPAGES=off"
+	case mode != "madvise":
+		return fmt.Sprintf("the system's mode is %q", mode)
+	case unsafe.Sizeof(uintptr(0)) < 8:
+		return "32-bit address space"
+	case pmdSize != 2<<20:
+		// 64 KiB base pages make huge pages of 512 MiB: far too coarse.
+		return fmt.Sprintf("huge pages of %d bytes", pmdSize)
+	case getenv("GOMEMLIMIT") != "":
+		return "GOMEMLIMIT is set"
+	case strings.Contains(","+getenv("GODEBUG")+",", ",disablethp=1,"):
+		return "GODEBUG has disablethp=1"
+	}
+	return ""
+}
+
 // advisor remembers how much memory the runtime had mapped when it last
 // advised, so that a heap that did not grow costs one metrics read.
 type advisor struct {
@@ -94,11 +122,9 @@ type advisor struct {
 	failed       bool
 }
 
-var totalMetric = []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
-
 // reserve maps reserveBytes for the heap and advises them before anything
-// touches them, where the system has the room (see roomFor).
-// It returns the advised run of mappings (tests).
+// touches them, where the system has the room (see roomFor). It returns the
+// advised run of mappings (tests).
 func (a *advisor) reserve() (start, end uintptr) {
 	if !roomFor(a.reserveBytes) {
 		a.log.Debug("heap huge pages: no room for a reserve", "bytes", a.reserveBytes)
@@ -107,14 +133,15 @@ func (a *advisor) reserve() (start, end uintptr) {
 	r := make([]byte, a.reserveBytes)
 	start, end, err := adviseAt(uintptr(unsafe.Pointer(&r[0])))
 	runtime.KeepAlive(r)
+	// Whatever the advice did, the collector must not take the reserve for
+	// live memory (with GOGC at 400 the next goal would be five times it):
+	// this cycle finds it dead and sets the goal from the real heap.
+	runtime.GC()
 	if err != nil {
 		a.failed = true
 		a.log.Info("heap huge pages not advised", "err", err)
 		return 0, 0
 	}
-	// The collector must not take the reserve for live memory: its next
-	// goal is set from what this cycle finds alive.
-	runtime.GC()
 	return start, end
 }
 
@@ -124,8 +151,7 @@ func (a *advisor) check() bool {
 	if a.failed {
 		return false
 	}
-	s := make([]metrics.Sample, 1)
-	copy(s, totalMetric)
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
 	metrics.Read(s)
 	var total uint64
 	if s[0].Value.Kind() == metrics.KindUint64 {
@@ -134,9 +160,10 @@ func (a *advisor) check() bool {
 	if total != 0 && total <= a.mapped {
 		return false
 	}
-	probe := new([64]byte) // small: it lives in a heap span, not a mapping of its own
-	start, end, err := adviseAt(uintptr(unsafe.Pointer(probe)))
-	runtime.KeepAlive(probe) // its address was looked up while it was alive
+	// A goroutine's stack is carved from the heap's mappings like its objects.
+	var probe [64]byte
+	start, end, err := adviseAt(uintptr(unsafe.Pointer(&probe)))
+	runtime.KeepAlive(&probe) // its address was looked up while it was in use
 	if err != nil {
 		// Not worth a warning: the server runs as before, on small pages.
 		a.failed = true
@@ -165,8 +192,12 @@ func selectedMode(b []byte) string {
 // vma is one line of /proc/PID/maps.
 type vma struct {
 	start, end uintptr
-	anonRW     bool // private, readable and writable, backed by no file
+	heap       bool // private, read-write, backed by no file: the Go heap's kind
 }
+
+// goHeapName is what the runtime names its heap mappings where the kernel
+// lets it (CONFIG_ANON_VMA_NAME).
+const goHeapName = "[anon: Go: heap]"
 
 // parseMaps reads the lines of /proc/PID/maps, in their (ascending) order,
 // skipping lines it cannot read.
@@ -192,29 +223,33 @@ func parseMaps(b []byte) []vma {
 		if err1 != nil || err2 != nil || end <= start || uint64(uintptr(end)) != end {
 			continue
 		}
-		// A named mapping ([stack], [heap], a file) is not the Go heap.
-		anon := len(f) == 5 && string(f[4]) == "0"
-		out = append(out, vma{start: uintptr(start), end: uintptr(end), anonRW: anon && string(f[1]) == "rw-p"})
+		// Any other name ([stack], [heap], a file) is not the Go heap.
+		name := ""
+		if len(f) > 5 {
+			name = string(bytes.Join(f[5:], []byte{' '}))
+		}
+		anon := string(f[3]) == "00:00" && string(f[4]) == "0" && (name == "" || name == goHeapName)
+		out = append(out, vma{start: uintptr(start), end: uintptr(end), heap: anon && string(f[1]) == "rw-p"})
 	}
 	return out
 }
 
-// heapRun returns the run of adjacent anonymous read-write mappings that
-// holds addr: the runtime maps its heap arena by arena, and the kernel keeps
-// a mapping already advised apart from its new neighbour.
+// heapRun returns the run of adjacent heap mappings that holds addr: the
+// runtime maps its heap piece by piece as it grows, and the kernel keeps a
+// mapping already advised apart from its new neighbour.
 func heapRun(maps []vma, addr uintptr) (start, end uintptr, ok bool) {
 	for i, m := range maps {
 		if addr < m.start || addr >= m.end {
 			continue
 		}
-		if !m.anonRW {
+		if !m.heap {
 			return 0, 0, false
 		}
 		lo, hi := i, i
-		for lo > 0 && maps[lo-1].anonRW && maps[lo-1].end == maps[lo].start {
+		for lo > 0 && maps[lo-1].heap && maps[lo-1].end == maps[lo].start {
 			lo--
 		}
-		for hi+1 < len(maps) && maps[hi+1].anonRW && maps[hi+1].start == maps[hi].end {
+		for hi+1 < len(maps) && maps[hi+1].heap && maps[hi+1].start == maps[hi].end {
 			hi++
 		}
 		return maps[lo].start, maps[hi].end, true
