@@ -13,7 +13,9 @@
 # the allocations since start as bench/out/KIND-RATE.allocs.pprof (-sample_index=alloc_space).
 # PROFILE_SECONDS=0 runs the load without the profiler, for its own figures (rtpload's
 # loss over RUN_SECONDS: ./bench/profile.sh rtp 1000 with GOMAXPROCS=1 RUN_SECONDS=60).
-# Environment: RUN_SECONDS [20] PROFILE_SECONDS [10] USERS [1000] BIN [bin/switchboard, built
+# PPROF=0 measures the same window without the profiler: the CPU per operation of A/B runs
+# that alternate builds (BIN=...), with nothing else running in the server.
+# Environment: RUN_SECONDS [20] PROFILE_SECONDS [10] PPROF [1] USERS [1000] BIN [bin/switchboard, built
 # here] TAG (added to the profile's file name) GOMAXPROCS (passed to the server when set, not to
 # the load generator) SERVER_CPUS, LOAD_CPUS (taskset core lists for each) KEEP=1 keeps the work dir.
 set -euo pipefail
@@ -21,6 +23,7 @@ kind=${1:?usage: profile.sh register|call|rtp RATE}
 rate=${2:?usage: profile.sh register|call|rtp RATE}
 SECONDS_RUN=${RUN_SECONDS:-20}
 PROFILE_SECONDS=${PROFILE_SECONDS:-10}
+PPROF=${PPROF:-1}
 USERS=${USERS:-1000}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,14 +89,17 @@ sleep "$skip"
 ops0=$(curl -s "http://$http_addr/metrics" | awk '$1 ~ /^switchboard_sip_requests_total/ && /REGISTER|INVITE/ { s += $2 } END { print s + 0 }')
 c0=$(awk '{print $14 + $15}' "/proc/$spid/stat")
 out="bench/out/$kind-$rate${TAG:+-$TAG}.pprof"
-if ((PROFILE_SECONDS > 0)); then
+if ((PROFILE_SECONDS > 0)) && [[ $PPROF != 0 ]]; then
 	curl -s -o "$out" "http://$SWITCHBOARD_PPROF/debug/pprof/profile?seconds=$PROFILE_SECONDS"
+elif ((PROFILE_SECONDS > 0)); then
+	out="" # the window's CPU per operation, no profiler running
+	sleep "$PROFILE_SECONDS"
 else
 	out="" # only the load's own figures (rtpload's loss), no profiler running
 	sleep 1
 fi
 c1=$(awk '{print $14 + $15}' "/proc/$spid/stat")
-curl -s -o "bench/out/$kind-$rate${TAG:+-$TAG}.allocs.pprof" "http://$SWITCHBOARD_PPROF/debug/pprof/allocs"
+[[ $PPROF != 0 ]] && curl -s -o "bench/out/$kind-$rate${TAG:+-$TAG}.allocs.pprof" "http://$SWITCHBOARD_PPROF/debug/pprof/allocs"
 ops1=$(curl -s "http://$http_addr/metrics" | awk '$1 ~ /^switchboard_sip_requests_total/ && /REGISTER|INVITE/ { s += $2 } END { print s + 0 }')
 wait "$load" || true
 [[ -f "$work/load.out" ]] && cat "$work/load.out"

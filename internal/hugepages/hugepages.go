@@ -20,7 +20,7 @@
 // max_ptes_none 511), so the resident size can stay near the heap's peak, as
 // with "always". So the package stays out of the way where the operator has
 // said something about memory: "never" and "always", GODEBUG=disablethp=1,
-// GOMEMLIMIT, address space limits, strict overcommit.
+// GOMEMLIMIT, address space limits, strict overcommit, a small machine.
 package hugepages
 
 import (
@@ -60,6 +60,12 @@ func Start(log *slog.Logger, getenv func(string) string) (stop func()) {
 	}
 	if why := skipReason(getenv, mode, readPMDSize()); why != "" {
 		log.Debug("heap huge pages not advised", "why", why)
+		return func() {}
+	}
+	if !roomFor(reserveBytes) {
+		// Where memory is short or limited, the resident size that huge pages
+		// may keep after a peak matters most: small pages, as before.
+		log.Debug("heap huge pages not advised", "why", "no room for the reserve")
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -105,7 +111,7 @@ func skipReason(getenv func(string) string, mode string, pmdSize uint64) string 
 	case pmdSize != 2<<20:
 		// 64 KiB base pages make huge pages of 512 MiB: far too coarse.
 		return fmt.Sprintf("huge pages of %d bytes", pmdSize)
-	case getenv("GOMEMLIMIT") != "":
+	case getenv("GOMEMLIMIT") != "" && getenv("GOMEMLIMIT") != "off":
 		return "GOMEMLIMIT is set"
 	case strings.Contains(","+getenv("GODEBUG")+",", ",disablethp=1,"):
 		return "GODEBUG has disablethp=1"
@@ -123,13 +129,9 @@ type advisor struct {
 }
 
 // reserve maps reserveBytes for the heap and advises them before anything
-// touches them, where the system has the room (see roomFor). It returns the
-// advised run of mappings (tests).
+// touches them. The caller has checked roomFor. It returns the advised run of
+// mappings (tests).
 func (a *advisor) reserve() (start, end uintptr) {
-	if !roomFor(a.reserveBytes) {
-		a.log.Debug("heap huge pages: no room for a reserve", "bytes", a.reserveBytes)
-		return 0, 0
-	}
 	r := make([]byte, a.reserveBytes)
 	start, end, err := adviseAt(uintptr(unsafe.Pointer(&r[0])))
 	runtime.KeepAlive(r)
@@ -161,6 +163,9 @@ func (a *advisor) check() bool {
 		return false
 	}
 	// A goroutine's stack is carved from the heap's mappings like its objects.
+	// Only the run of mappings next to it is advised: the runtime grows its
+	// heap upward from where it began, and an arena it had to place elsewhere
+	// (its address hint refused) stays on small pages.
 	var probe [64]byte
 	start, end, err := adviseAt(uintptr(unsafe.Pointer(&probe)))
 	runtime.KeepAlive(&probe) // its address was looked up while it was in use

@@ -46,6 +46,7 @@ func TestSkipReason(t *testing.T) {
 		{"huge page size unknown", nil, "madvise", 0, true},
 		{"switched off", map[string]string{"SWITCHBOARD_HUGEPAGES": "off"}, "madvise", 2 * mib, true},
 		{"memory limit", map[string]string{"GOMEMLIMIT": "2GiB"}, "madvise", 2 * mib, true},
+		{"no memory limit", map[string]string{"GOMEMLIMIT": "off"}, "madvise", 2 * mib, false},
 		{"runtime told not to", map[string]string{"GODEBUG": "gctrace=1,disablethp=1"}, "madvise", 2 * mib, true},
 	} {
 		getenv := func(k string) string { return tc.env[k] }
