@@ -161,7 +161,7 @@ func newSIPPeer(t *testing.T) *sipPeer {
 	}()
 	t.Cleanup(func() {
 		ua.Close()
-		conn.Close()
+		rc.Close() // the socket: newUDPConn closed conn once it took it over
 		<-done
 	})
 	// sipgo pools the socket just before its first read; a request sent earlier

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -735,9 +736,9 @@ type boundSocket struct {
 //
 // Its datagram calls are raw (internal/udpsys): through the net package, every
 // message woke the runtime's monitor thread of a server that was idle between
-// messages, which cost more than the message itself at moderate rates.
+// messages, which cost more than the message itself at moderate rates. And its
+// reads coalesce wake-ups (udpsys.NewQuiet, readWindow).
 type udpConn struct {
-	*net.UDPConn
 	sys     *udpsys.Conn
 	r       *udpsys.Reader // sipgo reads in one goroutine
 	writers sync.Pool      // *udpsys.Writer: responses and requests go out from many
@@ -745,12 +746,23 @@ type udpConn struct {
 	reading chan struct{}
 }
 
+// readWindow is how long the SIP socket is left unwatched after a read found a
+// datagram: what arrives in between is read at once when it ends, with one
+// wake-up of the process instead of one per datagram. At a moderate rate a
+// call's dozen messages otherwise woke the server a dozen times, and on a
+// virtual machine each wake-up cost more than the message's handling
+// (bench/README.md). A message waits at most this long; SIP's timers are
+// hundreds of milliseconds, and a pause as long leaves the socket watched
+// again, so the first message after it is read at once. Media never waits:
+// RTP has sockets of its own.
+const readWindow = 5 * time.Millisecond
+
 func newUDPConn(uc *net.UDPConn) (*udpConn, error) {
-	sys, err := udpsys.New(uc)
+	sys, err := udpsys.NewQuiet(uc, readWindow)
 	if err != nil {
 		return nil, err
 	}
-	c := &udpConn{UDPConn: uc, sys: sys, r: sys.NewReader(), reading: make(chan struct{})}
+	c := &udpConn{sys: sys, r: sys.NewReader(), reading: make(chan struct{})}
 	c.writers.New = func() any { return sys.NewWriter() }
 	return c, nil
 }
@@ -767,12 +779,23 @@ func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
-		return c.UDPConn.WriteTo(b, addr) // the net package's error for a wrong address
+		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: syscall.EINVAL}
 	}
 	w := c.writers.Get().(*udpsys.Writer)
 	defer c.writers.Put(w)
 	return w.WriteTo(b, ua.AddrPort())
 }
+
+func (c *udpConn) Close() error        { return c.sys.Close() }
+func (c *udpConn) LocalAddr() net.Addr { return c.sys.LocalAddr() }
+
+// Deadlines are not kept: sipgo sets none on its UDP listeners, and a read that
+// waits for the next datagram is what they are for.
+var errNoDeadline = errors.New("sip: the UDP listener keeps no deadlines")
+
+func (c *udpConn) SetDeadline(time.Time) error      { return errNoDeadline }
+func (c *udpConn) SetReadDeadline(time.Time) error  { return errNoDeadline }
+func (c *udpConn) SetWriteDeadline(time.Time) error { return errNoDeadline }
 
 var errSharedPortTaken = errors.New("sip: the shared port is taken for another transport")
 
@@ -836,7 +859,7 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 			b = boundSocket{
 				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(conn.LocalAddr().String())},
 				serve:    func() error { return s.srv.ServeUDP(rc) },
-				close:    conn.Close,
+				close:    rc.Close,
 				reading:  rc.reading,
 			}
 		case "tcp", "tls", "ws", "wss":

@@ -13,6 +13,11 @@
 // (a loopback send also delivers the datagram, a few microseconds), which is
 // what a raw call may do.
 //
+// NewQuiet goes one step further for a socket whose reader can wait a few
+// milliseconds, such as SIP's: it takes the socket out of the Go poller, so
+// that datagrams arriving while the reader is busy or resting wake nobody, and
+// they are read together (see NewQuiet).
+//
 // On systems other than Linux on amd64 and arm64 the same API uses the net
 // package's calls.
 package udpsys

@@ -23,9 +23,12 @@ type Mmsghdr struct {
 
 // Conn is a UDP socket for a Writer or Reader.
 type Conn struct {
-	uc *net.UDPConn
+	uc *net.UDPConn // nil once NewQuiet took the socket over
 	rc syscall.RawConn
 	v6 bool // an AF_INET6 socket: IPv4 peers take the mapped form
+
+	quiet *quietRC // NewQuiet's
+	laddr net.Addr
 }
 
 // New wraps uc. It asks the kernel for the socket's family once: a socket bound
@@ -47,7 +50,7 @@ func New(uc *net.UDPConn) (*Conn, error) {
 	return &Conn{uc: uc, rc: rc, v6: v6}, nil
 }
 
-// UDPConn is the wrapped socket.
+// UDPConn is the wrapped socket; nil for a Conn made by NewQuiet.
 func (c *Conn) UDPConn() *net.UDPConn { return c.uc }
 
 // sockaddr is a destination in the kernel's form; RawSockaddrInet6 has room
@@ -109,6 +112,9 @@ func (c *Conn) NewWriter() *Writer {
 // package's WriteTo does.
 func (w *Writer) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 	if !w.c.fill(to, &w.sa) {
+		if w.c.uc == nil {
+			return w.writeSlow(b, to)
+		}
 		return w.c.uc.WriteToUDPAddrPort(b, to)
 	}
 	w.b = b
@@ -118,7 +124,7 @@ func (w *Writer) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 		return 0, err
 	}
 	if w.errno != 0 {
-		return 0, &net.OpError{Op: "write", Net: "udp", Source: w.c.uc.LocalAddr(), Addr: net.UDPAddrFromAddrPort(to), Err: os.NewSyscallError("sendto", w.errno)}
+		return 0, &net.OpError{Op: "write", Net: "udp", Source: w.c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(to), Err: os.NewSyscallError("sendto", w.errno)}
 	}
 	return w.n, nil
 }
@@ -172,7 +178,7 @@ func (r *Reader) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 		return 0, netip.AddrPort{}, err
 	}
 	if r.errno != 0 {
-		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: r.c.uc.LocalAddr(), Err: os.NewSyscallError("recvfrom", r.errno)}
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: r.c.LocalAddr(), Err: os.NewSyscallError("recvfrom", r.errno)}
 	}
 	return r.n, SockaddrAddrPort(&r.from), nil
 }

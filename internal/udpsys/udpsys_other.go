@@ -5,6 +5,7 @@ package udpsys
 import (
 	"net"
 	"net/netip"
+	"time"
 )
 
 // Conn is a UDP socket for a Writer or Reader.
@@ -13,8 +14,17 @@ type Conn struct{ uc *net.UDPConn }
 // New wraps uc.
 func New(uc *net.UDPConn) (*Conn, error) { return &Conn{uc: uc}, nil }
 
+// NewQuiet wraps uc like New: coalescing wake-ups needs Linux's epoll.
+func NewQuiet(uc *net.UDPConn, _ time.Duration) (*Conn, error) { return New(uc) }
+
 // UDPConn is the wrapped socket.
 func (c *Conn) UDPConn() *net.UDPConn { return c.uc }
+
+// LocalAddr is the socket's address.
+func (c *Conn) LocalAddr() net.Addr { return c.uc.LocalAddr() }
+
+// Close closes the socket.
+func (c *Conn) Close() error { return c.uc.Close() }
 
 // Writer sends datagrams; here with the net package's calls.
 type Writer struct{ c *Conn }

@@ -1,0 +1,217 @@
+//go:build linux && (amd64 || arm64)
+
+package udpsys
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// quietOn takes uc over with NewQuiet; the Conn is closed when the test ends.
+func quietOn(t *testing.T, uc *net.UDPConn, window time.Duration) *Conn {
+	t.Helper()
+	c, err := NewQuiet(uc, window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+type read struct {
+	data string
+	from netip.AddrPort
+	err  error
+}
+
+// readAsync starts one ReadFrom; the test fails if it has not returned when
+// the channel is read 10 s later.
+func readAsync(r *Reader) <-chan read {
+	out := make(chan read, 1)
+	go func() {
+		b := make([]byte, 2048)
+		n, from, err := r.ReadFrom(b)
+		out <- read{string(b[:n]), from, err}
+	}()
+	return out
+}
+
+func await(t *testing.T, ch <-chan read) read {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no datagram read in 10 s")
+		return read{}
+	}
+}
+
+// armed reports whether the socket's event in the Conn's epoll instance is
+// armed, from the kernel's own account of it (/proc/self/fdinfo).
+func armed(t *testing.T, c *Conn) bool {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/self/fdinfo/%d", c.quiet.epfd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || fields[0] != "tfd:" || fields[1] != strconv.Itoa(c.quiet.fd) || fields[2] != "events:" {
+			continue
+		}
+		ev, err := strconv.ParseUint(fields[3], 16, 32)
+		if err != nil {
+			t.Fatalf("fdinfo line %q: %v", sc.Text(), err)
+		}
+		return ev&syscall.EPOLLIN != 0
+	}
+	t.Fatal("the socket is not in the epoll instance")
+	return false
+}
+
+func TestQuietReadsWhatCameDuringTheWindow(t *testing.T) {
+	t.Parallel()
+	c := quietOn(t, listen4(t), 20*time.Millisecond)
+	to := net.UDPAddrFromAddrPort(netip.MustParseAddrPort(c.LocalAddr().String()))
+	peer := listen4(t)
+	r := c.NewReader()
+
+	first := readAsync(r)
+	if _, err := peer.WriteTo([]byte("first"), to); err != nil {
+		t.Fatal(err)
+	}
+	got := await(t, first)
+	if got.err != nil || got.data != "first" || got.from != addr4(peer) {
+		t.Fatalf("read %q from %v (%v), want \"first\" from %v", got.data, got.from, got.err, addr4(peer))
+	}
+	// Until the reader waits again, datagrams stay in the socket without an
+	// armed event: they wake nobody.
+	if armed(t, c) {
+		t.Error("the socket's event is armed while nobody waits")
+	}
+	for _, m := range []string{"b", "c", "d"} {
+		if _, err := peer.WriteTo([]byte(m), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"b", "c", "d"} {
+		if got := await(t, readAsync(r)); got.err != nil || got.data != want {
+			t.Fatalf("read %q (%v), want %q", got.data, got.err, want)
+		}
+	}
+
+	// Empty through a window: the reader arms the event and waits on it.
+	next := readAsync(r)
+	for deadline := time.Now().Add(10 * time.Second); !armed(t, c); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader of an empty socket never armed its event")
+		}
+	}
+	if _, err := peer.WriteTo([]byte("after a pause"), to); err != nil {
+		t.Fatal(err)
+	}
+	if got := await(t, next); got.err != nil || got.data != "after a pause" {
+		t.Fatalf("read %q (%v), want \"after a pause\"", got.data, got.err)
+	}
+	if armed(t, c) {
+		t.Error("the event stays armed after it fired")
+	}
+}
+
+func TestQuietClose(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		window time.Duration
+		first  bool // a datagram read first, so that the next read sleeps out a window
+	}{
+		{"reader waiting on an empty socket", 10 * time.Millisecond, false},
+		{"reader in a window", time.Hour, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := quietOn(t, listen4(t), tc.window)
+			r := c.NewReader()
+			if tc.first {
+				peer := listen4(t)
+				ch := readAsync(r)
+				if _, err := peer.WriteTo([]byte("x"), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(c.LocalAddr().String()))); err != nil {
+					t.Fatal(err)
+				}
+				if got := await(t, ch); got.err != nil {
+					t.Fatal(got.err)
+				}
+			}
+			pending := readAsync(r)
+			time.Sleep(20 * time.Millisecond) // most likely waiting by now; either way Close must end it
+			if err := c.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if got := await(t, pending); !errors.Is(got.err, net.ErrClosed) {
+				t.Errorf("read after Close: %v, want net.ErrClosed", got.err)
+			}
+			if err := c.Close(); !errors.Is(err, net.ErrClosed) {
+				t.Errorf("second Close: %v, want net.ErrClosed", err)
+			}
+			if _, err := c.NewWriter().WriteTo([]byte("x"), netip.MustParseAddrPort("127.0.0.1:9")); !errors.Is(err, net.ErrClosed) {
+				t.Errorf("write after Close: %v, want net.ErrClosed", err)
+			}
+		})
+	}
+}
+
+func TestQuietWrites(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		listen func(*testing.T) *net.UDPConn
+	}{
+		{"IPv4 socket", listen4},
+		{"dual-stack socket", listenDual},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := quietOn(t, tc.listen(t), 5*time.Millisecond)
+			peer := listen4(t)
+			if _, err := c.NewWriter().WriteTo([]byte("hello"), addr4(peer)); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 64)
+			n, _, err := peer.ReadFrom(b)
+			if err != nil || string(b[:n]) != "hello" {
+				t.Fatalf("peer read %q (%v), want \"hello\"", b[:n], err)
+			}
+		})
+	}
+}
+
+// What fill cannot write is sent or refused without the net package's socket.
+func TestQuietWriteSlow(t *testing.T) {
+	t.Parallel()
+	c4 := quietOn(t, listen4(t), 5*time.Millisecond)
+	if _, err := c4.NewWriter().WriteTo([]byte("x"), netip.MustParseAddrPort("[2001:db8::1]:5060")); !errors.Is(err, syscall.EAFNOSUPPORT) {
+		t.Errorf("IPv6 peer on an IPv4 socket: %v, want EAFNOSUPPORT", err)
+	}
+	if _, err := c4.NewWriter().WriteTo([]byte("x"), netip.AddrPort{}); err == nil {
+		t.Error("no address: sent, want an error")
+	}
+	dual := quietOn(t, listenDual(t), 5*time.Millisecond)
+	var ifErr *net.OpError
+	if _, err := dual.NewWriter().WriteTo([]byte("x"), netip.MustParseAddrPort("[fe80::1%no-such-interface]:5060")); !errors.As(err, &ifErr) {
+		t.Errorf("zone of no interface: %v, want the lookup's error", err)
+	}
+}
