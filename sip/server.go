@@ -855,9 +855,9 @@ func (s *Server) bindAll() (out []boundSocket, err error) {
 				conn.Close()
 				return out, fmt.Errorf("sip: listen %s: %w", raw, err)
 			}
-			s.udpConns.Store(conn.LocalAddr().String(), rc)
+			s.udpConns.Store(rc.LocalAddr().String(), rc)
 			b = boundSocket{
-				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(conn.LocalAddr().String())},
+				listener: Listener{Network: network, Addr: netip.MustParseAddrPort(rc.LocalAddr().String())},
 				serve:    func() error { return s.srv.ServeUDP(rc) },
 				close:    rc.Close,
 				reading:  rc.reading,

@@ -15,12 +15,14 @@ import (
 	"unsafe"
 )
 
-// NewQuiet takes over uc's socket for a reader that coalesces wake-ups: once a
-// read has found a datagram, the next one that finds the socket empty sleeps
-// for window before it waits, and datagrams that arrive meanwhile do not wake
-// the process; they are read together when it ends. A socket that stays empty
-// through a window is waited for as usual, so the first datagram after a pause
-// is read at once.
+// NewQuiet takes over uc's socket for a reader that coalesces wake-ups while
+// datagrams come close together: once a read has found one, the next read
+// that finds the socket empty sleeps out the rest of window before it waits,
+// and datagrams that arrive meanwhile do not wake the process; they are read
+// together when it ends. A socket that stays empty through a window is waited
+// for as usual, so the first datagram after a pause is read at once; and when
+// that wait outlasted a window, traffic is sparse, and the reader waits again
+// at once after it: a window would only add a wake-up of its own there.
 //
 // Go's poller cannot leave a socket alone for a while: it waits on every
 // descriptor it knows, and each datagram wakes the thread asleep in it even
@@ -31,7 +33,8 @@ import (
 // with New; a full send buffer is waited out by sleeping, since no poller
 // watches the copy for room.
 //
-// Close the returned Conn to close the socket.
+// Close the returned Conn to close the socket. Only one goroutine may read
+// from it (one Reader), since the windows are the reader's.
 func NewQuiet(uc *net.UDPConn, window time.Duration) (*Conn, error) {
 	c, err := New(uc) // the family, while uc is open
 	if err != nil {
@@ -88,18 +91,21 @@ type quietRC struct {
 	closed bool
 
 	epfd int      // the epoll instance that holds fd
-	ep   *os.File // epfd as the Go poller waits on it (its Fd method would make it blocking)
+	ep   *os.File // epfd, in the Go poller
 	epc  syscall.RawConn
 
 	window time.Duration
 	done   chan struct{} // closed by Close: ends a window early
 
 	// The reader's own: Read belongs to one goroutine.
-	busy  bool // the last read found a datagram
-	timer *time.Timer
-	arm   syscall.EpollEvent
-	ev    [1]syscall.EpollEvent
-	wait  func(epfd uintptr) bool
+	busy    bool      // the last read found a datagram, and no window followed it yet
+	sparse  bool      // the last wait for a datagram outlasted a window
+	lastHit time.Time // when a read last found a datagram
+	timer   *time.Timer
+	arm     syscall.EpollEvent
+	ev      [1]syscall.EpollEvent
+	waitErr syscall.Errno
+	wait    func(epfd uintptr) bool
 }
 
 func newQuietRC(fd int, window time.Duration) (*quietRC, error) {
@@ -156,26 +162,33 @@ func (q *quietRC) Read(f func(fd uintptr) bool) error {
 			return err
 		}
 		if done {
-			q.busy = true
+			if q.window > 0 {
+				q.busy, q.lastHit = true, time.Now()
+			}
 			return nil
 		}
-		if q.busy && q.window > 0 {
+		if q.busy && !q.sparse {
 			q.busy = false
-			q.sleep()
-			continue
+			if rest := q.window - time.Since(q.lastHit); rest > 0 {
+				q.sleep(rest)
+				continue
+			}
 		}
+		q.busy = false
+		armed := time.Now()
 		if err := q.waitReadable(); err != nil {
 			return err
 		}
+		q.sparse = time.Since(armed) > q.window
 	}
 }
 
-// sleep waits out a window, or until Close.
-func (q *quietRC) sleep() {
+// sleep waits for d, or until Close.
+func (q *quietRC) sleep(d time.Duration) {
 	if q.timer == nil {
-		q.timer = time.NewTimer(q.window)
+		q.timer = time.NewTimer(d)
 	} else {
-		q.timer.Reset(q.window)
+		q.timer.Reset(d)
 	}
 	select {
 	case <-q.timer.C:
@@ -198,7 +211,12 @@ func (q *quietRC) waitReadable() error {
 	if cerr != nil {
 		return fmt.Errorf("udpsys: epoll_ctl: %w", cerr)
 	}
-	if err := q.epc.Read(q.wait); err != nil {
+	q.waitErr = 0
+	err := q.epc.Read(q.wait)
+	if err == nil && q.waitErr != 0 {
+		err = os.NewSyscallError("epoll_pwait", q.waitErr)
+	}
+	if err != nil {
 		if q.isClosed() {
 			return net.ErrClosed
 		}
@@ -208,8 +226,7 @@ func (q *quietRC) waitReadable() error {
 }
 
 // takeEvent takes the armed event if it fired, without blocking: false tells
-// the Go poller to wait for the epoll instance. Any outcome but "nothing yet"
-// ends the wait; the read that follows reports a real error.
+// the Go poller to wait for the epoll instance.
 func (q *quietRC) takeEvent(epfd uintptr) bool {
 	for {
 		n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&q.ev[0])), 1, 0, 0, 0)
@@ -217,6 +234,7 @@ func (q *quietRC) takeEvent(epfd uintptr) bool {
 		case e == syscall.EINTR:
 			continue
 		case e != 0:
+			q.waitErr = e
 			return true
 		default:
 			return n > 0
@@ -265,13 +283,15 @@ func (w *Writer) writeSlow(b []byte, to netip.AddrPort) (int, error) {
 	if !a.IsValid() || !w.c.v6 || !a.Is6() || a.Is4In6() {
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: w.c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(to), Err: syscall.EAFNOSUPPORT}
 	}
-	index, err := strconv.Atoi(a.Zone()) // a zone by number, as zoneName gives an interface gone
-	if err != nil {
-		ifi, ierr := net.InterfaceByName(a.Zone())
-		if ierr != nil {
-			return 0, &net.OpError{Op: "write", Net: "udp", Source: w.c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(to), Err: ierr}
-		}
+	// By name, as the net package does, then by number (zoneName's form for an
+	// interface gone). Link-local peers are rare enough for a lookup per send.
+	index := 0
+	if ifi, err := net.InterfaceByName(a.Zone()); err == nil {
 		index = ifi.Index
+	} else if n, nerr := strconv.Atoi(a.Zone()); nerr == nil && n > 0 {
+		index = n
+	} else {
+		return 0, &net.OpError{Op: "write", Net: "udp", Source: w.c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(to), Err: err}
 	}
 	sa := &syscall.SockaddrInet6{Port: int(to.Port()), Addr: a.As16(), ZoneId: uint32(index)}
 	var serr error

@@ -83,30 +83,38 @@ func armed(t *testing.T, c *Conn) bool {
 
 func TestQuietReadsWhatCameDuringTheWindow(t *testing.T) {
 	t.Parallel()
-	c := quietOn(t, listen4(t), 20*time.Millisecond)
+	const window = time.Second // far longer than the steps below take
+	c := quietOn(t, listen4(t), window)
 	to := net.UDPAddrFromAddrPort(netip.MustParseAddrPort(c.LocalAddr().String()))
 	peer := listen4(t)
-	r := c.NewReader()
-
-	first := readAsync(r)
-	if _, err := peer.WriteTo([]byte("first"), to); err != nil {
-		t.Fatal(err)
-	}
-	got := await(t, first)
-	if got.err != nil || got.data != "first" || got.from != addr4(peer) {
-		t.Fatalf("read %q from %v (%v), want \"first\" from %v", got.data, got.from, got.err, addr4(peer))
-	}
-	// Until the reader waits again, datagrams stay in the socket without an
-	// armed event: they wake nobody.
-	if armed(t, c) {
-		t.Error("the socket's event is armed while nobody waits")
-	}
-	for _, m := range []string{"b", "c", "d"} {
+	send := func(m string) {
+		t.Helper()
 		if _, err := peer.WriteTo([]byte(m), to); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, want := range []string{"b", "c", "d"} {
+	r := c.NewReader()
+
+	send("first")
+	got := await(t, readAsync(r))
+	if got.err != nil || got.data != "first" || got.from != addr4(peer) {
+		t.Fatalf("read %q from %v (%v), want \"first\" from %v", got.data, got.from, got.err, addr4(peer))
+	}
+	// The next read finds the socket empty and sleeps out a window. Until it
+	// ends, datagrams stay in the socket without an armed event: they wake
+	// nobody.
+	pending := readAsync(r)
+	time.Sleep(10 * time.Millisecond)
+	if armed(t, c) {
+		t.Error("the socket's event is armed during a window")
+	}
+	for _, m := range []string{"b", "c", "d"} {
+		send(m)
+	}
+	if got := await(t, pending); got.err != nil || got.data != "b" {
+		t.Fatalf("read %q (%v), want \"b\"", got.data, got.err)
+	}
+	for _, want := range []string{"c", "d"} {
 		if got := await(t, readAsync(r)); got.err != nil || got.data != want {
 			t.Fatalf("read %q (%v), want %q", got.data, got.err, want)
 		}
@@ -119,14 +127,42 @@ func TestQuietReadsWhatCameDuringTheWindow(t *testing.T) {
 			t.Fatal("the reader of an empty socket never armed its event")
 		}
 	}
-	if _, err := peer.WriteTo([]byte("after a pause"), to); err != nil {
-		t.Fatal(err)
-	}
+	send("after a pause")
 	if got := await(t, next); got.err != nil || got.data != "after a pause" {
 		t.Fatalf("read %q (%v), want \"after a pause\"", got.data, got.err)
 	}
 	if armed(t, c) {
 		t.Error("the event stays armed after it fired")
+	}
+}
+
+// socketFDs counts this process's descriptors of the socket behind fd.
+func socketFDs(t *testing.T, fd int) int {
+	t.Helper()
+	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && l == target {
+			n++
+		}
+	}
+	return n
+}
+
+// The socket's only descriptor is the Conn's: the one the Go poller knew is
+// closed, and with it the poller's interest in the socket.
+func TestQuietLeavesTheGoPoller(t *testing.T) {
+	t.Parallel()
+	c := quietOn(t, listen4(t), 5*time.Millisecond)
+	if n := socketFDs(t, c.quiet.fd); n != 1 {
+		t.Errorf("%d descriptors of the socket, want 1", n)
 	}
 }
 
@@ -166,6 +202,12 @@ func TestQuietClose(t *testing.T) {
 			if err := c.Close(); !errors.Is(err, net.ErrClosed) {
 				t.Errorf("second Close: %v, want net.ErrClosed", err)
 			}
+			// The socket is gone: its port can be bound again.
+			again, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(c.LocalAddr().String())))
+			if err != nil {
+				t.Fatalf("the port after Close: %v", err)
+			}
+			again.Close()
 			if _, err := c.NewWriter().WriteTo([]byte("x"), netip.MustParseAddrPort("127.0.0.1:9")); !errors.Is(err, net.ErrClosed) {
 				t.Errorf("write after Close: %v, want net.ErrClosed", err)
 			}
@@ -210,8 +252,33 @@ func TestQuietWriteSlow(t *testing.T) {
 		t.Error("no address: sent, want an error")
 	}
 	dual := quietOn(t, listenDual(t), 5*time.Millisecond)
-	var ifErr *net.OpError
-	if _, err := dual.NewWriter().WriteTo([]byte("x"), netip.MustParseAddrPort("[fe80::1%no-such-interface]:5060")); !errors.As(err, &ifErr) {
-		t.Errorf("zone of no interface: %v, want the lookup's error", err)
+	_, err := dual.NewWriter().WriteTo([]byte("x"), netip.MustParseAddrPort("[fe80::1%no-such-interface]:5060"))
+	if err == nil || errors.Is(err, syscall.EAFNOSUPPORT) || !strings.Contains(err.Error(), "no such network interface") {
+		t.Errorf("zone of no interface: %v, want the interface lookup's error", err)
+	}
+
+	// A zone names the interface to leave by: sent.
+	uc6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	c6 := quietOn(t, uc6, 5*time.Millisecond)
+	peer, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	_ = peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	lo, err := net.InterfaceByIndex(1)
+	if err != nil || lo.Flags&net.FlagLoopback == 0 {
+		t.Skipf("interface 1 is not the loopback: %v", err)
+	}
+	to := netip.AddrPortFrom(netip.IPv6Loopback().WithZone(lo.Name), peer.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+	if _, err := c6.NewWriter().WriteTo([]byte("zoned"), to); err != nil {
+		t.Fatalf("send to %v: %v", to, err)
+	}
+	b := make([]byte, 64)
+	if n, _, err := peer.ReadFrom(b); err != nil || string(b[:n]) != "zoned" {
+		t.Fatalf("peer read %q (%v), want \"zoned\"", b[:n], err)
 	}
 }

@@ -66,6 +66,9 @@ type sockaddr struct {
 // interface's index.
 func (c *Conn) fill(to netip.AddrPort, sa *sockaddr) bool {
 	a := to.Addr()
+	if a.Is4In6() {
+		a = a.WithZone("") // an IPv4 peer has no zone, whatever its mapped form carries
+	}
 	if !a.IsValid() || a.Zone() != "" {
 		return false
 	}
