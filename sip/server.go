@@ -747,15 +747,16 @@ type udpConn struct {
 }
 
 // readWindow is how long the SIP socket is left unwatched after a read found a
-// datagram: what arrives in between is read at once when it ends, with one
-// wake-up of the process instead of one per datagram. At a moderate rate a
-// call's dozen messages otherwise woke the server a dozen times, and on a
-// virtual machine each wake-up cost more than the message's handling
-// (bench/README.md). A message waits at most this long; SIP's timers are
-// hundreds of milliseconds, and a pause as long leaves the socket watched
-// again, so the first message after it is read at once. Media never waits:
-// RTP has sockets of its own.
-const readWindow = 5 * time.Millisecond
+// datagram, while datagrams come close together: what arrives in between is
+// read at once when it ends, with one wake-up of the process instead of one
+// per datagram. At a moderate rate a call's dozen messages otherwise woke the
+// server a dozen times, and on a virtual machine each wake-up cost more than
+// the message's handling (bench/README.md). A message waits at most this
+// long, so a call's set-up (four exchanges through the server) at most 40 ms
+// more; SIP's timers count in hundreds of milliseconds. After a quiet spell
+// the first message is read at once, and sparse traffic gets no window at all.
+// Media never waits: RTP has sockets of its own.
+const readWindow = 10 * time.Millisecond
 
 func newUDPConn(uc *net.UDPConn) (*udpConn, error) {
 	sys, err := udpsys.NewQuiet(uc, readWindow)
