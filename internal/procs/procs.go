@@ -21,15 +21,19 @@ import (
 // The policy's thresholds. Going up is quick, since work already queues: half
 // a second in which the process used at least 0.8 of a core and more than one
 // goroutine wakeup in a hundred waited longer than waitLimit for the
-// processor. Coming down waits ten quiet seconds, so that a load near the
-// thresholds does not flap. waitLimit is far below what SIP (T1, 500 ms) and a
-// phone's jitter buffer (tens of ms) notice.
+// processor, or a single sample whose waits passed severeWait: the queue then
+// grows by the sample, and at the top rate of bench/README.md one such sample
+// (waits of 268 ms) and the next were enough for SIP retransmissions. Coming
+// down waits ten quiet seconds, so that a load near the thresholds does not
+// flap. waitLimit is far below what SIP (T1, 500 ms) and a phone's jitter
+// buffer (tens of ms) notice.
 const (
-	upAt      = 0.8 // cores of process CPU time per second
-	waitLimit = 5 * time.Millisecond
-	upAfter   = 500 * time.Millisecond
-	downAt    = 0.4 // cores
-	downAfter = 10 * time.Second
+	upAt       = 0.8 // cores of process CPU time per second
+	waitLimit  = 5 * time.Millisecond
+	severeWait = 50 * time.Millisecond
+	upAfter    = 500 * time.Millisecond
+	downAt     = 0.4 // cores
+	downAfter  = 10 * time.Second
 )
 
 // Sampling: every quarter second while there is load, every second while the
@@ -57,7 +61,7 @@ func (p *policy) next(cores float64, wait99, d time.Duration) int {
 	case p.procs < p.max && cores >= upAt && wait99 > waitLimit:
 		p.over += d
 		p.under = 0
-		if p.over >= upAfter {
+		if p.over >= upAfter || wait99 > severeWait {
 			p.procs, p.over = p.max, 0
 		}
 	case p.procs > 1 && cores < downAt:

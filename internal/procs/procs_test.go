@@ -44,6 +44,8 @@ func TestPolicy(t *testing.T) {
 		{"one saturated quarter second is not enough", 1, []sample{busy, {0.2, 0, q}, busy, quiet}, []int{1, 1, 1, 1}},
 		{"two saturated quarter seconds add the others", 1, []sample{busy, busy}, []int{1, 4}},
 		{"a saturated second (sampled while idle before) adds them at once", 1, []sample{{0.9, 8 * ms, time.Second}}, []int{4}},
+		{"a saturated quarter second with severe waits adds them at once", 1, []sample{{0.9, 60 * ms, q}}, []int{4}},
+		{"severe waits at low load (a pause) stay on one", 1, []sample{{0.3, 200 * ms, q}, {0.5, 200 * ms, q}}, []int{1, 1}},
 		{"a busy core whose work does not wait stays on one", 1, []sample{{0.95, ms, q}, {0.95, 2 * ms, q}, {0.95, ms, q}}, []int{1, 1, 1}},
 		{"waits at low load (a pause) stay on one", 1, []sample{{0.3, 50 * ms, q}, {0.3, 50 * ms, q}, {0.3, 50 * ms, q}}, []int{1, 1, 1}},
 		{"busy on all stays", 4, []sample{{2.5, 0, q}, {0.9, 0, q}, {0.5, 0, q}}, []int{4, 4, 4}},
