@@ -17,7 +17,7 @@
 # Usage: ./bench/compare.sh   (from the repository root; needs root to install kamailio)
 # Environment (defaults in brackets): ROUNDS [3] RUN_SECONDS [8] USERS [1000]
 #   REG_RATE [2000] CALL_RATES ["100 500"] TOP_RATES ["1000 1500 2000"] CALL_HOLD_MS [1000]
-#   KEEP=1 keeps the temp dir (logs, SIPp stats).
+#   KEEP=1 keeps the temp dir (logs, SIPp stats, runs.log: each run's CPU ticks).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -120,6 +120,8 @@ run() {
 		sleep 2 # transactions and the call log drain before the next run
 	fi
 	c1=$(cpu_ticks "$sys")
+	# Each run's own figures, for a look at the spread behind the sums.
+	printf '%s %s %s round %s: %s ticks, %s ok\n' "$sys" "$kind" "$rate" "$round" "$((c1 - c0))" "$(stat_last 'SuccessfulCall(C)' "$work/$name.stat")" >>"$work/runs.log"
 	echo "$(stat_last 'SuccessfulCall(C)' "$work/$name.stat") $(stat_last 'FailedCall(C)' "$work/$name.stat") $(stat_last 'Retransmissions(C)' "$work/$name.stat") $((c1 - c0))"
 }
 
