@@ -752,9 +752,10 @@ type udpConn struct {
 // per datagram. At a moderate rate a call's dozen messages otherwise woke the
 // server a dozen times, and on a virtual machine each wake-up cost more than
 // the message's handling (bench/README.md). A message waits at most this
-// long, so a call's set-up (four exchanges through the server) at most 40 ms
-// more; SIP's timers count in hundreds of milliseconds. After a quiet spell
-// the first message is read at once, and sparse traffic gets no window at all.
+// much longer than without it, so a call's set-up (four exchanges through the
+// server) at most 40 ms more; SIP's timers count in hundreds of milliseconds.
+// After a quiet spell the first message is read at once, and sparse traffic
+// (datagrams more than a window apart) gets no window at all.
 // Media never waits: RTP has sockets of its own.
 const readWindow = 10 * time.Millisecond
 

@@ -28,6 +28,8 @@ func TestFill(t *testing.T) {
 		{"IPv4 on dual-stack", true, "192.0.2.7:5060", true, syscall.AF_INET6, netip.MustParseAddr("::ffff:192.0.2.7").AsSlice()},
 		{"IPv6 on IPv6", true, "[2001:db8::1]:5060", true, syscall.AF_INET6, netip.MustParseAddr("2001:db8::1").AsSlice()},
 		{"zone: the net package's", true, "[fe80::1%1]:5060", false, 0, nil},
+		{"mapped with a zone on IPv4: no zone for IPv4", false, "[::ffff:192.0.2.7%1]:5060", true, syscall.AF_INET, []byte{192, 0, 2, 7}},
+		{"mapped with a zone on dual-stack", true, "[::ffff:192.0.2.7%eth0]:5060", true, syscall.AF_INET6, netip.MustParseAddr("::ffff:192.0.2.7").AsSlice()},
 		{"no address", true, "", false, 0, nil},
 	}
 	for _, tc := range tests {

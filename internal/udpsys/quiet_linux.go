@@ -21,8 +21,9 @@ import (
 // and datagrams that arrive meanwhile do not wake the process; they are read
 // together when it ends. A socket that stays empty through a window is waited
 // for as usual, so the first datagram after a pause is read at once; and when
-// that wait outlasted a window, traffic is sparse, and the reader waits again
-// at once after it: a window would only add a wake-up of its own there.
+// it came more than a window after the one before, traffic is sparse, and the
+// reader waits again at once after it: a window would only add a wake-up of
+// its own there.
 //
 // Go's poller cannot leave a socket alone for a while: it waits on every
 // descriptor it knows, and each datagram wakes the thread asleep in it even
@@ -99,7 +100,7 @@ type quietRC struct {
 
 	// The reader's own: Read belongs to one goroutine.
 	busy    bool      // the last read found a datagram, and no window followed it yet
-	sparse  bool      // the last wait for a datagram outlasted a window
+	sparse  bool      // the last datagram came more than a window after the one before
 	lastHit time.Time // when a read last found a datagram
 	timer   *time.Timer
 	arm     syscall.EpollEvent
@@ -163,7 +164,10 @@ func (q *quietRC) Read(f func(fd uintptr) bool) error {
 		}
 		if done {
 			if q.window > 0 {
-				q.busy, q.lastHit = true, time.Now()
+				// Sparse: this datagram came more than a window after the one
+				// before. Windows would only add wake-ups of their own there.
+				now := time.Now()
+				q.busy, q.sparse, q.lastHit = true, now.Sub(q.lastHit) > q.window, now
 			}
 			return nil
 		}
@@ -174,12 +178,9 @@ func (q *quietRC) Read(f func(fd uintptr) bool) error {
 				continue
 			}
 		}
-		q.busy = false
-		armed := time.Now()
 		if err := q.waitReadable(); err != nil {
 			return err
 		}
-		q.sparse = time.Since(armed) > q.window
 	}
 }
 

@@ -95,10 +95,16 @@ func TestQuietReadsWhatCameDuringTheWindow(t *testing.T) {
 	}
 	r := c.NewReader()
 
+	// Two close together: the second makes the traffic dense (the first one
+	// ever counts as sparse).
 	send("first")
+	send("second")
 	got := await(t, readAsync(r))
 	if got.err != nil || got.data != "first" || got.from != addr4(peer) {
 		t.Fatalf("read %q from %v (%v), want \"first\" from %v", got.data, got.from, got.err, addr4(peer))
+	}
+	if got := await(t, readAsync(r)); got.err != nil || got.data != "second" {
+		t.Fatalf("read %q (%v), want \"second\"", got.data, got.err)
 	}
 	// The next read finds the socket empty and sleeps out a window. Until it
 	// ends, datagrams stay in the socket without an armed event: they wake
@@ -133,6 +139,50 @@ func TestQuietReadsWhatCameDuringTheWindow(t *testing.T) {
 	}
 	if armed(t, c) {
 		t.Error("the event stays armed after it fired")
+	}
+}
+
+// Datagrams more than a window apart get no window: after one, the reader
+// waits again at once.
+func TestQuietSparseTrafficGetsNoWindow(t *testing.T) {
+	t.Parallel()
+	const window = 20 * time.Millisecond
+	c := quietOn(t, listen4(t), window)
+	to := net.UDPAddrFromAddrPort(netip.MustParseAddrPort(c.LocalAddr().String()))
+	peer := listen4(t)
+	r := c.NewReader()
+	for i, gap := range []time.Duration{0, 3 * window, 3 * window} {
+		time.Sleep(gap)
+		ch := readAsync(r)
+		if _, err := peer.WriteTo([]byte("x"), to); err != nil {
+			t.Fatal(err)
+		}
+		if got := await(t, ch); got.err != nil {
+			t.Fatal(got.err)
+		}
+		// The reader is done (the channel said so): its state is ours to read.
+		if i > 0 && !c.quiet.sparse {
+			t.Errorf("datagram %d, %v after the one before: traffic not taken as sparse", i, gap)
+		}
+	}
+	// Close together again: windows come back.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 3 {
+			if _, err := peer.WriteTo([]byte("y"), to); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	<-done
+	for range 3 {
+		if got := await(t, readAsync(r)); got.err != nil {
+			t.Fatal(got.err)
+		}
+	}
+	if c.quiet.sparse {
+		t.Error("datagrams sent together: traffic still taken as sparse")
 	}
 }
 
@@ -171,7 +221,7 @@ func TestQuietClose(t *testing.T) {
 	tests := []struct {
 		name   string
 		window time.Duration
-		first  bool // a datagram read first, so that the next read sleeps out a window
+		first  bool // datagrams read first, so that the next read sleeps out a window
 	}{
 		{"reader waiting on an empty socket", 10 * time.Millisecond, false},
 		{"reader in a window", time.Hour, true},
@@ -182,13 +232,21 @@ func TestQuietClose(t *testing.T) {
 			c := quietOn(t, listen4(t), tc.window)
 			r := c.NewReader()
 			if tc.first {
+				// Two close together (dense traffic), so that the next read
+				// sleeps in a window.
 				peer := listen4(t)
-				ch := readAsync(r)
-				if _, err := peer.WriteTo([]byte("x"), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(c.LocalAddr().String()))); err != nil {
-					t.Fatal(err)
+				for range 2 {
+					if _, err := peer.WriteTo([]byte("x"), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(c.LocalAddr().String()))); err != nil {
+						t.Fatal(err)
+					}
 				}
-				if got := await(t, ch); got.err != nil {
-					t.Fatal(got.err)
+				for range 2 {
+					if got := await(t, readAsync(r)); got.err != nil {
+						t.Fatal(got.err)
+					}
+				}
+				if c.quiet.sparse {
+					t.Fatal("two datagrams sent together taken as sparse traffic")
 				}
 			}
 			pending := readAsync(r)
