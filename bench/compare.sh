@@ -11,17 +11,21 @@
 # Kamailio is a registrar (usrloc in memory) and a stateful proxy that challenges every
 # INVITE and record-routes (bench/kamailio/kamailio.cfg); Switchboard is itself.
 # The two run alternately, ROUNDS rounds each, so that both sample the same moments of the
-# machine. For each it reports the server's CPU time (utime+stime from /proc, summed over
+# machine, after one uncounted warm-up run each at the same rate (WARMUP_SECONDS): the first
+# run at a new rate cost either server up to half again as much as the next ones (heap and
+# table growth, the load generator's start), a start-up cost rather than a cost per
+# operation. For each it reports the server's CPU time (utime+stime from /proc, summed over
 # Kamailio's processes) per operation, and the ratio Switchboard / Kamailio.
 #
 # Usage: ./bench/compare.sh   (from the repository root; needs root to install kamailio)
-# Environment (defaults in brackets): ROUNDS [3] RUN_SECONDS [8] USERS [1000]
+# Environment (defaults in brackets): ROUNDS [3] RUN_SECONDS [8] WARMUP_SECONDS [4] USERS [1000]
 #   REG_RATE [2000] CALL_RATES ["100 500"] TOP_RATES ["1000 1500 2000"] CALL_HOLD_MS [1000]
 #   KEEP=1 keeps the temp dir (logs, SIPp stats, runs.log: each run's CPU ticks).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 RUN_SECONDS=${RUN_SECONDS:-8}
+WARMUP_SECONDS=${WARMUP_SECONDS:-4}
 USERS=${USERS:-1000}
 REG_RATE=${REG_RATE:-2000}
 CALL_RATES=${CALL_RATES:-"100 500"}
@@ -104,10 +108,11 @@ for sys in sb kam; do
 done
 sleep 0.5
 
-# run SYSTEM KIND RATE ROUND: one run; prints "ok failed retrans cpu_ticks".
+# run SYSTEM KIND RATE ROUND [SECONDS]: one run (RUN_SECONDS long by default); prints
+# "ok failed retrans cpu_ticks".
 run() {
 	local sys=$1 kind=$2 rate=$3 round=$4 n name c0 c1
-	n=$((rate * RUN_SECONDS))
+	n=$((rate * ${5:-$RUN_SECONDS}))
 	name="$kind-$rate-$sys-$round"
 	c0=$(cpu_ticks "$sys")
 	if [[ $kind == register ]]; then
@@ -132,6 +137,9 @@ measure() {
 	local kind=$1 rate=$2 r sys order
 	local -A ok=() fail=() retr=() ticks=()
 	for sys in sb kam; do ok[$sys]=0 fail[$sys]=0 retr[$sys]=0 ticks[$sys]=0; done
+	if ((WARMUP_SECONDS > 0)); then
+		for sys in sb kam; do run "$sys" "$kind" "$rate" warm-up "$WARMUP_SECONDS" >/dev/null; done
+	fi
 	for ((r = 1; r <= ROUNDS; r++)); do
 		order="sb kam"
 		((r % 2 == 0)) && order="kam sb"
