@@ -752,15 +752,17 @@ type udpConn struct {
 // per datagram. At a moderate rate a call's dozen messages otherwise woke the
 // server a dozen times, and on a virtual machine each wake-up cost more than
 // the message's handling (bench/README.md). Each wake-up costs about the same
-// whatever it finds, so the window is as long as signalling can afford: 20 ms
-// took a tenth to a fifth off the CPU per call at 100 calls/s against 10 ms. A
-// message waits at most this much longer than without it, so a call's set-up
-// (four exchanges through the server) at most 80 ms more, far below what a
-// caller notices before the ring and what SIP's timers (hundreds of
-// milliseconds) count. After a quiet spell the first message is read at once,
-// and sparse traffic (datagrams more than a window apart) gets no window.
-// Media never waits: RTP has sockets of its own.
-const readWindow = 20 * time.Millisecond
+// whatever it finds (on the virtual machine of bench/README.md, about 0.6 ms
+// of CPU more than the same work done without a pause), so the window is as
+// long as signalling can afford: at 100 calls/s, 20 ms cost a tenth to a
+// fifth less CPU per call than 10 ms, and 30 ms a tenth less again. A message
+// waits at most this much longer than without it, so a call's set-up (four
+// exchanges through the server) at most 120 ms more: a small part of the
+// delay before the ring a caller already hears (seconds through a carrier),
+// and of SIP's timers (T1 is 500 ms). After a quiet spell the first message
+// is read at once, and sparse traffic (datagrams more than a window apart)
+// gets no window. Media never waits: RTP has sockets of its own.
+const readWindow = 30 * time.Millisecond
 
 func newUDPConn(uc *net.UDPConn) (*udpConn, error) {
 	sys, err := udpsys.NewQuiet(uc, readWindow)
