@@ -12,7 +12,7 @@
 # INVITE and record-routes (bench/kamailio/kamailio.cfg); Switchboard is itself.
 # The two run alternately, ROUNDS rounds each, so that both sample the same moments of the
 # machine, after one uncounted warm-up run each at the same rate (WARMUP_SECONDS): the first
-# run at a new rate cost either server up to half again as much as the next ones (heap and
+# run at a new rate cost either server up to three quarters more than the next ones (heap and
 # table growth, the load generator's start), a start-up cost rather than a cost per
 # operation. For each it reports the server's CPU time (utime+stime from /proc, summed over
 # Kamailio's processes) per operation, and the ratio Switchboard / Kamailio.
@@ -111,17 +111,17 @@ sleep 0.5
 # run SYSTEM KIND RATE ROUND [SECONDS]: one run (RUN_SECONDS long by default); prints
 # "ok failed retrans cpu_ticks".
 run() {
-	local sys=$1 kind=$2 rate=$3 round=$4 n name c0 c1
-	n=$((rate * ${5:-$RUN_SECONDS}))
+	local sys=$1 kind=$2 rate=$3 round=$4 secs=${5:-$RUN_SECONDS} n name c0 c1
+	n=$((rate * secs))
 	name="$kind-$rate-$sys-$round"
 	c0=$(cpu_ticks "$sys")
 	if [[ $kind == register ]]; then
 		sipp_run "$sys" "$name" -sf test/sipp/register-auth.xml -p "$(free_port)" -inf "$work/reg.csv" \
-			-r "$rate" -l 20000 -m "$n" -timeout "$((RUN_SECONDS * 3 + 20))s"
+			-r "$rate" -l 20000 -m "$n" -timeout "$((secs * 3 + 20))s"
 	else
 		sipp_run "$sys" "$name" -sf test/sipp/uac-call-auth.xml -p "$(free_port)" -inf "$work/call.csv" \
 			-r "$rate" -l "$((rate * (CALL_HOLD_MS / 1000 + 2) + 100))" -m "$n" -d "$CALL_HOLD_MS" \
-			-timeout "$((RUN_SECONDS * 3 + 40))s" -max_socket 65000
+			-timeout "$((secs * 3 + 40))s" -max_socket 65000
 		sleep 2 # transactions and the call log drain before the next run
 	fi
 	c1=$(cpu_ticks "$sys")

@@ -749,19 +749,17 @@ type udpConn struct {
 // readWindow is how long the SIP socket is left unwatched after a read found a
 // datagram, while datagrams come close together: what arrives in between is
 // read at once when it ends, with one wake-up of the process instead of one
-// per datagram. At a moderate rate a call's dozen messages otherwise woke the
-// server a dozen times, and on a virtual machine each wake-up cost more than
-// the message's handling (bench/README.md). Each wake-up costs about the same
-// whatever it finds (on the virtual machine of bench/README.md, about 0.6 ms
-// of CPU more than the same work done without a pause), so the window is as
-// long as signalling can afford: at 100 calls/s, 20 ms cost a tenth to a
-// fifth less CPU per call than 10 ms, and 30 ms a tenth less again. A message
-// waits at most this much longer than without it, so a call's set-up (four
-// exchanges through the server) at most 120 ms more: a small part of the
-// delay before the ring a caller already hears (seconds through a carrier),
-// and of SIP's timers (T1 is 500 ms). After a quiet spell the first message
-// is read at once, and sparse traffic (datagrams more than a window apart)
-// gets no window. Media never waits: RTP has sockets of its own.
+// per datagram. Each wake-up costs about the same whatever it finds: on the
+// virtual machine of bench/README.md, several hundred microseconds of CPU more
+// than the same work without a pause, more than a message's handling. So the
+// window is as long as signalling can afford: at 100 calls/s, 20 ms cost a
+// tenth to a fifth less CPU per call than 10 ms, and 30 ms a tenth less again.
+// A message waits at most this much longer than without it, so a call's
+// set-up (four exchanges through the server) at most 120 ms more: a small part
+// of the delay before the ring that a caller already hears (seconds through a
+// carrier), and of SIP's timers (T1 is 500 ms). After a quiet spell the first
+// message is read at once, and sparse traffic (datagrams more than a window
+// apart) gets no window. Media never waits: RTP has sockets of its own.
 const readWindow = 30 * time.Millisecond
 
 func newUDPConn(uc *net.UDPConn) (*udpConn, error) {

@@ -13,8 +13,8 @@
 // (a loopback send also delivers the datagram, a few microseconds), which is
 // what a raw call may do.
 //
-// NewQuiet goes one step further for a socket whose reader can wait a few
-// milliseconds, such as SIP's: it takes the socket out of the Go poller, so
+// NewQuiet goes one step further for a socket whose reader can wait some tens
+// of milliseconds, such as SIP's: it takes the socket out of the Go poller, so
 // that datagrams arriving while the reader is busy or resting wake nobody, and
 // they are read together (see NewQuiet).
 //

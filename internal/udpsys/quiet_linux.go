@@ -96,12 +96,15 @@ type quietRC struct {
 	epc  syscall.RawConn
 
 	window time.Duration
+	budget int           // datagrams the receive buffer surely holds (windowFor)
 	done   chan struct{} // closed by Close: ends a window early
 
 	// The reader's own: Read belongs to one goroutine.
 	busy    bool      // the last read found a datagram, and no window followed it yet
 	sparse  bool      // the last datagram came more than a window after the one before
 	lastHit time.Time // when a read last found a datagram
+	since   time.Time // when the last window began
+	burst   int       // datagrams read since then
 	timer   *time.Timer
 	arm     syscall.EpollEvent
 	ev      [1]syscall.EpollEvent
@@ -118,6 +121,11 @@ func newQuietRC(fd int, window time.Duration) (*quietRC, error) {
 		return nil, fmt.Errorf("udpsys: epoll_create1: %w", err)
 	}
 	q := &quietRC{fd: fd, epfd: epfd, window: window, done: make(chan struct{})}
+	// SO_RCVBUF reports the kernel's doubled size: what the buffer may hold,
+	// datagrams' bookkeeping included.
+	if rcvbuf, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF); err == nil {
+		q.budget = rcvbuf / 2 / datagramCost
+	}
 	q.arm = syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLONESHOT, Fd: int32(fd)}
 	// Added disarmed: the event is armed only while the reader waits on it.
 	disarmed := syscall.EpollEvent{Events: syscall.EPOLLONESHOT, Fd: int32(fd)}
@@ -168,12 +176,16 @@ func (q *quietRC) Read(f func(fd uintptr) bool) error {
 				// before. Windows would only add wake-ups of their own there.
 				now := time.Now()
 				q.busy, q.sparse, q.lastHit = true, now.Sub(q.lastHit) > q.window, now
+				q.burst++
 			}
 			return nil
 		}
 		if q.busy && !q.sparse {
 			q.busy = false
-			if rest := q.window - time.Since(q.lastHit); rest > 0 {
+			now := time.Now()
+			rest := windowFor(q.window-now.Sub(q.lastHit), q.burst, now.Sub(q.since), q.budget)
+			if rest > 0 {
+				q.since, q.burst = now, 0
 				q.sleep(rest)
 				continue
 			}
@@ -182,6 +194,28 @@ func (q *quietRC) Read(f func(fd uintptr) bool) error {
 			return err
 		}
 	}
+}
+
+// datagramCost is what one datagram may take of a receive buffer: a SIP
+// message of a kilobyte or two, and the kernel's buffer around it.
+const datagramCost = 4096
+
+// windowFor shortens a window of rest when the datagrams that the last one
+// gathered (burst, over span) say that at that rate more would arrive than
+// half of budget: the socket's buffer must not overflow while nobody reads,
+// whatever net.core.rmem_max left it. A budget of 0 (unknown) keeps rest.
+func windowFor(rest time.Duration, burst int, span time.Duration, budget int) time.Duration {
+	if budget <= 0 || burst <= 0 || span <= 0 {
+		return rest
+	}
+	// At burst/span datagrams a second, half the budget fills in this long
+	// (in floating point: span is the time since the last window, hours after
+	// a quiet spell, and its product with the budget overflows nanoseconds).
+	fill := span.Seconds() * float64(budget/2) / float64(burst)
+	if fill >= rest.Seconds() {
+		return rest
+	}
+	return time.Duration(fill * float64(time.Second))
 }
 
 // sleep waits for d, or until Close.

@@ -340,3 +340,57 @@ func TestQuietWriteSlow(t *testing.T) {
 		t.Fatalf("peer read %q (%v), want \"zoned\"", b[:n], err)
 	}
 }
+
+func TestWindowFor(t *testing.T) {
+	t.Parallel()
+	const ms = time.Millisecond
+	tests := []struct {
+		name   string
+		rest   time.Duration
+		burst  int
+		span   time.Duration
+		budget int
+		want   time.Duration
+	}{
+		{"unknown buffer keeps the window", 30 * ms, 1000, 30 * ms, 0, 30 * ms},
+		{"nothing read yet", 30 * ms, 0, 30 * ms, 100, 30 * ms},
+		{"no span yet", 30 * ms, 10, 0, 100, 30 * ms},
+		{"a light rate keeps the window", 30 * ms, 20, 40 * ms, 104, 30 * ms},
+		// 1000 datagrams in 40 ms: half of 104 fills in 2.08 ms.
+		{"a heavy rate shortens it", 30 * ms, 1000, 40 * ms, 104, 2080 * time.Microsecond},
+		{"just at half the buffer", 30 * ms, 52, 30 * ms, 104, 30 * ms},
+		{"a big buffer keeps it", 30 * ms, 1000, 40 * ms, 2048, 30 * ms},
+		// The first window: the last one began at the zero time.
+		{"no window before", 30 * ms, 20, time.Since(time.Time{}), 1024, 30 * ms},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := windowFor(tc.rest, tc.burst, tc.span, tc.budget); got != tc.want {
+				t.Errorf("windowFor(%v, %d, %v, %d) = %v, want %v", tc.rest, tc.burst, tc.span, tc.budget, got, tc.want)
+			}
+		})
+	}
+}
+
+// The budget follows the socket's receive buffer, as the kernel sized it.
+func TestQuietBudgetFollowsTheBuffer(t *testing.T) {
+	t.Parallel()
+	uc := listen4(t)
+	if err := uc.SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	var serr error
+	if err := rc.Control(func(fd uintptr) { size, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	c := quietOn(t, uc, 30*time.Millisecond)
+	if want := size / 2 / datagramCost; c.quiet.budget != want || want <= 0 {
+		t.Fatalf("budget %d datagrams, want %d (SO_RCVBUF %d)", c.quiet.budget, want, size)
+	}
+}
