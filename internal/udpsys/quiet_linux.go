@@ -124,7 +124,7 @@ func newQuietRC(fd int, window time.Duration) (*quietRC, error) {
 	// SO_RCVBUF reports the kernel's doubled size: what the buffer may hold,
 	// datagrams' bookkeeping included.
 	if rcvbuf, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF); err == nil {
-		q.budget = rcvbuf / 2 / datagramCost
+		q.budget = max(1, rcvbuf/2/datagramCost) // a buffer of a few datagrams gets no window
 	}
 	q.arm = syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLONESHOT, Fd: int32(fd)}
 	// Added disarmed: the event is armed only while the reader waits on it.
@@ -200,22 +200,32 @@ func (q *quietRC) Read(f func(fd uintptr) bool) error {
 // message of a kilobyte or two, and the kernel's buffer around it.
 const datagramCost = 4096
 
-// windowFor shortens a window of rest when the datagrams that the last one
-// gathered (burst, over span) say that at that rate more would arrive than
-// half of budget: the socket's buffer must not overflow while nobody reads,
-// whatever net.core.rmem_max left it. A budget of 0 (unknown) keeps rest.
+// minWindow is the shortest window worth a timer: a shorter one would be a
+// wake-up of its own.
+const minWindow = time.Millisecond
+
+// windowFor shortens a window of rest when the datagrams read since the last
+// window began (burst, over span) say that at that rate more would arrive
+// than half of budget: the socket's buffer must not overflow while nobody
+// reads, whatever net.core.rmem_max left it. A budget of 0 (unknown) keeps
+// rest; a window shorter than minWindow is none (0). The first window of a
+// burst is judged by the rate since the one before it, which after a quiet
+// spell is low: the guard acts from the second.
 func windowFor(rest time.Duration, burst int, span time.Duration, budget int) time.Duration {
 	if budget <= 0 || burst <= 0 || span <= 0 {
 		return rest
 	}
 	// At burst/span datagrams a second, half the budget fills in this long
-	// (in floating point: span is the time since the last window, hours after
-	// a quiet spell, and its product with the budget overflows nanoseconds).
+	// (in floating point: before the first window span is the longest
+	// Duration, and its product with the budget overflows nanoseconds).
 	fill := span.Seconds() * float64(budget/2) / float64(burst)
 	if fill >= rest.Seconds() {
 		return rest
 	}
-	return time.Duration(fill * float64(time.Second))
+	if d := time.Duration(fill * float64(time.Second)); d >= minWindow {
+		return d
+	}
+	return 0
 }
 
 // sleep waits for d, or until Close.
