@@ -63,8 +63,8 @@ type CallQuery struct {
 
 // AddCall appends r to the call log and assigns r.ID, which sorts by
 // r.Start (now if zero), so the log reads in the order calls began even
-// though records are written when they end. Concurrent calls share one
-// commit; each returns only once its record is on disk.
+// though records are written when they end. Records share commits (see
+// callWriter); each AddCall returns only once its record is on disk.
 func (s *Store) AddCall(r *CallRecord) error {
 	if r == nil {
 		return fmt.Errorf("add call: nil record: %w", ErrInvalid)
@@ -72,34 +72,20 @@ func (s *Store) AddCall(r *CallRecord) error {
 	if err := checkSegs([]string{"firm"}, r.Firm); err != nil {
 		return fmt.Errorf("add call: %w", err)
 	}
-	rec := *r
-	if rec.Start.IsZero() {
-		rec.Start = s.now()
+	p := &pendingCall{want: r.ID, rec: *r, done: make(chan error, 1)}
+	if p.rec.Start.IsZero() {
+		p.rec.Start = s.now()
 	}
-	err := s.batch(func(tx *bolt.Tx) error {
-		// Batch may run this again after a failed shared commit; every
-		// value is recomputed, so a retry is harmless.
-		id := r.ID
-		if !ValidID(id) || tx.Bucket(bucketCalls).Get([]byte(id)) != nil {
-			var err error
-			if id, err = nextID(tx, bucketCalls, rec.Start, false); err != nil {
-				return err
-			}
-		}
-		rec.ID = id
-		v, err := encodeCall(rec)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketCalls).Put([]byte(id), v); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketCallsByFirm).Put(append(key(rec.Firm), id...), nil)
-	})
-	if err != nil {
-		return fmt.Errorf("add call record in %s: %w", rec.Firm, err)
+	if p.rec.Start.Before(time.Unix(0, 0)) { // no ID for it: see nextID
+		return fmt.Errorf("add call record in %s: start %s is before 1970: %w", p.rec.Firm, p.rec.Start, ErrInvalid)
 	}
-	*r = rec
+	if !s.calls.queue(p) {
+		return fmt.Errorf("add call record in %s: %w", p.rec.Firm, s.counted(errClosed))
+	}
+	if err := <-p.done; err != nil {
+		return fmt.Errorf("add call record in %s: %w", p.rec.Firm, err)
+	}
+	*r = p.rec
 	return nil
 }
 

@@ -83,6 +83,7 @@ type Store struct {
 	now func() time.Time
 	// afterClose counts operations tried on the closed database.
 	afterClose atomic.Uint64
+	calls      *callWriter
 }
 
 // Open opens (creating if needed) the database at path, creating missing
@@ -104,11 +105,11 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	// A commit costs two fdatasyncs whatever it carries, about 1 ms of CPU
-	// here. Writes that go through Batch (call log entries, new registrations)
-	// wait up to batchDelay to share one: a tenth of a call's CPU at 500
-	// calls/s with bbolt's 10 ms, and at 100 calls/s 50 ms still meant a
-	// commit every six calls (bench/README.md). Each still returns only once
-	// it is on disk.
+	// here. Writes that go through Batch (new registrations) wait up to
+	// batchDelay to share one: with bbolt's 10 ms, a tenth of a call's CPU at
+	// 500 calls/s went to commits when call records went this way too
+	// (bench/README.md). Each still returns only once it is on disk. Call
+	// records have a writer of their own (callWriter).
 	db.MaxBatchDelay = batchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
@@ -122,11 +123,15 @@ func Open(path string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return &Store{db: db, path: path, now: time.Now}, nil
+	s := &Store{db: db, path: path, now: time.Now}
+	s.startCallWriter()
+	return s, nil
 }
 
-// Close releases the database file and its lock.
+// Close commits the call records still waiting for their commit, and
+// releases the database file and its lock.
 func (s *Store) Close() error {
+	s.closeCallWriter()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close database %s: %w", s.path, err)
 	}
@@ -143,10 +148,9 @@ func (s *Store) update(fn func(*bolt.Tx) error) error { return s.counted(s.db.Up
 func (s *Store) view(fn func(*bolt.Tx) error) error { return s.counted(s.db.View(fn)) }
 
 // batchDelay is how long a Batch write waits for others to share its commit.
-// A call stays in the live list up to this long after its end, and a phone's
-// first REGISTER is answered this late; twice that (a REGISTER arriving while
-// the registrations' periodic flush waits for a batch) is still well inside
-// SIP's T1 (500 ms), after which a phone would retransmit.
+// A phone's first REGISTER is answered this late; twice that (a REGISTER
+// arriving while the registrations' periodic flush waits for a batch) is still
+// well inside SIP's T1 (500 ms), after which a phone would retransmit.
 const batchDelay = 100 * time.Millisecond
 
 func (s *Store) batch(fn func(*bolt.Tx) error) error { return s.counted(s.db.Batch(fn)) }
