@@ -2,6 +2,7 @@ package store
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,6 +31,8 @@ type callWriter struct {
 	mu      sync.Mutex
 	pending []*pendingCall
 	closed  bool
+
+	commits atomic.Uint64 // transactions, for tests
 
 	kick    chan struct{} // the first pending record
 	full    chan struct{} // maxCallBatch pending records
@@ -123,12 +126,13 @@ func (s *Store) runCallWriter() {
 	}
 }
 
-// commitCalls writes batch in one transaction. When that fails, each record
-// is tried alone, so that one the database refuses does not fail the others.
+// commitCalls writes batch in one transaction. AddCall has checked each
+// record, so what fails here (the disk) fails them all.
 func (s *Store) commitCalls(batch []*pendingCall) {
 	if len(batch) == 0 {
 		return
 	}
+	s.calls.commits.Add(1)
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, p := range batch {
 			if err := putCall(tx, p); err != nil {
@@ -137,14 +141,8 @@ func (s *Store) commitCalls(batch []*pendingCall) {
 		}
 		return nil
 	})
-	if err == nil || len(batch) == 1 {
-		for _, p := range batch {
-			p.done <- err
-		}
-		return
-	}
 	for _, p := range batch {
-		p.done <- s.update(func(tx *bolt.Tx) error { return putCall(tx, p) })
+		p.done <- err
 	}
 }
 
