@@ -41,14 +41,7 @@ func TestCallRecordsShareCommits(t *testing.T) {
 	if c := s.calls.commits.Load(); c >= n/2 {
 		t.Errorf("%d records took %d commits", n, c)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path)
 	got, err := s.ListCalls("f", CallQuery{})
 	if err != nil || len(got) != n {
 		t.Fatalf("after reopening: %d records, %v", len(got), err)

@@ -183,15 +183,7 @@ func TestSetCallWrapUp(t *testing.T) {
 			t.Errorf("%s: SetCallWrapUp(%q, %v) = %v, want %v", tc.name, tc.id, tc.d, err, tc.err)
 		}
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Reopen: the change must be on disk, not only in a cache.
-	s, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path) // the change must be on disk, not only in a cache
 	got, err := s.ListCalls("acme.example", CallQuery{})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("ListCalls = %+v, %v", got, err)

@@ -152,12 +152,7 @@ func TestApplyRegistrations(t *testing.T) {
 	if err := s.ApplyRegistrations(nil, []RegistrationKey{{"f", "1001", "sip:a@h"}, {"f", "1001", "sip:none@h"}}); err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
-	s, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path)
 	got, err := s.ListRegistrations()
 	if err != nil || len(got) != 1 || got[0].Contact != "sip:b@h" || !got[0].Expires.Equal(exp) {
 		t.Fatalf("after apply and reopen: %+v %v", got, err)

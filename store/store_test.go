@@ -29,6 +29,21 @@ func openTest(t testing.TB) *Store {
 	return s
 }
 
+// reopen closes s and opens its file again, so that what the test reads next
+// comes from the disk; the new Store closes at the end of the test.
+func reopen(t testing.TB, s *Store, path string) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // frozenClock makes every s.now() return the same instant, the worst case
 // for ID ordering.
 func frozenClock(s *Store, at time.Time) { s.now = func() time.Time { return at } }
@@ -139,15 +154,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 			t.Fatalf("write %d: %v", i, err)
 		}
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(path)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path)
 	regs, err := s.ListRegistrations()
 	if err != nil || len(regs) != 1 || !reflect.DeepEqual(norm(regs[0]), norm(reg)) {
 		t.Errorf("registrations after reopen = %+v, %v", regs, err)
