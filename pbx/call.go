@@ -280,6 +280,7 @@ func (c *Call) finish() {
 	c.mu.Lock()
 	rec := c.rec
 	c.mu.Unlock()
+	c.notifyEnded()
 	rec.End = time.Now()
 	if !c.bridged.IsZero() {
 		// Talk time counts from the bridge: hold music, menus and ringing before it
@@ -291,13 +292,21 @@ func (c *Call) finish() {
 	}
 	// The recording is complete and indexed before the entry that names it.
 	rec.Recording = c.finishRecording(rec)
-	// The call log shares its commits (store.AddCall), so the record may take
-	// a moment to be on disk. Whoever hears that the call ended may read the
-	// log for it (the agent app does), so the event waits for the record.
 	if err := c.p.callLog.AddCall(&rec); err != nil {
 		c.p.log.Error("write call log", "call", c.ID, "err", err)
+	} else {
+		// An agent who said ready while the record waited for its shared
+		// commit (Ready) shortened the wrap-up in c.rec, too late for rec.
+		c.mu.Lock()
+		took := c.rec.WrapUp
+		c.mu.Unlock()
+		if took != rec.WrapUp {
+			if err := c.p.store.SetCallWrapUp(rec.ID, took); err != nil {
+				c.p.log.Warn("wrap-up: update call log", "call", c.ID, "err", err)
+			}
+			rec.WrapUp = took
+		}
 	}
-	c.notifyEnded()
 	c.p.log.Info("call ended", "call", c.ID, "firm", rec.Firm, "direction", rec.Direction, "from", rec.From, "to", rec.To,
 		"agent", rec.Agent, "outcome", rec.Outcome, "cause", rec.Cause, "talk", rec.TalkTime.Round(time.Millisecond))
 	// Counted and no longer live in one step, so that /metrics never sees the

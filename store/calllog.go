@@ -81,15 +81,23 @@ func signal(c chan struct{}) {
 	}
 }
 
-// take empties the queue.
+// take takes up to maxCallBatch records from the queue; the rest go in the
+// next commit.
 func (w *callWriter) take() []*pendingCall {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	batch := w.pending
-	w.pending = nil
+	n := min(len(w.pending), maxCallBatch)
+	batch := w.pending[:n:n]
+	w.pending = w.pending[n:]
 	select { // a full batch being taken now needs no early commit of its own
 	case <-w.full:
 	default:
+	}
+	if len(w.pending) >= maxCallBatch { // a commit stalled: the next goes at once
+		signal(w.full)
+	}
+	if len(w.pending) > 0 {
+		signal(w.kick)
 	}
 	return batch
 }
@@ -126,8 +134,9 @@ func (s *Store) runCallWriter() {
 	}
 }
 
-// commitCalls writes batch in one transaction. AddCall has checked each
-// record, so what fails here (the disk) fails them all.
+// commitCalls writes batch in one transaction. When that fails, each record
+// is tried alone, as bbolt's Batch does, so that one the database refuses
+// (say, a time JSON cannot hold) does not fail the others.
 func (s *Store) commitCalls(batch []*pendingCall) {
 	if len(batch) == 0 {
 		return
@@ -141,13 +150,20 @@ func (s *Store) commitCalls(batch []*pendingCall) {
 		}
 		return nil
 	})
+	if err == nil || len(batch) == 1 {
+		for _, p := range batch {
+			p.done <- err
+		}
+		return
+	}
 	for _, p := range batch {
-		p.done <- err
+		s.calls.commits.Add(1)
+		p.done <- s.update(func(tx *bolt.Tx) error { return putCall(tx, p) })
 	}
 }
 
-// putCall writes one record. A transaction may run it again after a failed
-// commit; every value is recomputed, so that is harmless.
+// putCall writes one record. It runs again, alone, after a shared commit
+// failed; every value is recomputed, so that is harmless.
 func putCall(tx *bolt.Tx, p *pendingCall) error {
 	id := p.want
 	if !ValidID(id) || tx.Bucket(bucketCalls).Get([]byte(id)) != nil {

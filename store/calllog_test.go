@@ -101,3 +101,34 @@ func TestCloseCommitsWaitingCalls(t *testing.T) {
 		t.Fatalf("after reopening: %+v, %v", got, err)
 	}
 }
+
+// A record the database refuses fails alone, not the records that shared its
+// commit.
+func TestBadCallRecordFailsAlone(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	if err := s.AddCall(&CallRecord{Firm: "f", From: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	// These come within callLogDelay of the first commit: they share the next.
+	recs := []*CallRecord{
+		{Firm: "f", From: "a"}, {Firm: "f", From: "b"},
+		{Firm: "f", From: "bad", Answer: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, // JSON has no year 10000
+		{Firm: "f", From: "c"},
+	}
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	for i := range recs {
+		wg.Go(func() { errs[i] = s.AddCall(recs[i]) })
+	}
+	wg.Wait()
+	for i, r := range recs {
+		if (r.From == "bad") != (errs[i] != nil) {
+			t.Errorf("AddCall %s = %v", r.From, errs[i])
+		}
+	}
+	got, err := s.ListCalls("f", CallQuery{})
+	if err != nil || len(got) != 4 {
+		t.Fatalf("ListCalls = %d records, %v; want first, a, b, c", len(got), err)
+	}
+}

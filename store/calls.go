@@ -76,9 +76,6 @@ func (s *Store) AddCall(r *CallRecord) error {
 	if p.rec.Start.IsZero() {
 		p.rec.Start = s.now()
 	}
-	if p.rec.Start.Before(time.Unix(0, 0)) { // no ID for it: see nextID
-		return fmt.Errorf("add call record in %s: start %s is before 1970: %w", p.rec.Firm, p.rec.Start, ErrInvalid)
-	}
 	if !s.calls.queue(p) {
 		return fmt.Errorf("add call record in %s: %w", p.rec.Firm, s.counted(errClosed))
 	}

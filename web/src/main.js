@@ -530,7 +530,9 @@ function onCallEvent(d) {
     if (app.incoming) fillIncoming();
   }
   if (app.ctc && (d.id === app.ctc.id || (!app.ctc.id && d.click_to_call))) ctcProgress(d);
-  if (d.state === "ended") later("calls", loadCalls, 300);
+  // A call's record reaches the log up to half a second after its end (the
+  // server shares one disk commit among the calls that end meanwhile).
+  if (d.state === "ended") later("calls", loadCalls, 800);
 }
 
 // ---------- dialling ----------
@@ -812,7 +814,7 @@ function endCallUI() {
   remoteAudio.srcObject = null;
   $("incall").hidden = true;
   $("dialer").hidden = false;
-  later("calls", loadCalls, 300);
+  later("calls", loadCalls, 800);
 }
 
 $("hangup").addEventListener("click", () => {
