@@ -149,6 +149,10 @@ func startBrowser(t *testing.T, mic string) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium keeps its singleton socket in a directory of its own under
+		// TMPDIR and leaves it behind when it is killed: the test's own
+		// directory goes with the test.
+		chromedp.Env("TMPDIR="+t.TempDir()),
 		chromedp.NoSandbox, // the test runs as root; Chromium refuses to sandbox as root
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true),
