@@ -756,11 +756,11 @@ type udpConn struct {
 // tenth to a fifth less CPU per call than 10 ms, 30 ms a tenth less again, and
 // 45 ms a seventh less than 30 (at 500 calls/s the process is busy anyway and
 // the length makes no difference). A message waits at most this much longer
-// than without it, so a call's set-up (four exchanges through the server) at
-// most 180 ms more: a small part of the delay before the ring that a caller
-// already hears (seconds through a carrier), well inside the 200 ms in which
-// an INVITE gets its 100 Trying, and far from SIP's retransmissions (T1 is
-// 500 ms). After a quiet spell the first message is read at once, and sparse
+// than without it: an INVITE still gets its 100 Trying (sent once the digest is
+// checked) well inside RFC 3261's 200 ms, and SIP's retransmissions (T1 is 500
+// ms) are far off. A call's set-up (four exchanges through the server) takes
+// at most 180 ms more: a small part of the delay before the ring that a caller
+// already hears (seconds through a carrier). After a quiet spell the first message is read at once, and sparse
 // traffic (datagrams more than a window apart) gets no window. Media never
 // waits: RTP has sockets of its own.
 const readWindow = 45 * time.Millisecond

@@ -146,13 +146,19 @@ func startBrowser(t *testing.T, mic string) context.Context {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("the browser test needs Debian's chromium at %s (make deps installs it): %v", chromiumPath, err)
 	}
+	// Chromium keeps its singleton socket in a directory of its own under
+	// TMPDIR and leaves it behind when it is killed, so it gets a directory
+	// that goes with the test. A short one: the socket's path must fit in
+	// 107 bytes, and a test's own directory carries the test's name.
+	tmp, err := os.MkdirTemp("", "cr")
+	if err != nil {
+		t.Fatalf("chromium's temp dir: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) }) // after the browser's, registered below
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.UserDataDir(t.TempDir()),
-		// Chromium keeps its singleton socket in a directory of its own under
-		// TMPDIR and leaves it behind when it is killed: the test's own
-		// directory goes with the test.
-		chromedp.Env("TMPDIR="+t.TempDir()),
+		chromedp.Env("TMPDIR="+tmp),
 		chromedp.NoSandbox, // the test runs as root; Chromium refuses to sandbox as root
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true),
