@@ -66,6 +66,9 @@ func TestTeamView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The queue answered the caller long before ann did: the hang-up waits until
+	// the server has ann in the call, or ann's 200 and the caller's BYE race.
+	waitLiveAgent(ctx, t, s, "1034", "ann")
 	k.Hangup(ctx)
 	waitPhoneDone(t, a, "ann after the first call")
 
@@ -136,4 +139,26 @@ func TestTeamView(t *testing.T) {
 	p2.login("1033", "lee-pw")
 	p2.loggedIn()
 	p2.hidden("views")
+}
+
+// waitLiveAgent waits until GET /api/calls/live shows the call from from taken
+// by agent.
+func waitLiveAgent(ctx context.Context, t *testing.T, s *server, from, agent string) {
+	t.Helper()
+	var live []struct{ From, Agent string }
+	for {
+		if err := s.adminGet(ctx, "/api/calls/live?firm=test.local", &live); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range live {
+			if l.From == from && l.Agent == agent {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no live call from %s with %s: %+v", from, agent, live)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
